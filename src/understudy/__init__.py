@@ -1,0 +1,50 @@
+"""understudy: keeps LLM agents working when a model fails.
+
+When a call to a profile's model raises, the next profile its ``FallbackStrategy`` names for that kind of
+failure steps in. Importing understudy is cheap: litellm is imported only when a model is called.
+"""
+
+from __future__ import annotations
+
+from understudy import events
+from understudy.errors import (
+    Attempt,
+    ConfigError,
+    FallbackExhaustedError,
+    ProfileError,
+    ProfileNotFoundError,
+    UnderstudyError,
+    UnknownExceptionNameError,
+)
+from understudy.llm import LLM, served_by
+from understudy.plugins import get_plugin_manager, hookimpl
+from understudy.profiles import Profile
+from understudy.registry import LLMRegistry, Subscriber
+from understudy.retry import RetryPolicy
+from understudy.stats import ProfileStats
+from understudy.store import ProfileStore
+from understudy.strategy import FallbackStrategy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LLM",
+    "Attempt",
+    "ConfigError",
+    "FallbackExhaustedError",
+    "FallbackStrategy",
+    "LLMRegistry",
+    "Profile",
+    "ProfileError",
+    "ProfileNotFoundError",
+    "ProfileStats",
+    "ProfileStore",
+    "RetryPolicy",
+    "Subscriber",
+    "UnderstudyError",
+    "UnknownExceptionNameError",
+    "events",
+    "get_plugin_manager",
+    "hookimpl",
+    "served_by",
+]

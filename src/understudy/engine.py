@@ -1,0 +1,256 @@
+"""The fallback walk of one call, written once for sync and async.
+
+``walk()`` is a generator that decides everything and performs no I/O: it yields an action (call this
+profile, sleep, emit this event) and the driver, ``run_sync`` or ``run_async``, carries it out and sends
+back the result, or throws the call's exception in at the ``yield``. Sync and async callers therefore
+take exactly the same path through retries and fallbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from understudy.errors import Attempt, FallbackExhaustedError, ProfileError
+from understudy.events import (
+    AttemptFailed,
+    AttemptSummary,
+    Event,
+    FallbackExhausted,
+    FallbackSucceeded,
+    FallbackTriggered,
+    ProfileSkipped,
+)
+from understudy.redaction import redact
+from understudy.retry import is_transient
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+    from understudy.llm import LLM
+    from understudy.strategy import FallbackStrategy
+
+__all__ = ["Call", "Emit", "Sleep", "run_async", "run_sync", "walk"]
+
+logger = logging.getLogger("understudy")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Call ``llm`` once with ``request``; send back its response or throw its exception."""
+
+    llm: LLM
+    request: dict[str, Any]
+    as_fallback: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    event: Event
+
+
+Action = Call | Sleep | Emit
+
+
+@dataclass
+class _State:
+    primary: str
+    strategy: FallbackStrategy
+    call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    started: float = field(default_factory=time.perf_counter)
+    attempts: list[Attempt] = field(default_factory=list)
+    model_calls: int = 0
+    secrets: set[str] = field(default_factory=set)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def walk(primary: LLM, kwargs: dict[str, Any]) -> Generator[Action, Any, Any]:
+    """Try ``primary`` (with its retries), then the profiles its strategy names for the error, in order."""
+    strategy = primary.fallback_strategy
+    state = _State(primary=primary.name, strategy=strategy)
+    registry = primary.registry
+    request = primary.request(kwargs)  # a broken primary is the caller's error: raise it, do not fall back
+    state.secrets.update(primary.profile.secrets())
+
+    response, error = yield from _try(state, primary, request, as_fallback=False)
+    if error is None:
+        return response
+    chain = [name for name in strategy.resolve(error) if name != primary.name]
+    if not chain:
+        raise error  # no fallback for this kind of failure: the caller sees the provider's own error
+
+    last_profile, last_error = primary.name, error
+    for name in chain:
+        started = time.perf_counter()
+        try:
+            llm = registry.get(name)
+            request = llm.request(kwargs)
+        except ProfileError as exc:
+            # A profile that cannot be loaded is a configuration problem, not a model failure: skip it,
+            # say so, and leave it uncached so the next call tries to load it again.
+            message = str(exc)
+            state.attempts.append(Attempt(name, exc, message, time.perf_counter() - started, loaded=False))
+            yield Emit(ProfileSkipped(**_base(state), profile=name, error_type=type(exc).__name__, reason=message))
+            continue
+        state.secrets.update(llm.profile.secrets())
+        yield Emit(
+            FallbackTriggered(
+                **_base(state),
+                from_profile=last_profile,
+                to_profile=name,
+                error_type=type(last_error).__name__,
+                reason=redact(str(last_error), state.secrets),
+                attempt=state.model_calls,
+            )
+        )
+        response, error = yield from _try(state, llm, request, as_fallback=True)
+        if error is None:
+            yield Emit(
+                FallbackSucceeded(
+                    **_base(state),
+                    served_by=name,
+                    attempts=state.model_calls,
+                    latency=state.elapsed(),
+                    cost=llm.cost_of(response),
+                )
+            )
+            return response
+        last_profile, last_error = name, error
+
+    summaries = [
+        AttemptSummary(
+            profile=a.profile,
+            error_type=a.error_type,
+            message=a.message,
+            duration=a.duration,
+            loaded=a.loaded,
+        )
+        for a in state.attempts
+    ]
+    yield Emit(FallbackExhausted(**_base(state), attempts=summaries, latency=state.elapsed()))
+    raise FallbackExhaustedError(primary.name, state.attempts) from last_error
+
+
+def _try(
+    state: _State, llm: LLM, request: dict[str, Any], *, as_fallback: bool
+) -> Generator[Action, Any, tuple[Any, Exception | None]]:
+    """Call one profile, retrying transient failures; return (response, None) or (None, last error)."""
+    retries = llm.profile.num_retries
+    for attempt in range(1, retries + 2):
+        started = time.perf_counter()
+        state.model_calls += 1
+        try:
+            response = yield Call(llm, request, as_fallback)
+        except Exception as exc:
+            if not state.strategy.is_provider_error(exc):
+                raise  # a programming error is never answered with a fallback
+            latency = time.perf_counter() - started
+            message = redact(str(exc), state.secrets)
+            state.attempts.append(Attempt(llm.name, exc, message, latency))
+            delay = None
+            if attempt <= retries and is_transient(exc, llm.registry.exception_names):
+                delay = llm.registry.retry_policy.delay(attempt, exc)
+            yield Emit(
+                AttemptFailed(
+                    **_base(state),
+                    profile=llm.name,
+                    attempt=attempt,
+                    error_type=type(exc).__name__,
+                    message=message,
+                    will_retry=delay is not None,
+                    retry_in=delay,
+                    latency=latency,
+                )
+            )
+            if delay is None:
+                return None, exc
+            yield Sleep(delay)
+        else:
+            return response, None
+    raise AssertionError("unreachable: the last attempt returns")
+
+
+def _base(state: _State) -> dict[str, Any]:
+    return {"call_id": state.call_id, "primary": state.primary}
+
+
+def run_sync(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[Any]]) -> Any:
+    """Drive a walk with blocking calls and sleeps."""
+    send: Any = None
+    thrown: Exception | None = None
+    while True:
+        try:
+            action = steps.throw(thrown) if thrown is not None else steps.send(send)
+        except StopIteration as done:
+            return done.value
+        send, thrown = None, None
+        if isinstance(action, Call):
+            try:
+                send = action.llm.call(action.request, as_fallback=action.as_fallback)
+            except Exception as exc:
+                thrown = exc
+        elif isinstance(action, Sleep):
+            time.sleep(action.seconds)
+        else:
+            for pending in emit(action.event):
+                _run_detached(pending)
+
+
+async def run_async(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[Any]]) -> Any:
+    """Drive a walk with awaited calls and sleeps; awaits async subscribers."""
+    send: Any = None
+    thrown: Exception | None = None
+    while True:
+        try:
+            action = steps.throw(thrown) if thrown is not None else steps.send(send)
+        except StopIteration as done:
+            return done.value
+        send, thrown = None, None
+        if isinstance(action, Call):
+            try:
+                send = await action.llm.acall(action.request, as_fallback=action.as_fallback)
+            except Exception as exc:
+                thrown = exc
+        elif isinstance(action, Sleep):
+            await asyncio.sleep(action.seconds)
+        else:
+            for pending in emit(action.event):
+                try:
+                    await pending
+                except Exception:
+                    logger.exception("an async event subscriber raised; the call goes on")
+
+
+def _run_detached(awaitable: Any) -> None:
+    """Run an async subscriber's coroutine from sync code: on the running loop if any, else to completion."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:
+        task = loop.create_task(_guarded(awaitable))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+    else:
+        asyncio.run(_guarded(awaitable))
+
+
+async def _guarded(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception:
+        logger.exception("an async event subscriber raised; the call goes on")
+
+
+_background: set[asyncio.Task[None]] = set()

@@ -1,0 +1,173 @@
+"""Every error understudy raises, in one tree.
+
+::
+
+    UnderstudyError
+    ├── ConfigError                  something a user wrote is wrong; fix the file or the call
+    │   ├── ProfileError             a profile file is invalid (names the file, the field, the fix)
+    │   │   └── ProfileNotFoundError no profile of that name on the search path
+    │   └── UnknownExceptionNameError a fallback table names an exception nobody registered
+    └── FallbackExhaustedError       every profile of a call failed; also an ExceptionGroup
+
+Configuration mistakes and provider failures never share a class: ``except ConfigError`` catches what a
+person must fix, ``except FallbackExhaustedError`` what the providers did. Provider errors themselves are
+litellm's and pass through unchanged when a call does not fall back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+
+__all__ = [
+    "Attempt",
+    "ConfigError",
+    "FallbackExhaustedError",
+    "ProfileError",
+    "ProfileNotFoundError",
+    "UnderstudyError",
+    "UnknownExceptionNameError",
+]
+
+
+class UnderstudyError(Exception):
+    """Base of every error understudy raises itself."""
+
+
+class ConfigError(UnderstudyError):
+    """Something a user wrote (a profile, a strategy, an argument) is wrong."""
+
+
+class ProfileError(ConfigError):
+    """A profile could not be read or is invalid.
+
+    Attributes:
+        profile: the profile name.
+        path: the file, when there is one.
+        field: the offending field, when one is to blame.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        profile: str | None = None,
+        path: Path | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.profile = profile
+        self.path = path
+        self.field = field
+        where = str(path) if path is not None else f"profile {profile!r}" if profile else ""
+        if field:
+            where = f"{where}: field {field!r}" if where else f"field {field!r}"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ProfileNotFoundError(ProfileError):
+    """No profile of that name exists on the search path."""
+
+    def __init__(self, name: str, searched: Sequence[Path], close: Sequence[str] = ()) -> None:
+        self.searched = tuple(searched)
+        self.close_matches = tuple(close)
+        dirs = ", ".join(str(p) for p in searched) or "(no directories)"
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        super().__init__(
+            f"no profile named {name!r}; searched {dirs}.{hint} Create {name}.toml in one of them "
+            "or set UNDERSTUDY_PROFILES_PATH.",
+            profile=name,
+        )
+
+
+class UnknownExceptionNameError(ConfigError):
+    """A fallback table names an exception that no plugin registered."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name = name
+        super().__init__(
+            f"unknown exception name {name!r}; use '*' or one of: {', '.join(sorted(known))}. "
+            "A plugin can register more names through the understudy_exception_names hook."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One step of a call: one try of a profile, or a profile that could not be used.
+
+    Attributes:
+        profile: the profile name.
+        error: what it raised (for a load failure, the ``ProfileError``).
+        message: the error's text with secrets redacted; safe to log.
+        duration: seconds spent on it.
+        loaded: False when the profile could not be loaded or configured, so no model was called.
+    """
+
+    profile: str
+    error: BaseException
+    message: str
+    duration: float
+    loaded: bool = True
+
+    @property
+    def error_type(self) -> str:
+        return type(self.error).__name__
+
+
+class FallbackExhaustedError(UnderstudyError, ExceptionGroup[Exception]):
+    """Every profile a call could reach failed.
+
+    It is an ``ExceptionGroup`` of every error in order, so ``except* RateLimitError`` sees the original
+    provider errors, and a plain ``except FallbackExhaustedError`` (or ``except Exception``) catches it
+    whole. The last error is also its ``__cause__``.
+
+    Attributes:
+        attempts: every step in order, load failures included (``Attempt.loaded`` is False for those).
+        primary: the profile the call started with.
+    """
+
+    attempts: tuple[Attempt, ...]
+    primary: str
+
+    def __new__(cls, primary: str, attempts: Sequence[Attempt], message: str | None = None) -> Self:
+        errors = [_as_exception(a.error) for a in attempts]
+        if message is None:
+            message = f"every profile failed for a call to {primary!r}: {_summary(attempts)}"
+        self = super().__new__(cls, message, errors)
+        self.attempts = tuple(attempts)
+        self.primary = primary
+        return self
+
+    def __init__(self, primary: str, attempts: Sequence[Attempt], message: str | None = None) -> None:
+        super().__init__(self.message, list(self.exceptions))
+
+    def derive(self, excs: Sequence[Exception]) -> ExceptionGroup[Exception]:  # type: ignore[override]
+        # except* splits the group; the parts are plain groups since the attempts no longer line up.
+        return ExceptionGroup(self.message, list(excs))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.primary, self.attempts, self.message))
+
+
+def _as_exception(error: BaseException) -> Exception:
+    return error if isinstance(error, Exception) else Exception(repr(error))
+
+
+def _summary(attempts: Sequence[Attempt]) -> str:
+    """One clause per profile, in the order they were tried: its last error and how many tries."""
+    by_profile: dict[str, list[Attempt]] = {}
+    for attempt in attempts:
+        by_profile.setdefault(attempt.profile, []).append(attempt)
+    clauses = []
+    for profile, tries in by_profile.items():
+        last = tries[-1]
+        what = last.error_type if last.loaded else f"not loaded, {last.error_type}"
+        times = f" x{len(tries)}" if len(tries) > 1 else ""
+        text = " ".join(last.message.split())
+        if len(text) > 160:
+            text = text[:157] + "..."
+        clauses.append(f"{profile}: {what}{times}" + (f" ({text})" if text else ""))
+    return "; ".join(clauses)

@@ -1,0 +1,158 @@
+"""Structured events, one per step of a call that did not go plainly.
+
+A call that succeeds on its primary's first try emits nothing. Otherwise, in order::
+
+    AttemptFailed       a profile raised (will it be retried, and after how long)
+    ProfileSkipped      a fallback could not be loaded or configured, so it was not called
+    FallbackTriggered   the call moves from one profile to the next, and why
+    FallbackSucceeded   a fallback served the call
+    FallbackExhausted   every profile failed; FallbackExhaustedError follows
+
+Every event is a frozen pydantic model: ``event.model_dump_json()`` gives one JSON line, and
+``EventAdapter.validate_json(line)`` reads it back. Messages never hold secrets.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "AnyEvent",
+    "AttemptFailed",
+    "AttemptSummary",
+    "Event",
+    "EventAdapter",
+    "FallbackExhausted",
+    "FallbackSucceeded",
+    "FallbackTriggered",
+    "ProfileSkipped",
+]
+
+
+class Event(BaseModel):
+    """Fields every event has.
+
+    Attributes:
+        call_id: the same for every event of one call.
+        primary: the profile the call started with.
+        timestamp: seconds since the epoch.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    call_id: str
+    primary: str
+    timestamp: float = Field(default_factory=time.time)
+
+
+class AttemptFailed(Event):
+    """A profile raised.
+
+    Attributes:
+        profile: the profile that failed.
+        attempt: which try of this profile (1 is the first).
+        error_type: the exception's class name, e.g. ``"RateLimitError"``.
+        message: the exception's text, secrets redacted.
+        will_retry: True when the same profile is tried again after ``retry_in`` seconds.
+        retry_in: the wait before the retry (honours ``Retry-After``), or None.
+        latency: seconds this try took.
+    """
+
+    kind: Literal["attempt_failed"] = "attempt_failed"
+    profile: str
+    attempt: int
+    error_type: str
+    message: str
+    will_retry: bool
+    retry_in: float | None = None
+    latency: float
+
+
+class ProfileSkipped(Event):
+    """A profile was not called because it could not be loaded or configured.
+
+    Attributes:
+        profile: the profile skipped.
+        error_type: usually ``"ProfileError"`` or ``"ProfileNotFoundError"``.
+        reason: what is wrong and how to fix it.
+    """
+
+    kind: Literal["profile_skipped"] = "profile_skipped"
+    profile: str
+    error_type: str
+    reason: str
+
+
+class FallbackTriggered(Event):
+    """The call moves on from one profile to the next.
+
+    Attributes:
+        from_profile: the profile that failed.
+        to_profile: the profile tried next.
+        error_type: the error that sent the call on.
+        reason: its text, secrets redacted.
+        attempt: the number of model calls made so far in this call.
+    """
+
+    kind: Literal["fallback_triggered"] = "fallback_triggered"
+    from_profile: str
+    to_profile: str
+    error_type: str
+    reason: str
+    attempt: int
+
+
+class FallbackSucceeded(Event):
+    """A fallback, not the primary, served the call.
+
+    Attributes:
+        served_by: the profile whose response the caller gets.
+        attempts: model calls made in all, the successful one included.
+        latency: seconds from the start of the call to the response.
+        cost: the serving call's cost in USD from litellm's cost map, or None when unknown.
+    """
+
+    kind: Literal["fallback_succeeded"] = "fallback_succeeded"
+    served_by: str
+    attempts: int
+    latency: float
+    cost: float | None = None
+
+
+class AttemptSummary(BaseModel):
+    """One step of an exhausted call."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    profile: str
+    error_type: str
+    message: str
+    duration: float
+    loaded: bool = True
+
+
+class FallbackExhausted(Event):
+    """Every profile the call could reach failed; ``FallbackExhaustedError`` is raised next.
+
+    Attributes:
+        attempts: every step in order.
+        latency: seconds from the start of the call.
+    """
+
+    kind: Literal["fallback_exhausted"] = "fallback_exhausted"
+    attempts: list[AttemptSummary]
+    latency: float
+
+
+AnyEvent = Annotated[
+    AttemptFailed | ProfileSkipped | FallbackTriggered | FallbackSucceeded | FallbackExhausted,
+    Field(discriminator="kind"),
+]
+"""Any concrete event, discriminated by ``kind``."""
+
+EventAdapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+"""Validates or parses any event: ``EventAdapter.validate_json(line)``."""

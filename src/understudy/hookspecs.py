@@ -1,0 +1,68 @@
+"""The hooks a plugin can implement. Every hook is prefixed ``understudy_``.
+
+A plugin is any object or module with functions marked ``@understudy.hookimpl``, registered through the
+``understudy`` entry-point group or with ``get_plugin_manager().register(plugin)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from understudy.events import Event
+    from understudy.profiles import Profile
+
+__all__ = ["hookspec"]
+
+hookspec = pluggy.HookspecMarker("understudy")
+
+
+@hookspec
+def understudy_fallback_event(event: Event) -> None:
+    """Called for every step of a call that did not go plainly: an attempt failed, a fallback was
+    triggered, a profile was skipped, a fallback served the call, or every profile failed.
+
+    Called synchronously in the thread of the call; keep it quick. An exception raised here is logged and
+    never breaks the call or the other plugins.
+
+    Args:
+        event: a frozen event from ``understudy.events``; ``event.kind`` says which.
+    """
+
+
+@hookspec
+def understudy_exception_names() -> Mapping[str, str | type[BaseException]]:  # type: ignore[empty-body]
+    """Register exception names that profile ``fallbacks`` tables may use.
+
+    Called whenever names are listed or resolved. Return a mapping from name to the class, or to a
+    ``"module:Class"`` reference imported only when an error must be matched (so checking profiles stays
+    cheap). A name registered by an earlier plugin (the built-ins come first) is not overridden. Every class
+    registered here also counts as a provider failure for the ``"*"`` entry.
+    """
+
+
+@hookspec(firstresult=True)
+def understudy_load_profile(name: str) -> Profile | None:
+    """Supply a profile that is not in the profile files (a secrets manager, a service, code).
+
+    Asked only when no profile file of that name exists on the search path: files always win. Stops at
+    the first non-None result.
+
+    Args:
+        name: the profile name asked for.
+
+    Returns:
+        The profile, or None when this plugin does not have it.
+    """
+
+
+@hookspec
+def understudy_profile_names() -> Iterable[str]:  # type: ignore[empty-body]
+    """Name the profiles this plugin can supply through ``understudy_load_profile``, for listing.
+
+    Must be cheap: naming profiles never loads them.
+    """

@@ -1,0 +1,144 @@
+"""LLM: what an agent holds. One profile, its fallback strategy, and litellm's call signature."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from understudy.engine import run_async, run_sync, walk
+from understudy.strategy import FallbackStrategy
+
+if TYPE_CHECKING:
+    from understudy.profiles import Profile
+    from understudy.registry import LLMRegistry
+    from understudy.stats import ProfileStats
+
+__all__ = ["LLM", "served_by"]
+
+# The profile decides these, and understudy owns retries; a caller passing them is almost surely confused.
+_PROFILE_OWNED: Final = frozenset(
+    {"model", "api_key", "api_base", "base_url", "num_retries", "max_retries", "fallbacks"}
+)
+HIDDEN_KEY: Final = "understudy"
+
+
+class LLM:
+    """One profile, callable like ``litellm.completion``, falling back as its strategy says.
+
+    Get one from ``LLMRegistry.get(name)``; the registry keeps one per profile and tracks the stats of
+    every profile a call touches.
+
+    Attributes:
+        profile: the profile this LLM calls first.
+        fallback_strategy: where to go when it fails; starts as the profile's ``fallbacks`` table and may be
+            replaced.
+        registry: the registry it belongs to.
+    """
+
+    def __init__(self, profile: Profile, registry: LLMRegistry) -> None:
+        self.profile = profile
+        self.registry = registry
+        self.fallback_strategy = FallbackStrategy.from_profile(profile, plugin_manager=registry.plugin_manager)
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    def completion(self, **kwargs: Any) -> Any:
+        """``litellm.completion`` with this profile's model and settings, falling back on failure.
+
+        Takes litellm's keyword arguments (``messages``, ``tools``, ``response_format`` ...) and returns
+        litellm's response; ``served_by(response)`` names the profile that produced it.
+
+        Raises:
+            FallbackExhaustedError: every profile the strategy reached failed.
+            Exception: the provider's own error when the strategy names no fallback for it, and any
+                programming error unchanged.
+        """
+        return run_sync(walk(self, kwargs), self.registry.dispatch)
+
+    async def acompletion(self, **kwargs: Any) -> Any:
+        """The async twin of ``completion``: same arguments, same fallbacks, same events."""
+        return await run_async(walk(self, kwargs), self.registry.dispatch)
+
+    def stats(self) -> ProfileStats:
+        """This profile's usage stats (as primary and as anyone's fallback)."""
+        return self.registry.stats_of(self.name)
+
+    def request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The litellm arguments for one call: the profile's settings, then the caller's, retries off.
+
+        Raises:
+            TypeError: the caller passed an argument the profile owns (``model``, ``api_key`` ...).
+            ProfileError: the profile's key variable is not set.
+        """
+        owned = sorted(_PROFILE_OWNED & kwargs.keys())
+        if owned:
+            raise TypeError(
+                f"{', '.join(owned)} come from the profile, not the call; edit profile {self.name!r} "
+                "(understudy owns retries: set num_retries there)"
+            )
+        # litellm and the openai client retry by default; understudy retries, so they must not.
+        return {**self.profile.litellm_kwargs(), **kwargs, "num_retries": 0, "max_retries": 0}
+
+    def call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
+        """One litellm call, no fallback; records stats. Used by the engine."""
+        import litellm
+
+        started = time.perf_counter()
+        try:
+            response = litellm.completion(**request)
+        except Exception as exc:
+            self.registry.book.failure(self.name, latency=time.perf_counter() - started, error_type=type(exc).__name__)
+            raise
+        return self._served(response, time.perf_counter() - started, as_fallback)
+
+    async def acall(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
+        """The async twin of ``call``."""
+        import litellm
+
+        started = time.perf_counter()
+        try:
+            response = await litellm.acompletion(**request)
+        except Exception as exc:
+            self.registry.book.failure(self.name, latency=time.perf_counter() - started, error_type=type(exc).__name__)
+            raise
+        return self._served(response, time.perf_counter() - started, as_fallback)
+
+    def cost_of(self, response: Any) -> float | None:
+        """The response's cost in USD from litellm's cost map, or None when the model is not in it."""
+        hidden = getattr(response, "_hidden_params", None) or {}
+        cost = hidden.get("response_cost")
+        if isinstance(cost, int | float):
+            return float(cost)
+        try:
+            import litellm
+
+            return float(litellm.completion_cost(completion_response=response))
+        except Exception:
+            return None
+
+    def _served(self, response: Any, latency: float, as_fallback: bool) -> Any:
+        usage = getattr(response, "usage", None)
+        self.registry.book.success(
+            self.name,
+            latency=latency,
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            cost=self.cost_of(response),
+            as_fallback=as_fallback,
+        )
+        hidden = getattr(response, "_hidden_params", None)
+        if isinstance(hidden, dict):
+            hidden[HIDDEN_KEY] = {"profile": self.name, "fallback": as_fallback}
+        return response
+
+    def __repr__(self) -> str:
+        return f"LLM(profile={self.name!r}, model={self.profile.model!r})"
+
+
+def served_by(response: Any) -> str | None:
+    """The name of the profile that produced a response from ``LLM.completion``, or None."""
+    hidden = getattr(response, "_hidden_params", None)
+    info = hidden.get(HIDDEN_KEY) if isinstance(hidden, dict) else None
+    return info.get("profile") if isinstance(info, dict) else None

@@ -1,0 +1,119 @@
+"""The plugin manager: one ``pluggy.PluginManager("understudy")`` per process, built on first use.
+
+Plugins come from the ``understudy`` entry-point group, loaded once. ``UNDERSTUDY_DISABLE_PLUGINS`` blocks
+entry-point plugins by name (comma-separated; ``*`` blocks them all, which is what the test suite does).
+understudy's own behaviour is registered as plugins too, first, so a user plugin sits beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import pluggy
+
+from understudy import hookspecs
+from understudy.exception_names import builtin_exception_names
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from understudy.events import Event
+    from understudy.exception_names import Target
+
+__all__ = ["DISABLE_ENV", "ENTRY_POINT_GROUP", "PluginInfo", "get_plugin_manager", "hookimpl", "list_plugins"]
+
+ENTRY_POINT_GROUP: Final = "understudy"
+DISABLE_ENV: Final = "UNDERSTUDY_DISABLE_PLUGINS"
+
+hookimpl = pluggy.HookimplMarker("understudy")
+"""Marks a function as the implementation of an ``understudy_*`` hook."""
+
+logger = logging.getLogger("understudy")
+logger.addHandler(logging.NullHandler())  # a library logs; the application decides where it goes
+
+_manager: pluggy.PluginManager | None = None
+_lock = threading.Lock()
+
+
+class BuiltinExceptionNames:
+    """Registers litellm's exception names and Python's ``TimeoutError`` and ``ConnectionError``."""
+
+    @hookimpl
+    def understudy_exception_names(self) -> Mapping[str, Target]:
+        return builtin_exception_names()
+
+
+class LogEvents:
+    """Logs every event to the ``understudy`` logger; silence it with ``logging`` as usual."""
+
+    _LEVELS: Final = {
+        "attempt_failed": logging.INFO,
+        "profile_skipped": logging.WARNING,
+        "fallback_triggered": logging.WARNING,
+        "fallback_succeeded": logging.INFO,
+        "fallback_exhausted": logging.ERROR,
+    }
+
+    @hookimpl
+    def understudy_fallback_event(self, event: Event) -> None:
+        level = self._LEVELS.get(event.kind, logging.INFO)
+        if logger.isEnabledFor(level):
+            fields = event.model_dump(exclude={"kind", "timestamp"})
+            logger.log(level, "%s %s", event.kind, fields)
+
+
+BUILTIN_PLUGINS: Final = (
+    ("understudy.exception-names", BuiltinExceptionNames),
+    ("understudy.log", LogEvents),
+)
+
+
+def make_plugin_manager(*, entry_points: bool = True) -> pluggy.PluginManager:
+    """A new manager with the hook specs and built-in plugins, and entry-point plugins unless disabled."""
+    pm = pluggy.PluginManager("understudy")
+    pm.add_hookspecs(hookspecs)
+    for name, plugin in BUILTIN_PLUGINS:
+        pm.register(plugin(), name=name)
+    if entry_points:
+        blocked = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+        if "*" not in blocked:
+            for name in blocked:
+                pm.set_blocked(name)
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    return pm
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, built (and entry points loaded) on first call."""
+    global _manager
+    if _manager is None:
+        with _lock:
+            if _manager is None:
+                _manager = make_plugin_manager()
+    return _manager
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """One registered plugin, for ``understudy plugins``."""
+
+    name: str
+    hooks: tuple[str, ...]
+    distribution: str | None
+
+
+def list_plugins(pm: pluggy.PluginManager | None = None) -> list[PluginInfo]:
+    """Every plugin registered with ``pm`` (default: the process-wide manager), built-ins first."""
+    pm = pm or get_plugin_manager()
+    dists = {id(plugin): f"{dist.project_name} {dist.version}" for plugin, dist in pm.list_plugin_distinfo()}
+    infos = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
+        hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
+        infos.append(PluginInfo(name=name, hooks=hooks, distribution=dists.get(id(plugin))))
+    return infos

@@ -1,0 +1,118 @@
+"""LLMRegistry: one LLM per profile, created on first use, with the usage stats of every profile."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from understudy.events import Event
+from understudy.exception_names import ExceptionNames
+from understudy.llm import LLM
+from understudy.retry import RetryPolicy
+from understudy.stats import ProfileStats, StatsBook
+from understudy.store import ProfileStore
+
+if TYPE_CHECKING:
+    import pluggy
+
+__all__ = ["LLMRegistry", "Subscriber"]
+
+logger = logging.getLogger("understudy")
+
+Subscriber: TypeAlias = Callable[[Event], Awaitable[None] | None]
+"""A plain callback for events: sync, or async (awaited on async calls, run to completion on sync ones)."""
+
+
+class LLMRegistry:
+    """Creates one ``LLM`` per profile on first ``get(name)`` and reuses it.
+
+    Every profile that serves or fails a call, primary or fallback, has its stats here. Fallback profiles
+    are loaded through ``get`` only when a call reaches them.
+
+    Args:
+        store: where profiles come from (default: a ``ProfileStore`` on the default search path).
+        retry_policy: backoff between retries of one profile.
+    """
+
+    def __init__(self, store: ProfileStore | None = None, *, retry_policy: RetryPolicy | None = None) -> None:
+        self.store = store or ProfileStore()
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.exception_names = ExceptionNames(self.store.plugin_manager)
+        self.book = StatsBook()
+        self._llms: dict[str, LLM] = {}
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        return self.store.plugin_manager
+
+    def get(self, name: str) -> LLM:
+        """The LLM for profile ``name``, loading the profile on first use.
+
+        A profile whose file changed since is loaded anew (its LLM keeps a replaced strategy only while the
+        profile is unchanged). A profile that fails to load is not remembered, so the next ``get`` tries
+        again.
+
+        Raises:
+            ProfileNotFoundError: no such profile.
+            ProfileError: its file is invalid.
+        """
+        profile = self.store.load(name)
+        with self._lock:
+            llm = self._llms.get(name)
+            if llm is None or llm.profile is not profile:
+                llm = self._llms[name] = LLM(profile, self)
+            return llm
+
+    def stats(self) -> dict[str, ProfileStats]:
+        """Usage stats of every profile that was called, by name."""
+        return self.book.snapshot()
+
+    def stats_of(self, name: str) -> ProfileStats:
+        """One profile's stats (all zero before its first call)."""
+        return self.book.snapshot().get(name) or ProfileStats(profile=name)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event of this registry's calls; returns an unsubscribe function.
+
+        The callback may be sync or async. One that raises is logged and never breaks the call or the other
+        subscribers.
+        """
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def dispatch(self, event: Event) -> list[Awaitable[Any]]:
+        """Deliver ``event`` to every plugin and subscriber; return what async subscribers left to await."""
+        hook = self.plugin_manager.hook.understudy_fallback_event
+        for impl in hook.get_hookimpls():
+            # One hookimpl at a time, so a plugin that raises cannot keep the event from the others.
+            try:
+                impl.function(*[event for _ in impl.argnames])
+            except Exception:
+                logger.exception("plugin %r raised on %s; the call goes on", impl.plugin_name, event.kind)
+        pending: list[Awaitable[Any]] = []
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                result = callback(event)
+            except Exception:
+                logger.exception("event subscriber %r raised on %s; the call goes on", callback, event.kind)
+                continue
+            if inspect.isawaitable(result):
+                pending.append(result)
+        return pending
+
+    def __repr__(self) -> str:
+        return f"LLMRegistry(store={self.store!r}, loaded={sorted(self._llms)!r})"

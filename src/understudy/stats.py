@@ -1,0 +1,101 @@
+"""Usage stats per profile: every profile that serves or fails a call, primary or fallback."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+__all__ = ["ProfileStats", "StatsBook"]
+
+
+class ProfileStats(BaseModel):
+    """What one profile did, since its registry was built.
+
+    Attributes:
+        calls: model calls made (every try, retries included).
+        successes: calls that returned a response.
+        failures: calls that raised.
+        failures_by_type: failures counted by exception class name.
+        prompt_tokens: prompt tokens of successful calls, as the provider reported them.
+        completion_tokens: completion tokens of successful calls.
+        cost: USD from litellm's cost map over the successful calls whose cost is known; None when none is.
+        uncosted_calls: successful calls whose cost litellm does not know (unknown stays unknown, not zero).
+        latency: seconds spent in calls, failed ones included.
+        served_as_fallback: successful calls this profile served in place of another.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    profile: str
+    calls: int = 0
+    successes: int = 0
+    failures: int = 0
+    failures_by_type: dict[str, int] = Field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    uncosted_calls: int = 0
+    latency: float = 0.0
+    served_as_fallback: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def mean_latency(self) -> float | None:
+        """Mean seconds per call, or None before the first call."""
+        return self.latency / self.calls if self.calls else None
+
+
+class StatsBook:
+    """Thread-safe counters behind ``LLMRegistry.stats()``; one lock, held only to add numbers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[str, dict[str, Any]] = {}
+
+    def _row(self, profile: str) -> dict[str, Any]:
+        row = self._rows.get(profile)
+        if row is None:
+            row = self._rows[profile] = ProfileStats(profile=profile).model_dump(exclude={"mean_latency"})
+        return row
+
+    def success(
+        self,
+        profile: str,
+        *,
+        latency: float,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost: float | None,
+        as_fallback: bool,
+    ) -> None:
+        with self._lock:
+            row = self._row(profile)
+            row["calls"] += 1
+            row["successes"] += 1
+            row["latency"] += latency
+            row["prompt_tokens"] += prompt_tokens
+            row["completion_tokens"] += completion_tokens
+            if cost is None:
+                row["uncosted_calls"] += 1
+            else:
+                row["cost"] = (row["cost"] or 0.0) + cost
+            if as_fallback:
+                row["served_as_fallback"] += 1
+
+    def failure(self, profile: str, *, latency: float, error_type: str) -> None:
+        with self._lock:
+            row = self._row(profile)
+            row["calls"] += 1
+            row["failures"] += 1
+            row["latency"] += latency
+            by_type = row["failures_by_type"]
+            by_type[error_type] = by_type.get(error_type, 0) + 1
+
+    def snapshot(self) -> dict[str, ProfileStats]:
+        with self._lock:
+            return {
+                name: ProfileStats.model_validate({**row, "failures_by_type": dict(row["failures_by_type"])})
+                for name, row in sorted(self._rows.items())
+            }

@@ -1,0 +1,164 @@
+"""ProfileStore: finds profile files on a search path and loads each one lazily, only when asked."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import platformdirs
+
+from understudy.errors import ProfileError, ProfileNotFoundError, UnknownExceptionNameError
+from understudy.exception_names import ExceptionNames
+from understudy.plugins import get_plugin_manager
+from understudy.profiles import NAME_PATTERN, PROFILE_SUFFIXES, load_profile_file, validate_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    import pluggy
+
+    from understudy.profiles import Profile
+
+__all__ = ["CONFIG_DIR_ENV", "PROFILES_PATH_ENV", "ProfileStore", "default_search_path", "user_config_dir"]
+
+PROFILES_PATH_ENV: Final = "UNDERSTUDY_PROFILES_PATH"
+CONFIG_DIR_ENV: Final = "UNDERSTUDY_CONFIG_DIR"
+
+
+def user_config_dir() -> Path:
+    """understudy's directory in the user's config dir, or ``UNDERSTUDY_CONFIG_DIR`` when set."""
+    override = os.environ.get(CONFIG_DIR_ENV)
+    return Path(override) if override else platformdirs.user_config_path("understudy")
+
+
+def default_search_path() -> list[Path]:
+    """``UNDERSTUDY_PROFILES_PATH`` when set; else ``./profiles`` (if it exists), then the user's dir."""
+    configured = os.environ.get(PROFILES_PATH_ENV)
+    if configured:
+        return [Path(p).expanduser() for p in configured.split(os.pathsep) if p]
+    local = Path("profiles")
+    dirs = [local.resolve()] if local.is_dir() else []
+    return [*dirs, user_config_dir() / "profiles"]
+
+
+class ProfileStore:
+    """Profiles on a search path of directories; an earlier directory wins a name.
+
+    Listing names reads no file. ``load(name)`` reads that one file, validates it and caches it until the
+    file changes. A broken file raises ``ProfileError`` for its own name only; every other profile still
+    loads. Names with no file may come from plugins (``understudy_load_profile``).
+
+    Args:
+        paths: directories to search, in order (default: ``default_search_path()``).
+        plugin_manager: where exception names and plugin profiles come from (default: process-wide).
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[str | os.PathLike[str]] | None = None,
+        *,
+        plugin_manager: pluggy.PluginManager | None = None,
+    ) -> None:
+        self.paths: tuple[Path, ...] = (
+            tuple(Path(p) for p in paths) if paths is not None else tuple(default_search_path())
+        )
+        self._pm = plugin_manager or get_plugin_manager()
+        self._names = ExceptionNames(self._pm)
+        self._cache: dict[Path, tuple[int, int, Profile]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        return self._pm
+
+    def names(self) -> list[str]:
+        """Every profile name on the search path and from plugins, sorted. Reads no file."""
+        found = {path.stem for path in self._files()}
+        for names in self._pm.hook.understudy_profile_names():
+            found.update(n for n in names if NAME_PATTERN.match(n))
+        return sorted(found)
+
+    def locate(self, name: str) -> Path | None:
+        """The file that defines ``name``, or None when no directory has one.
+
+        Raises:
+            ProfileError: one directory has both ``name.toml`` and ``name.json``.
+        """
+        for directory in self.paths:
+            hits = [directory / f"{name}{suffix}" for suffix in PROFILE_SUFFIXES]
+            hits = [path for path in hits if path.is_file()]
+            if len(hits) > 1:
+                raise ProfileError(
+                    f"both {hits[0].name} and {hits[1].name} exist in {directory}; keep one",
+                    profile=name,
+                    path=hits[0],
+                )
+            if hits:
+                return hits[0]
+        return None
+
+    def load(self, name: str) -> Profile:
+        """The profile called ``name``, read from its file (cached until the file changes) or a plugin.
+
+        Raises:
+            ProfileNotFoundError: no file and no plugin has it; says where it looked and close names.
+            ProfileError: the file is invalid; says which file, which field and what to do.
+        """
+        validate_name(name)
+        path = self.locate(name)
+        if path is None:
+            profile: Profile | None = self._pm.hook.understudy_load_profile(name=name)
+            if profile is None:
+                close = difflib.get_close_matches(name, self.names(), n=3)
+                raise ProfileNotFoundError(name, self.paths, close)
+            if profile.name != name:
+                raise ProfileError(f"a plugin returned profile {profile.name!r} when asked for it", profile=name)
+            self._check_exception_names(profile)
+            return profile
+        stat = path.stat()
+        with self._lock:
+            cached = self._cache.get(path)
+        if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
+            return cached[2]
+        profile = load_profile_file(path)
+        self._check_exception_names(profile)
+        with self._lock:
+            self._cache[path] = (stat.st_mtime_ns, stat.st_size, profile)
+        return profile
+
+    def load_all(self, names: Sequence[str] | None = None) -> dict[str, Profile | ProfileError]:
+        """Load every profile (or the given ones); a failure is returned in place of its profile."""
+        result: dict[str, Profile | ProfileError] = {}
+        for name in names if names is not None else self.names():
+            try:
+                result[name] = self.load(name)
+            except ProfileError as exc:
+                result[name] = exc
+        return result
+
+    def _files(self) -> list[Path]:
+        files: list[Path] = []
+        for directory in self.paths:
+            try:
+                entries = list(os.scandir(directory))
+            except OSError:
+                continue
+            files.extend(
+                Path(entry.path)
+                for entry in entries
+                if entry.name.endswith(PROFILE_SUFFIXES) and NAME_PATTERN.match(Path(entry.name).stem)
+            )
+        return files
+
+    def _check_exception_names(self, profile: Profile) -> None:
+        for error_name in profile.fallbacks:
+            try:
+                self._names.check(error_name)
+            except UnknownExceptionNameError as exc:
+                raise ProfileError(str(exc), profile=profile.name, path=profile.source, field="fallbacks") from None
+
+    def __repr__(self) -> str:
+        return f"ProfileStore(paths={[str(p) for p in self.paths]!r})"
