@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any, Final
 from understudy.errors import UnknownExceptionNameError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from understudy.exception_names import ExceptionNames
 
 __all__ = ["TRANSIENT_ERRORS", "TRANSIENT_STATUS", "RetryPolicy", "is_transient", "retry_after"]
@@ -97,12 +95,12 @@ def retry_after(error: BaseException) -> float | None:
     return max(0.0, parsed.timestamp() - time.time())
 
 
-def _headers(error: BaseException) -> Mapping[str, str] | None:
-    # litellm's exceptions carry the provider's httpx response, and sometimes only the headers.
+def _headers(error: BaseException) -> dict[str, str]:
+    # litellm keeps the provider's headers in litellm_response_headers; its exception's `response` is
+    # often a stand-in with none. Other clients (openai, httpx) carry them on `response`.
+    merged: dict[str, str] = {}
     response: Any = getattr(error, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        headers = getattr(error, "litellm_response_headers", None)
-    if headers is None:
-        return None
-    return {str(k).lower(): str(v) for k, v in dict(headers).items()}
+    for headers in (getattr(response, "headers", None), getattr(error, "litellm_response_headers", None)):
+        if headers:
+            merged.update({str(k).lower(): str(v) for k, v in dict(headers).items()})
+    return merged
