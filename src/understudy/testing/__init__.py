@@ -1,0 +1,52 @@
+"""A real HTTP fake of an OpenAI-compatible LLM provider, for tests of code that calls litellm.
+
+Script what each model does, point litellm at the provider, and check what it received::
+
+    import litellm
+    from understudy.testing import FakeProvider, RateLimit, Reply
+
+    with FakeProvider() as provider:
+        provider.script("gpt-4o-mini", RateLimit(retry_after=0.01), Reply("hi"))
+        call = dict(model="openai/gpt-4o-mini", api_base=provider.base_url, api_key="sk-fake",
+                    messages=[{"role": "user", "content": "hello"}], num_retries=0, max_retries=0)
+        try:
+            litellm.completion(**call)           # raises litellm.RateLimitError
+        except litellm.RateLimitError:
+            pass
+        litellm.completion(**call)               # answers "hi"
+        assert provider.requests("gpt-4o-mini") == 2
+
+Each request pops the next behaviour queued for its ``model``; an empty queue falls back to the
+model's :meth:`~FakeProvider.default` (``Reply()`` unless set). With pytest, the ``fake_provider``
+fixture gives a started provider. Importing this module does not import litellm.
+"""
+
+from __future__ import annotations
+
+from understudy.testing._behaviours import (
+    Behaviour,
+    ContentPolicyViolation,
+    ContextLengthExceeded,
+    DropConnection,
+    HTTPError,
+    RateLimit,
+    Reply,
+    ServerError,
+    Slow,
+    StreamFailure,
+)
+from understudy.testing._provider import FakeProvider
+
+__all__ = [
+    "Behaviour",
+    "ContentPolicyViolation",
+    "ContextLengthExceeded",
+    "DropConnection",
+    "FakeProvider",
+    "HTTPError",
+    "RateLimit",
+    "Reply",
+    "ServerError",
+    "Slow",
+    "StreamFailure",
+]

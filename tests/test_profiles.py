@@ -1,0 +1,127 @@
+"""Profile files: parsing, validation, and errors that name the file, the field and the fix."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from understudy import Profile, ProfileError
+from understudy.profiles import load_profile_file
+
+if TYPE_CHECKING:
+    from conftest import WriteProfile
+
+
+def test_a_toml_profile_loads_with_its_name_from_the_file_stem(write_profile: WriteProfile) -> None:
+    path = write_profile(
+        "gpt-4o",
+        model="openai/gpt-4o",
+        api_key_env="OPENAI_API_KEY",
+        timeout=30,
+        num_retries=2,
+        params={"top_p": 0.9},
+        fallbacks={"RateLimitError": ["claude"], "*": ["local"]},
+    )
+    profile = load_profile_file(path)
+    assert (profile.name, profile.model, profile.timeout, profile.num_retries) == ("gpt-4o", "openai/gpt-4o", 30, 2)
+    assert profile.fallbacks == {"RateLimitError": ["claude"], "*": ["local"]}
+    assert profile.source == path
+
+
+def test_a_json_profile_loads_too(write_profile: WriteProfile) -> None:
+    path = write_profile("local", '{"model": "ollama/llama3", "api_base": "http://localhost:11434"}', suffix=".json")
+    assert load_profile_file(path).api_base == "http://localhost:11434"
+
+
+def test_an_unknown_field_is_an_error_that_suggests_the_right_one(write_profile: WriteProfile) -> None:
+    path = write_profile("p", model="openai/x", temprature=0.2)
+    with pytest.raises(ProfileError) as caught:
+        load_profile_file(path)
+    message = str(caught.value)
+    assert str(path) in message and "temprature" in message and "did you mean 'temperature'" in message
+    assert caught.value.field == "temprature"
+
+
+def test_every_bad_field_is_named_in_one_error(write_profile: WriteProfile) -> None:
+    path = write_profile("p", model="openai/x", temperature=5, num_retries=-1)
+    with pytest.raises(ProfileError) as caught:
+        load_profile_file(path)
+    assert "temperature" in str(caught.value) and "num_retries" in str(caught.value)
+
+
+def test_a_missing_model_is_named(write_profile: WriteProfile) -> None:
+    with pytest.raises(ProfileError, match="model"):
+        load_profile_file(write_profile("p", description="no model"))
+
+
+def test_invalid_toml_names_the_file_and_the_line(write_profile: WriteProfile) -> None:
+    path = write_profile("p", 'model = "x"\nbroken = = 1\n')
+    with pytest.raises(ProfileError, match=r"invalid TOML.*line 2") as caught:
+        load_profile_file(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("stem", ["-leading-dash", "has space", "x" * 65])
+def test_a_file_stem_that_is_not_a_valid_name_is_refused(write_profile: WriteProfile, stem: str) -> None:
+    path = write_profile(stem, model="openai/x")
+    with pytest.raises(ProfileError, match="invalid profile name"):
+        load_profile_file(path)
+
+
+def test_a_name_field_in_the_file_is_refused(write_profile: WriteProfile) -> None:
+    with pytest.raises(ProfileError, match="file stem"):
+        load_profile_file(write_profile("p", 'name = "other"\nmodel = "openai/x"\n'))
+
+
+def test_api_key_and_api_key_env_together_are_refused(write_profile: WriteProfile) -> None:
+    with pytest.raises(ProfileError, match="not both"):
+        load_profile_file(write_profile("p", model="openai/x", api_key="k", api_key_env="K"))
+
+
+def test_api_key_env_must_be_a_variable_name_not_a_key(write_profile: WriteProfile) -> None:
+    with pytest.raises(ProfileError, match="variable's name") as caught:
+        load_profile_file(write_profile("p", model="openai/x", api_key_env="sk-live-123"))
+    assert "sk-live-123" in str(caught.value)  # it is not a key we hold; showing it helps the fix
+
+
+def test_params_cannot_override_what_understudy_sets(write_profile: WriteProfile) -> None:
+    with pytest.raises(ProfileError, match="num_retries cannot go in params"):
+        load_profile_file(write_profile("p", model="openai/x", params={"num_retries": 3}))
+
+
+def test_a_fallback_list_naming_the_profile_itself_is_refused(write_profile: WriteProfile) -> None:
+    with pytest.raises(ProfileError, match="names the profile itself"):
+        load_profile_file(write_profile("p", model="openai/x", fallbacks={"*": ["q", "p"]}))
+
+
+def test_a_fallback_target_must_be_a_valid_name(write_profile: WriteProfile) -> None:
+    with pytest.raises(ProfileError, match="fallbacks"):
+        load_profile_file(write_profile("p", model="openai/x", fallbacks={"*": ["not a name"]}))
+
+
+def test_a_literal_key_never_shows_in_repr_dump_or_errors(write_profile: WriteProfile) -> None:
+    profile = Profile(name="p", model="openai/x", api_key="sk-very-secret-key")
+    assert "sk-very-secret-key" not in repr(profile)
+    assert "sk-very-secret-key" not in profile.model_dump_json()
+    assert profile.resolve_api_key() == "sk-very-secret-key"
+
+    path = write_profile("q", model="openai/x", api_key="sk-very-secret-key", temperature="hot")
+    with pytest.raises(ProfileError) as caught:
+        load_profile_file(path)
+    assert "sk-very-secret-key" not in str(caught.value)
+
+
+def test_the_key_comes_from_the_named_variable_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = Profile(name="p", model="openai/x", api_key_env="UNDERSTUDY_K")
+    monkeypatch.setenv("UNDERSTUDY_K", "value-1")
+    assert profile.litellm_kwargs()["api_key"] == "value-1"
+    assert profile.secrets() == ["value-1"]
+    monkeypatch.delenv("UNDERSTUDY_K")
+    with pytest.raises(ProfileError, match="export UNDERSTUDY_K="):
+        profile.litellm_kwargs()
+
+
+def test_litellm_kwargs_carry_only_the_fields_that_are_set() -> None:
+    profile = Profile(name="p", model="openai/x", temperature=0.0, params={"top_p": 0.5})
+    assert profile.litellm_kwargs() == {"model": "openai/x", "temperature": 0.0, "top_p": 0.5}

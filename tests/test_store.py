@@ -1,0 +1,158 @@
+"""ProfileStore: the search path, lazy loading, caching, and one broken file never hiding the others."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from understudy import ProfileError, ProfileNotFoundError, ProfileStore, hookimpl
+from understudy import store as store_module
+from understudy.plugins import make_plugin_manager
+from understudy.profiles import Profile
+from understudy.store import default_search_path
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from conftest import WriteProfile
+
+
+def test_listing_names_reads_no_file(
+    write_profile: WriteProfile, profiles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_profile("a", model="openai/a")
+    write_profile("b", "not even toml = = =")
+    write_profile("c", "{}", suffix=".json")
+    (profiles_dir / "notes.txt").write_text("ignored")
+    (profiles_dir / "bad name.toml").write_text('model = "x"')
+    reads: list[Path] = []
+    monkeypatch.setattr(store_module, "load_profile_file", lambda path: reads.append(path))
+
+    assert ProfileStore([profiles_dir]).names() == ["a", "b", "c"]
+    assert reads == []
+
+
+def test_load_reads_only_the_named_file(
+    write_profile: WriteProfile, profiles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_profile("a", model="openai/a")
+    write_profile("b", model="openai/b")
+    real = store_module.load_profile_file
+    reads: list[str] = []
+    monkeypatch.setattr(store_module, "load_profile_file", lambda path: reads.append(path.stem) or real(path))
+
+    assert ProfileStore([profiles_dir]).load("a").model == "openai/a"
+    assert reads == ["a"]
+
+
+def test_a_loaded_profile_is_cached_until_its_file_changes(write_profile: WriteProfile, profiles_dir: Path) -> None:
+    path = write_profile("a", model="openai/one")
+    store = ProfileStore([profiles_dir])
+    first = store.load("a")
+    assert store.load("a") is first
+
+    path.write_text('model = "openai/two-changed"\n')
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert store.load("a").model == "openai/two-changed"
+
+
+def test_one_broken_profile_never_stops_the_others(write_profile: WriteProfile, profiles_dir: Path) -> None:
+    write_profile("good", model="openai/good")
+    write_profile("broken", model="openai/x", temperature="warm")
+    store = ProfileStore([profiles_dir])
+
+    results = store.load_all()
+
+    assert isinstance(results["good"], Profile)
+    assert isinstance(results["broken"], ProfileError)
+    assert store.load("good").model == "openai/good"
+
+
+def test_a_missing_profile_names_the_directories_searched_and_close_matches(
+    write_profile: WriteProfile, profiles_dir: Path
+) -> None:
+    write_profile("claude-sonnet", model="anthropic/x")
+    with pytest.raises(ProfileNotFoundError) as caught:
+        ProfileStore([profiles_dir]).load("claude-sonet")
+    message = str(caught.value)
+    assert str(profiles_dir) in message and "'claude-sonnet'" in message
+    assert caught.value.close_matches == ("claude-sonnet",)
+
+
+def test_an_earlier_directory_wins_a_name(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    for directory, model in ((first, "openai/first"), (second, "openai/second")):
+        directory.mkdir()
+        (directory / "same.toml").write_text(f'model = "{model}"\n')
+    (second / "only-second.json").write_text('{"model": "openai/o"}')
+
+    store = ProfileStore([first, second])
+    assert store.load("same").model == "openai/first"
+    assert store.names() == ["only-second", "same"]
+
+
+def test_toml_and_json_of_one_name_in_one_directory_is_an_error(
+    write_profile: WriteProfile, profiles_dir: Path
+) -> None:
+    write_profile("twin", model="openai/a")
+    write_profile("twin", '{"model": "openai/b"}', suffix=".json")
+    with pytest.raises(ProfileError, match="keep one"):
+        ProfileStore([profiles_dir]).load("twin")
+
+
+def test_an_unknown_exception_name_lists_the_valid_ones(write_profile: WriteProfile, profiles_dir: Path) -> None:
+    path = write_profile("p", model="openai/x", fallbacks={"RateLimit": ["q"]})
+    with pytest.raises(ProfileError) as caught:
+        ProfileStore([profiles_dir]).load("p")
+    message = str(caught.value)
+    assert str(path) in message and "'RateLimit'" in message and "RateLimitError" in message
+    assert caught.value.field == "fallbacks"
+
+
+def test_a_dotted_import_path_in_a_file_is_refused_not_imported(
+    write_profile: WriteProfile, profiles_dir: Path
+) -> None:
+    write_profile("p", model="openai/x", fallbacks={"os.system": ["q"], "litellm.RateLimitError": ["q"]})
+    with pytest.raises(ProfileError, match="unknown exception name"):
+        ProfileStore([profiles_dir]).load("p")
+
+
+def test_the_search_path_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNDERSTUDY_PROFILES_PATH", os.pathsep.join([str(tmp_path / "x"), str(tmp_path / "y")]))
+    assert default_search_path() == [tmp_path / "x", tmp_path / "y"]
+
+
+def test_without_the_variable_the_path_is_local_profiles_then_the_user_config_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> None:
+    monkeypatch.delenv("UNDERSTUDY_PROFILES_PATH")
+    monkeypatch.chdir(tmp_path)
+    assert default_search_path() == [isolated_env / "profiles"]
+    (tmp_path / "profiles").mkdir()
+    assert default_search_path() == [tmp_path / "profiles", isolated_env / "profiles"]
+
+
+def test_plugins_can_supply_profiles_but_files_win(write_profile: WriteProfile, profiles_dir: Path) -> None:
+    class Vault:
+        @hookimpl
+        def understudy_profile_names(self) -> list[str]:
+            return ["vaulted", "shadowed"]
+
+        @hookimpl
+        def understudy_load_profile(self, name: str) -> Profile | None:
+            if name in ("vaulted", "shadowed"):
+                return Profile(name=name, model="openai/from-vault")
+            return None
+
+    pm = make_plugin_manager(entry_points=False)
+    pm.register(Vault())
+    write_profile("shadowed", model="openai/from-file")
+    store = ProfileStore([profiles_dir], plugin_manager=pm)
+
+    assert store.names() == ["shadowed", "vaulted"]
+    assert store.load("vaulted").model == "openai/from-vault"
+    assert store.load("shadowed").model == "openai/from-file"
+    with pytest.raises(ProfileNotFoundError):
+        store.load("absent")
