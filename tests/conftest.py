@@ -8,14 +8,14 @@ import os
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["UNDERSTUDY_DISABLE_PLUGINS"] = "*"
 
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Callable
+from pathlib import Path
 
-import litellm  # noqa: E402
-import pytest  # noqa: E402
+import litellm
+import pytest
 
-from understudy import LLMRegistry, ProfileStore, RetryPolicy  # noqa: E402
-from understudy.testing import FakeProvider  # noqa: E402
+from understudy import LLMRegistry, ProfileStore, RetryPolicy
+from understudy.testing import FakeProvider
 
 # litellm prints a "Give Feedback" banner on every exception; the tests raise hundreds on purpose.
 litellm.suppress_debug_info = True

@@ -40,7 +40,9 @@ STRATEGY = FallbackStrategy(
         (ConnectionResetError, ("local",)),
     ],
 )
-def test_resolve_returns_the_list_of_the_most_specific_class(raised: type[Exception], expected: tuple[str, ...]) -> None:
+def test_resolve_returns_the_list_of_the_most_specific_class(
+    raised: type[Exception], expected: tuple[str, ...]
+) -> None:
     assert STRATEGY.resolve(error(raised)) == expected
 
 

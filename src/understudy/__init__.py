@@ -13,6 +13,7 @@ from understudy.errors import (
     FallbackExhaustedError,
     ProfileError,
     ProfileNotFoundError,
+    StreamInterruptedError,
     UnderstudyError,
     UnknownExceptionNameError,
 )
@@ -24,15 +25,18 @@ from understudy.retry import RetryPolicy
 from understudy.stats import ProfileStats
 from understudy.store import ProfileStore
 from understudy.strategy import FallbackStrategy
+from understudy.streams import AsyncFallbackStream, FallbackStream
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "LLM",
+    "AsyncFallbackStream",
     "Attempt",
     "ConfigError",
     "FallbackExhaustedError",
     "FallbackStrategy",
+    "FallbackStream",
+    "LLM",
     "LLMRegistry",
     "Profile",
     "ProfileError",
@@ -40,6 +44,7 @@ __all__ = [
     "ProfileStats",
     "ProfileStore",
     "RetryPolicy",
+    "StreamInterruptedError",
     "Subscriber",
     "UnderstudyError",
     "UnknownExceptionNameError",

@@ -7,7 +7,8 @@
     │   ├── ProfileError             a profile file is invalid (names the file, the field, the fix)
     │   │   └── ProfileNotFoundError no profile of that name on the search path
     │   └── UnknownExceptionNameError a fallback table names an exception nobody registered
-    └── FallbackExhaustedError       every profile of a call failed; also an ExceptionGroup
+    ├── FallbackExhaustedError       every profile of a call failed; also an ExceptionGroup
+    └── StreamInterruptedError       a stream failed after sending chunks; no other model may continue it
 
 Configuration mistakes and provider failures never share a class: ``except ConfigError`` catches what a
 person must fix, ``except FallbackExhaustedError`` what the providers did. Provider errors themselves are
@@ -29,6 +30,7 @@ __all__ = [
     "FallbackExhaustedError",
     "ProfileError",
     "ProfileNotFoundError",
+    "StreamInterruptedError",
     "UnderstudyError",
     "UnknownExceptionNameError",
 ]
@@ -150,6 +152,27 @@ class FallbackExhaustedError(UnderstudyError, ExceptionGroup[Exception]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.primary, self.attempts, self.message))
+
+
+class StreamInterruptedError(UnderstudyError):
+    """A streaming call failed after it had sent chunks to the caller.
+
+    understudy falls back when a stream fails before its first chunk. After that, another model's answer
+    would be glued onto a partial one, so the call stops here; start the call again to get a whole answer.
+    The provider's error is the ``__cause__``.
+
+    Attributes:
+        profile: the profile whose stream broke.
+        chunks: how many chunks the caller had received.
+    """
+
+    def __init__(self, profile: str, chunks: int, error: BaseException) -> None:
+        self.profile = profile
+        self.chunks = chunks
+        super().__init__(
+            f"the stream from profile {profile!r} failed after {chunks} chunk(s) ({type(error).__name__}); "
+            "understudy does not continue a started answer with another model. Call again to start over."
+        )
 
 
 def _as_exception(error: BaseException) -> Exception:

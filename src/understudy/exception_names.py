@@ -112,8 +112,18 @@ class ExceptionNames:
         return cls
 
     def provider_errors(self) -> tuple[type[BaseException], ...]:
-        """Every registered class: what ``"*"`` covers. Imports the modules the names point into."""
-        return tuple(self.resolve(name) for name in self.table())
+        """Every registered class: what ``"*"`` covers. Imports the modules the names point into.
+
+        A name whose class cannot be imported (a plugin's optional dependency, a class a newer litellm
+        dropped) is left out rather than breaking every call.
+        """
+        classes = []
+        for name in self.table():
+            try:
+                classes.append(self.resolve(name))
+            except (ImportError, AttributeError, TypeError):
+                continue
+        return tuple(classes)
 
 
 def _import(reference: str) -> type[BaseException]:
@@ -135,6 +145,8 @@ def _widest_of_same_name(cls: type[BaseException]) -> type[BaseException]:
 def builtin_exception_names() -> Mapping[str, Target]:
     """The names the built-in plugin registers."""
     names: dict[str, Target] = {name: f"litellm:{name}" for name in LITELLM_EXCEPTIONS}
+    # Raised while iterating a stream; litellm does not export it at the top level.
+    names["MidStreamFallbackError"] = "litellm.exceptions:MidStreamFallbackError"
     names["TimeoutError"] = TimeoutError
     names["ConnectionError"] = ConnectionError
     return names

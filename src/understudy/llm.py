@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from understudy.engine import run_async, run_sync, walk
 from understudy.strategy import FallbackStrategy
+from understudy.streams import AsyncFallbackStream, FallbackStream, open_async_stream, open_stream
 
 if TYPE_CHECKING:
     from understudy.profiles import Profile
@@ -48,10 +49,13 @@ class LLM:
         """``litellm.completion`` with this profile's model and settings, falling back on failure.
 
         Takes litellm's keyword arguments (``messages``, ``tools``, ``response_format`` ...) and returns
-        litellm's response; ``served_by(response)`` names the profile that produced it.
+        litellm's response; ``served_by(response)`` names the profile that produced it. With
+        ``stream=True`` it returns a ``FallbackStream`` once the first chunk has arrived: a stream that
+        fails before that falls back; one that fails later raises ``StreamInterruptedError``.
 
         Raises:
             FallbackExhaustedError: every profile the strategy reached failed.
+            StreamInterruptedError: while iterating a stream, after chunks were received.
             Exception: the provider's own error when the strategy names no fallback for it, and any
                 programming error unchanged.
         """
@@ -82,16 +86,18 @@ class LLM:
         return {**self.profile.litellm_kwargs(), **kwargs, "num_retries": 0, "max_retries": 0}
 
     def call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
-        """One litellm call, no fallback; records stats. Used by the engine."""
+        """One litellm call, no fallback; records stats. For a stream, waits for the first chunk."""
         import litellm
 
         started = time.perf_counter()
         try:
             response = litellm.completion(**request)
+            if request.get("stream"):
+                response = open_stream(self, response)
         except Exception as exc:
-            self.registry.book.failure(self.name, latency=time.perf_counter() - started, error_type=type(exc).__name__)
+            self._failed(exc, started)
             raise
-        return self._served(response, time.perf_counter() - started, as_fallback)
+        return self._served(response, started, as_fallback)
 
     async def acall(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
         """The async twin of ``call``."""
@@ -100,13 +106,17 @@ class LLM:
         started = time.perf_counter()
         try:
             response = await litellm.acompletion(**request)
+            if request.get("stream"):
+                response = await open_async_stream(self, response)
         except Exception as exc:
-            self.registry.book.failure(self.name, latency=time.perf_counter() - started, error_type=type(exc).__name__)
+            self._failed(exc, started)
             raise
-        return self._served(response, time.perf_counter() - started, as_fallback)
+        return self._served(response, started, as_fallback)
 
     def cost_of(self, response: Any) -> float | None:
-        """The response's cost in USD from litellm's cost map, or None when the model is not in it."""
+        """The response's cost in USD from litellm's cost map, or None when unknown (or a stream)."""
+        if isinstance(response, FallbackStream | AsyncFallbackStream):
+            return None
         hidden = getattr(response, "_hidden_params", None) or {}
         cost = hidden.get("response_cost")
         if isinstance(cost, int | float):
@@ -118,16 +128,34 @@ class LLM:
         except Exception:
             return None
 
-    def _served(self, response: Any, latency: float, as_fallback: bool) -> Any:
-        usage = getattr(response, "usage", None)
-        self.registry.book.success(
-            self.name,
-            latency=latency,
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-            cost=self.cost_of(response),
-            as_fallback=as_fallback,
-        )
+    def record_stream_usage(self, usage: Any) -> None:
+        """Add a finished stream's usage chunk to this profile's stats."""
+        prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
+        cost: float | None
+        try:
+            import litellm
+
+            cost = sum(
+                litellm.cost_per_token(model=self.profile.model, prompt_tokens=prompt, completion_tokens=completion)
+            )
+        except Exception:
+            cost = None
+        self.registry.book.usage(self.name, prompt_tokens=prompt, completion_tokens=completion, cost=cost)
+
+    def _failed(self, error: Exception, started: float) -> None:
+        self.registry.book.failure(self.name, latency=time.perf_counter() - started, error_type=type(error).__name__)
+
+    def _served(self, response: Any, started: float, as_fallback: bool) -> Any:
+        book = self.registry.book
+        book.success(self.name, latency=time.perf_counter() - started, as_fallback=as_fallback)
+        if not isinstance(response, FallbackStream | AsyncFallbackStream):
+            usage = getattr(response, "usage", None)
+            book.usage(
+                self.name,
+                prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                cost=self.cost_of(response),
+            )
         hidden = getattr(response, "_hidden_params", None)
         if isinstance(hidden, dict):
             hidden[HIDDEN_KEY] = {"profile": self.name, "fallback": as_fallback}

@@ -24,6 +24,8 @@ class ProfileStats(BaseModel):
         uncosted_calls: successful calls whose cost litellm does not know (unknown stays unknown, not zero).
         latency: seconds spent in calls, failed ones included.
         served_as_fallback: successful calls this profile served in place of another.
+        interrupted_streams: streams that failed after their first chunk (counted as successes too: the
+            call had been served).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -39,6 +41,7 @@ class ProfileStats(BaseModel):
     uncosted_calls: int = 0
     latency: float = 0.0
     served_as_fallback: int = 0
+    interrupted_streams: int = 0
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -60,29 +63,30 @@ class StatsBook:
             row = self._rows[profile] = ProfileStats(profile=profile).model_dump(exclude={"mean_latency"})
         return row
 
-    def success(
-        self,
-        profile: str,
-        *,
-        latency: float,
-        prompt_tokens: int,
-        completion_tokens: int,
-        cost: float | None,
-        as_fallback: bool,
-    ) -> None:
+    def success(self, profile: str, *, latency: float, as_fallback: bool) -> None:
+        """A call returned (for a stream: its first chunk arrived). Usage follows through ``usage``."""
         with self._lock:
             row = self._row(profile)
             row["calls"] += 1
             row["successes"] += 1
             row["latency"] += latency
+            if as_fallback:
+                row["served_as_fallback"] += 1
+
+    def usage(self, profile: str, *, prompt_tokens: int, completion_tokens: int, cost: float | None) -> None:
+        """Tokens and cost of a successful call (for a stream, known only at its end)."""
+        with self._lock:
+            row = self._row(profile)
             row["prompt_tokens"] += prompt_tokens
             row["completion_tokens"] += completion_tokens
             if cost is None:
                 row["uncosted_calls"] += 1
             else:
                 row["cost"] = (row["cost"] or 0.0) + cost
-            if as_fallback:
-                row["served_as_fallback"] += 1
+
+    def interrupted(self, profile: str, *, error_type: str) -> None:
+        with self._lock:
+            self._row(profile)["interrupted_streams"] += 1
 
     def failure(self, profile: str, *, latency: float, error_type: str) -> None:
         with self._lock:

@@ -80,12 +80,16 @@ class FallbackStrategy:
 
     def resolve(self, error: BaseException) -> tuple[str, ...]:
         """The profiles to try, in order, after a profile raised ``error``; empty for no fallback."""
+        return self.resolve_class(type(error))
+
+    def resolve_class(self, error_class: type[BaseException]) -> tuple[str, ...]:
+        """``resolve`` for an exception class rather than an instance (what ``understudy explain`` shows)."""
         by_class, provider_errors = self._table()
-        for cls in type(error).__mro__:
+        for cls in error_class.__mro__:
             found = by_class.get(cls)
             if found is not None:
                 return found
-        if WILDCARD in self._entries and isinstance(error, provider_errors):
+        if WILDCARD in self._entries and issubclass(error_class, provider_errors):
             return self._entries[WILDCARD]
         return ()
 

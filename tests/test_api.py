@@ -1,0 +1,51 @@
+"""The public surface: what `understudy` exports, and that importing it stays cheap."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import understudy
+
+PROMISED = {
+    "ProfileStore",
+    "Profile",
+    "LLMRegistry",
+    "LLM",
+    "FallbackStrategy",
+    "FallbackExhaustedError",
+    "ProfileError",
+    "ProfileNotFoundError",
+    "hookimpl",
+    "get_plugin_manager",
+    "events",
+}
+
+
+def test_all_is_sorted_complete_and_holds_what_the_docs_promise() -> None:
+    assert understudy.__all__ == sorted(understudy.__all__)
+    assert set(understudy.__all__) >= PROMISED
+    for name in understudy.__all__:
+        assert hasattr(understudy, name), name
+    public = {n for n in vars(understudy) if not n.startswith("_")} - {"annotations"}
+    modules = {n for n in public if type(getattr(understudy, n)).__name__ == "module"} - {"events"}
+    assert public - modules == set(understudy.__all__)
+
+
+def test_the_testing_module_is_public() -> None:
+    import understudy.testing
+
+    assert "FakeProvider" in understudy.testing.__all__
+
+
+def test_importing_understudy_does_not_import_litellm() -> None:
+    code = "import sys, understudy, understudy.testing; sys.exit('litellm' in sys.modules or 'openai' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_error_tree_separates_configuration_from_provider_failures() -> None:
+    assert issubclass(understudy.ProfileNotFoundError, understudy.ProfileError)
+    assert issubclass(understudy.ProfileError, understudy.ConfigError)
+    assert issubclass(understudy.FallbackExhaustedError, understudy.UnderstudyError)
+    assert issubclass(understudy.FallbackExhaustedError, ExceptionGroup)
+    assert not issubclass(understudy.FallbackExhaustedError, understudy.ConfigError)

@@ -1,0 +1,126 @@
+"""The plugin system: one manager, prefixed hooks, entry points that tests can block."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+import pluggy
+import pytest
+
+from understudy import LLMRegistry, ProfileStore, RetryPolicy, get_plugin_manager, hookimpl, served_by
+from understudy.plugins import list_plugins, make_plugin_manager
+from understudy.testing import ServerError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from conftest import WriteProfile
+
+    from understudy.events import Event
+    from understudy.testing import FakeProvider
+
+
+def test_there_is_one_process_wide_manager_named_understudy() -> None:
+    pm = get_plugin_manager()
+    assert pm is get_plugin_manager()
+    assert pm.project_name == "understudy"
+
+
+def test_every_hook_is_prefixed_and_documented() -> None:
+    pm = make_plugin_manager(entry_points=False)
+    names = [name for name in dir(pm.hook) if not name.startswith("_")]
+    assert names == [
+        "understudy_exception_names",
+        "understudy_fallback_event",
+        "understudy_load_profile",
+        "understudy_profile_names",
+    ]
+    for name in names:
+        spec = getattr(pm.hook, name).spec
+        assert spec is not None and (spec.function.__doc__ or "").strip()
+
+
+def test_a_hook_with_a_wrong_signature_is_refused_at_registration() -> None:
+    class Wrong:
+        @hookimpl
+        def understudy_fallback_event(self, event: object, extra: object) -> None:
+            pass
+
+    with pytest.raises(pluggy.PluginValidationError):
+        make_plugin_manager(entry_points=False).register(Wrong())
+
+
+def test_builtin_behaviour_is_registered_as_plugins() -> None:
+    names = [info.name for info in list_plugins(make_plugin_manager(entry_points=False))]
+    assert names == ["understudy.exception-names", "understudy.log"]
+
+
+def test_plugins_receive_every_event_even_when_another_plugin_raises(
+    fake_profile: WriteProfile, profiles_dir: Path, fake_provider: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    class Broken:
+        @hookimpl
+        def understudy_fallback_event(self, event: Event) -> None:
+            raise RuntimeError("plugin bug")
+
+    class Listener:
+        @hookimpl
+        def understudy_fallback_event(self, event: Event) -> None:
+            seen.append(event.kind)
+
+    pm = make_plugin_manager(entry_points=False)
+    pm.register(Listener())
+    pm.register(Broken())
+    registry = LLMRegistry(ProfileStore([profiles_dir], plugin_manager=pm), retry_policy=RetryPolicy(initial=0))
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.script("main", ServerError(503))
+
+    assert served_by(registry.get("main").completion(messages=[{"role": "user", "content": "hi"}])) == "backup"
+    assert seen == ["attempt_failed", "fallback_triggered", "fallback_succeeded"]
+    assert "plugin bug" in caplog.text
+
+
+ENTRY_POINT_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    from understudy.plugins import get_plugin_manager, list_plugins
+    get_plugin_manager()
+    print(json.dumps([p.name for p in list_plugins()]))
+    """
+)
+
+
+def make_distribution(root: Path) -> Path:
+    """A tiny installed distribution exposing one plugin through the `understudy` entry-point group."""
+    site = root / "site"
+    (site / "shouty_plugin.py").parent.mkdir(parents=True)
+    (site / "shouty_plugin.py").write_text(
+        "import understudy\n"
+        "@understudy.hookimpl\n"
+        "def understudy_exception_names():\n"
+        "    return {'ShoutError': 'builtins:OSError'}\n"
+    )
+    dist = site / "shouty-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: shouty\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[understudy]\nshouty = shouty_plugin\n")
+    return site
+
+
+@pytest.mark.parametrize(("disable", "expected"), [("", ["shouty"]), ("shouty", []), ("*", [])])
+def test_entry_point_plugins_load_unless_disabled(tmp_path: Path, disable: str, expected: list[str]) -> None:
+    site = make_distribution(tmp_path)
+    env = {"UNDERSTUDY_DISABLE_PLUGINS": disable, "PATH": "", "PYTHONPATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", ENTRY_POINT_SCRIPT, str(site)], capture_output=True, text=True, env=env, check=True
+    )
+    loaded = [name for name in json.loads(result.stdout) if not name.startswith("understudy.")]
+    assert loaded == expected
