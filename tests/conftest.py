@@ -10,12 +10,15 @@ os.environ["UNDERSTUDY_DISABLE_PLUGINS"] = "*"
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import litellm
 import pytest
 
 from understudy import LLMRegistry, ProfileStore, RetryPolicy
-from understudy.testing import FakeProvider
+
+if TYPE_CHECKING:
+    from understudy.testing import FakeProvider
 
 # litellm prints a "Give Feedback" banner on every exception; the tests raise hundreds on purpose.
 litellm.suppress_debug_info = True
