@@ -79,10 +79,10 @@ def test_api_key_and_api_key_env_together_are_refused(write_profile: WriteProfil
         load_profile_file(write_profile("p", model="openai/x", api_key="k", api_key_env="K"))
 
 
-def test_api_key_env_must_be_a_variable_name_not_a_key(write_profile: WriteProfile) -> None:
-    with pytest.raises(ProfileError, match="variable's name") as caught:
+def test_api_key_env_must_be_a_variable_name_and_a_pasted_key_is_not_echoed(write_profile: WriteProfile) -> None:
+    with pytest.raises(ProfileError, match="not the key itself") as caught:
         load_profile_file(write_profile("p", model="openai/x", api_key_env="sk-live-123"))
-    assert "sk-live-123" in str(caught.value)  # it is not a key we hold; showing it helps the fix
+    assert "sk-live-123" not in str(caught.value)  # a key pasted there by mistake must not reach a log
 
 
 def test_params_cannot_override_what_understudy_sets(write_profile: WriteProfile) -> None:

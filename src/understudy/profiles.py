@@ -82,7 +82,8 @@ class Profile(BaseModel):
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         if value is not None and not _ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name; write the variable's name, not its value")
+            # The value is not echoed: a key pasted here by mistake must not reach a log.
+            raise ValueError("must be the name of an environment variable (letters, digits, _), not the key itself")
         return value
 
     @field_validator("params")
