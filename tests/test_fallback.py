@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import traceback
 from typing import TYPE_CHECKING, Any
 
 import litellm
@@ -336,7 +337,7 @@ def test_an_unset_key_variable_skips_that_fallback(
     assert len(skipped) == 1 and "export UNDERSTUDY_TEST_KEY" in skipped[0].reason  # type: ignore[attr-defined]
 
 
-def test_secrets_never_reach_events_or_the_exhausted_error(
+def test_secrets_never_reach_events_the_exhausted_error_or_its_traceback(
     fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BACKUP_KEY", "env-secret-value-42")
@@ -349,7 +350,8 @@ def test_secrets_never_reach_events_or_the_exhausted_error(
     with pytest.raises(FallbackExhaustedError) as caught:
         registry.get("main").completion(messages=HELLO)
 
-    text = str(caught.value) + "".join(e.model_dump_json() for e in events)
+    traceback_text = "".join(traceback.format_exception(caught.value))
+    text = traceback_text + str(caught.value) + "".join(e.model_dump_json() for e in events)
     for secret in ("literal-secret-99", "env-secret-value-42", "sk-proj-abcdef123456"):
         assert secret not in text
     assert "***" in text

@@ -25,7 +25,7 @@ from understudy.events import (
     FallbackTriggered,
     ProfileSkipped,
 )
-from understudy.redaction import redact
+from understudy.redaction import redact, scrub
 from understudy.retry import is_transient
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def walk(primary: LLM, kwargs: dict[str, Any]) -> Generator[Action, Any, Any]:
         except ProfileError as exc:
             # A profile that cannot be loaded is a configuration problem, not a model failure: skip it,
             # say so, and leave it uncached so the next call tries to load it again.
-            message = str(exc)
+            message = scrub(exc, state.secrets)
             state.attempts.append(Attempt(name, exc, message, time.perf_counter() - started, loaded=False))
             yield Emit(ProfileSkipped(**_base(state), profile=name, error_type=type(exc).__name__, reason=message))
             continue
@@ -156,7 +156,7 @@ def _try(
             if not state.strategy.is_provider_error(exc):
                 raise  # a programming error is never answered with a fallback
             latency = time.perf_counter() - started
-            message = redact(str(exc), state.secrets)
+            message = scrub(exc, state.secrets)
             state.attempts.append(Attempt(llm.name, exc, message, latency))
             delay = None
             if attempt <= retries and is_transient(exc, llm.registry.exception_names):

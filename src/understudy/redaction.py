@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["REDACTED", "redact"]
+__all__ = ["REDACTED", "redact", "scrub"]
 
 REDACTED = "***"
 
@@ -40,3 +41,31 @@ def _mask(match: re.Match[str]) -> str:
     if match.group(0).lower().startswith("bearer"):
         return "Bearer " + REDACTED
     return REDACTED
+
+
+def scrub(error: BaseException, secrets: Iterable[str] = ()) -> str:
+    """Redact ``error``'s text, and that of the errors it chains, in place; return its clean text.
+
+    Provider errors often quote the key they rejected. understudy keeps them (in ``FallbackExhaustedError``)
+    where a traceback printer would show them and the errors they were raised from, so those are cleaned
+    first.
+    """
+    secrets = tuple(secrets)
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        _scrub_one(current, secrets)
+        current = current.__cause__ or current.__context__
+    return redact(str(error), secrets)
+
+
+def _scrub_one(error: BaseException, secrets: tuple[str, ...]) -> None:
+    text = str(error)
+    if redact(text, secrets) == text:
+        return
+    message = getattr(error, "message", None)
+    if isinstance(message, str):
+        with contextlib.suppress(AttributeError):
+            error.message = redact(message, secrets)  # type: ignore[attr-defined]
+    error.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in error.args)
