@@ -51,6 +51,7 @@ class ProfileError(ConfigError):
         profile: the profile name.
         path: the file, when there is one.
         field: the offending field, when one is to blame.
+        reason: what is wrong and how to fix it, without the file and field prefix.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class ProfileError(ConfigError):
         self.profile = profile
         self.path = path
         self.field = field
+        self.reason = message
         where = str(path) if path is not None else f"profile {profile!r}" if profile else ""
         if field:
             where = f"{where}: field {field!r}" if where else f"field {field!r}"

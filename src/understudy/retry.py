@@ -13,7 +13,7 @@ from understudy.errors import UnknownExceptionNameError
 if TYPE_CHECKING:
     from understudy.exception_names import ExceptionNames
 
-__all__ = ["TRANSIENT_ERRORS", "TRANSIENT_STATUS", "RetryPolicy", "is_transient", "retry_after"]
+__all__ = ["TRANSIENT_ERRORS", "TRANSIENT_STATUS", "RetryPolicy", "is_transient", "is_transient_class", "retry_after"]
 
 # Model-scoped, passing failures: trying the same profile again may work. Request-scoped ones (context
 # too long, content policy, bad request) never are: the same request fails the same way.
@@ -59,13 +59,16 @@ class RetryPolicy:
 
 def is_transient(error: BaseException, names: ExceptionNames) -> bool:
     """True when retrying the same profile may succeed (rate limit, 5xx, timeout, connection)."""
-    if getattr(error, "status_code", None) in TRANSIENT_STATUS:
-        return True
+    return getattr(error, "status_code", None) in TRANSIENT_STATUS or is_transient_class(type(error), names)
+
+
+def is_transient_class(error_class: type[BaseException], names: ExceptionNames) -> bool:
+    """True when every error of this class is worth retrying (``is_transient`` without a status code)."""
     for name in TRANSIENT_ERRORS:
         try:
-            if isinstance(error, names.resolve(name)):
+            if issubclass(error_class, names.resolve(name)):
                 return True
-        except (UnknownExceptionNameError, ImportError):
+        except (UnknownExceptionNameError, ImportError, AttributeError):
             continue
     return False
 

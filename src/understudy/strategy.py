@@ -80,18 +80,29 @@ class FallbackStrategy:
 
     def resolve(self, error: BaseException) -> tuple[str, ...]:
         """The profiles to try, in order, after a profile raised ``error``; empty for no fallback."""
-        return self.resolve_class(type(error))
+        return self.match(type(error))[1]
 
     def resolve_class(self, error_class: type[BaseException]) -> tuple[str, ...]:
-        """``resolve`` for an exception class rather than an instance (what ``understudy explain`` shows)."""
+        """``resolve`` for an exception class rather than an instance."""
+        return self.match(error_class)[1]
+
+    def match(self, error_class: type[BaseException]) -> tuple[str | None, tuple[str, ...]]:
+        """The entry that answers ``error_class`` (its name as written, or ``"*"``; None if none) and its list.
+
+        This is what ``understudy explain`` shows: which line of the table a failure would follow.
+        """
         by_class, provider_errors = self._table()
         for cls in error_class.__mro__:
             found = by_class.get(cls)
             if found is not None:
-                return found
+                key = next(k for k, v in self._entries.items() if k != WILDCARD and self._class_of(k) is cls)
+                return _key_name(key), found
         if WILDCARD in self._entries and issubclass(error_class, provider_errors):
-            return self._entries[WILDCARD]
-        return ()
+            return WILDCARD, self._entries[WILDCARD]
+        return None, ()
+
+    def _class_of(self, key: Key) -> type[BaseException]:
+        return self._names.resolve(key) if isinstance(key, str) else key
 
     def is_provider_error(self, error: BaseException) -> bool:
         """True for the failures ``"*"`` covers, or any the table names explicitly."""
@@ -107,7 +118,7 @@ class FallbackStrategy:
                 for key, targets in self._entries.items():
                     if key == WILDCARD:
                         continue
-                    cls = self._names.resolve(key) if isinstance(key, str) else key
+                    cls = self._class_of(key)
                     if cls in by_class and by_class[cls] != targets:
                         raise ConfigError(f"{_key_name(key)} and another entry name the same exception class")
                     by_class[cls] = targets

@@ -1,0 +1,447 @@
+"""The ``understudy`` command: list, show, explain and check profiles; list plugins; run the demo.
+
+::
+
+    understudy profiles list [--json]          every profile on the search path, broken ones included
+    understudy profiles show NAME [--json]     every field (secrets redacted) and the fallbacks table
+    understudy explain NAME --error ERROR      the chain a call to NAME walks when it raises ERROR
+    understudy check [NAME ...] [--json]       offline validation; exit 1 when anything needs fixing
+    understudy plugins [--json]                registered plugins and their hooks
+    understudy demo                            fallbacks at work against a fake provider, offline
+
+Only ``explain`` (it walks litellm's exception classes) and ``demo`` import litellm, inside the functions
+that run them: importing litellm takes seconds, and listing or checking profiles must answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from understudy import __version__
+from understudy.errors import ConfigError, ProfileError, ProfileNotFoundError, UnknownExceptionNameError
+from understudy.exception_names import WILDCARD, ExceptionNames
+from understudy.plugins import BUILTIN_PLUGINS, list_plugins
+from understudy.profiles import Profile
+from understudy.redaction import REDACTED, redact
+from understudy.retry import is_transient_class
+from understudy.store import PROFILES_PATH_ENV, ProfileStore
+from understudy.strategy import FallbackStrategy
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+Command = Callable[[argparse.Namespace, ProfileStore], int]
+"""What a subcommand runs: the parsed arguments and the store to read; returns the exit code."""
+
+EXIT_PROBLEMS: Final = 1  # a profile is missing or broken, or `check` found problems
+EXIT_USAGE: Final = 2  # the command line itself is wrong (argparse uses 2 as well)
+
+# Keys in `params` whose values are credentials (extra_headers = {Authorization = "Bearer ..."}).
+_SECRET_KEY: Final = re.compile(r"(?i)key|token|secret|password|authorization|cookie|credential")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``understudy`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version and usage errors; argparse has printed them
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    paths = [*(args.profiles_path or ()), *(args.sub_profiles_path or ())]
+    for path in paths:
+        if not Path(path).is_dir():
+            return _fail(f"--profiles-path {path}: not a directory", EXIT_USAGE)
+    store = ProfileStore(paths) if paths else ProfileStore()
+    command: Command = args.command
+    try:
+        return command(args, store)
+    except UnknownExceptionNameError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except ConfigError as exc:
+        return _fail(redact(str(exc)), EXIT_PROBLEMS)
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="understudy",
+        description="Keeps LLM agents working when a model fails: inspect and check fallback profiles.",
+        epilog=(
+            f"Profiles are searched in ${PROFILES_PATH_ENV} (os.pathsep-separated), else ./profiles and "
+            "the user's config dir. Try `understudy demo` to watch fallbacks at work, offline."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"understudy {__version__}")
+    _add_path_option(parser, "profiles_path")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    profiles = commands.add_parser("profiles", help="list profiles or show one")
+    profile_commands = profiles.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    listing = _command(profile_commands, "list", profiles_list, "every profile on the search path")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    show = _command(profile_commands, "show", profiles_show, "every field of one profile (secrets redacted)")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--json", action="store_true", help="print JSON")
+
+    explain_ = _command(commands, "explain", explain, "the fallback chain a call walks when it raises ERROR")
+    explain_.add_argument("name", metavar="NAME", help="the profile a call starts with")
+    explain_.add_argument(
+        "--error", required=True, metavar="ERROR", help="an exception name, e.g. RateLimitError, or '*'"
+    )
+
+    check_ = _command(commands, "check", check, "validate profiles offline; exit 1 on any problem")
+    check_.add_argument("names", nargs="*", metavar="NAME", help="profiles to check (default: all)")
+    check_.add_argument("--json", action="store_true", help="print JSON")
+
+    plugins_ = _command(commands, "plugins", plugins, "registered plugins and the hooks they implement")
+    plugins_.add_argument("--json", action="store_true", help="print JSON")
+
+    _command(commands, "demo", demo, "watch fallbacks at work against a fake provider (offline, no API key)")
+    return parser
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, run: Command, help_: str
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help_, description=help_[:1].upper() + help_[1:] + ".")
+    parser.set_defaults(command=run)
+    # Accepted after the subcommand too (`understudy check --profiles-path profiles`). A separate dest,
+    # since argparse lets a subcommand's defaults overwrite what the main parser read.
+    _add_path_option(parser, "sub_profiles_path")
+    return parser
+
+
+def _add_path_option(parser: argparse.ArgumentParser, dest: str) -> None:
+    parser.add_argument(
+        "--profiles-path",
+        action="append",
+        dest=dest,
+        metavar="DIR",
+        help=f"search DIR for profiles instead of the default path (repeatable; overrides ${PROFILES_PATH_ENV})",
+    )
+
+
+# -- profiles list / show -------------------------------------------------------------------------------
+
+
+def profiles_list(args: argparse.Namespace, store: ProfileStore) -> int:
+    """One line per profile: name, model, file. A broken one is listed with its error."""
+    loaded = store.load_all()
+    if args.json:
+        _print_json([_list_entry(store, name, profile) for name, profile in loaded.items()])
+        return 0
+    if not loaded:
+        print(f"no profiles found; searched {_dirs(store)}. Create NAME.toml in one of them.", file=sys.stderr)
+        return 0
+    table = [("NAME", "MODEL", "SOURCE")]
+    for name, profile in loaded.items():
+        if isinstance(profile, ProfileError):
+            table.append((name, "!! invalid", _display(profile.path or _locate(store, name))))
+        else:
+            table.append((name, profile.model, _display(profile.source)))
+    widths = [max(len(line[i]) for line in table) for i in range(2)]
+    for index, (name, model, source) in enumerate(table):
+        print(f"{name:<{widths[0]}}  {model:<{widths[1]}}  {source}")
+        error = loaded[name] if index else None
+        if isinstance(error, ProfileError):
+            print(f"    {redact(_without_path(error))}")
+    broken = sum(isinstance(profile, ProfileError) for profile in loaded.values())
+    if broken:
+        print(f"{broken} profile(s) failed to load; `understudy check` says how to fix them", file=sys.stderr)
+    return 0
+
+
+def _list_entry(store: ProfileStore, name: str, profile: Profile | ProfileError) -> dict[str, Any]:
+    if isinstance(profile, ProfileError):
+        source = _display(profile.path or _locate(store, name))
+        return {"name": name, "ok": False, "model": None, "source": source, "error": redact(_without_path(profile))}
+    return {"name": name, "ok": True, "model": profile.model, "source": _display(profile.source), "error": None}
+
+
+def profiles_show(args: argparse.Namespace, store: ProfileStore) -> int:
+    """Every field of one profile; a literal key shows as ``***``, a key variable only by name."""
+    profile = store.load(args.name)
+    data = _profile_data(profile)
+    if args.json:
+        _print_json(data, secrets=profile.secrets())
+        return 0
+    lines = []
+    for field, value in data.items():
+        if field in {"fallbacks", "api_key_env_set"}:
+            continue
+        if field == "api_key_env" and value is not None:
+            value = f"{value} ({'set' if data['api_key_env_set'] else 'not set'})"
+        elif isinstance(value, dict):
+            value = json.dumps(value) if value else None
+        lines.append(f"{field:<13} {'-' if value is None or value == '' else value}")
+    lines.append("fallbacks:")
+    lines += _fallback_lines(profile.fallbacks) or ["  (none: every error propagates unchanged)"]
+    print(redact("\n".join(lines), profile.secrets()))
+    return 0
+
+
+def _profile_data(profile: Profile) -> dict[str, Any]:
+    """Every field in the model's order, the file after the name; secrets replaced, the key variable's
+    value reduced to whether it is set."""
+    dumped = profile.model_dump(mode="json")
+    data: dict[str, Any] = {"name": profile.name, "source": _display(profile.source)}
+    for field in Profile.model_fields:
+        if field in data:
+            continue
+        if field == "api_key":
+            data[field] = REDACTED if profile.api_key is not None else None
+        elif field == "params":
+            data[field] = _redact_params(profile.params)
+        else:
+            data[field] = dumped[field]
+        if field == "api_key_env":
+            data["api_key_env_set"] = bool(os.environ.get(profile.api_key_env)) if profile.api_key_env else None
+    return data
+
+
+def _redact_params(value: Any) -> Any:
+    """``params`` with every credential-looking value (by its key's name or its shape) replaced."""
+    if isinstance(value, dict):
+        return {k: REDACTED if _SECRET_KEY.search(str(k)) else _redact_params(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_params(v) for v in value]
+    return redact(value) if isinstance(value, str) else value
+
+
+def _fallback_lines(fallbacks: dict[str, list[str]]) -> list[str]:
+    width = max((len(error) for error in fallbacks), default=0)
+    return [
+        f"  {error:<{width}}  {_arrow()} {', '.join(targets) or '(none: the error propagates unchanged)'}"
+        for error, targets in fallbacks.items()
+    ]
+
+
+# -- explain --------------------------------------------------------------------------------------------
+
+
+def explain(args: argparse.Namespace, store: ProfileStore) -> int:
+    """Print the profiles a call to NAME tries, in order, when it raises ERROR."""
+    names = ExceptionNames(store.plugin_manager)
+    names.check(args.error)  # an unknown name is a usage error: say so before loading anything
+    profile = store.load(args.name)
+    # Matching a name to its class imports litellm; do not let it fetch the cost map on the way.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    strategy = FallbackStrategy.from_profile(profile, plugin_manager=store.plugin_manager)
+    if args.error == WILDCARD:
+        chain = strategy.entries.get(WILDCARD)
+        matched = WILDCARD if chain is not None else None
+        transient = None
+    else:
+        error_class = names.resolve(args.error)
+        matched, chain = strategy.match(error_class)
+        transient = is_transient_class(error_class, names)
+    what = "a provider error its fallbacks table does not name ('*')" if args.error == WILDCARD else args.error
+    print(f"When profile {profile.name!r} ({_display(profile.source)}) raises {what}:")
+    primary = f"primary, {profile.model}"
+    if transient and profile.num_retries:
+        primary += f"; retried up to {_times(profile.num_retries)} ({args.error} is transient)"
+    elif transient:
+        primary += f"; not retried (num_retries = 0, though {args.error} is transient)"
+    elif transient is False:
+        primary += f"; not retried ({args.error} is not transient: the same request fails the same way)"
+    print(f"  1. {profile.name}: {primary}")
+    if not chain:
+        print(f"  then {_no_fallback_reason(args.error, matched)}")
+        return 0
+    print(f"  then, {_match_reason(args.error, matched)}:")
+    for number, name in enumerate(chain, 2):
+        print(f"  {number}. {name}: {_target_status(store, name)}")
+    print("  Each is tried until one answers; if all fail, the call raises FallbackExhaustedError.")
+    return 0
+
+
+def _match_reason(error: str, matched: str | None) -> str:
+    if matched == WILDCARD and error != WILDCARD:
+        return f"as fallbacks['*'] says (no entry names {error} or a base class of it)"
+    if matched is not None and matched != error:
+        return f"as fallbacks[{matched!r}] says ({error} is a {matched})"
+    return f"as fallbacks[{matched!r}] says"
+
+
+def _no_fallback_reason(error: str, matched: str | None) -> str:
+    if matched is None and error == WILDCARD:
+        return "the error propagates unchanged: the fallbacks table has no '*' entry"
+    if matched is None:
+        return f"the error propagates unchanged: no fallbacks entry names {error}, a base class of it, or '*'"
+    via = f" ({error} is a {matched})" if matched not in (error, WILDCARD) else ""
+    return f"the error propagates unchanged: fallbacks[{matched!r}] is an empty list{via}, which stops the walk"
+
+
+def _target_status(store: ProfileStore, name: str) -> str:
+    try:
+        profile = store.load(name)
+    except ProfileNotFoundError as exc:
+        close = f" (did you mean {', '.join(repr(c) for c in exc.close_matches)}?)" if exc.close_matches else ""
+        return f"not found{close}; the call would skip it"
+    except ProfileError as exc:
+        return f"invalid, the call would skip it: {redact(_without_path(exc))}"
+    status = f"ok, {profile.model}"
+    if profile.num_retries:
+        status += f"; retried up to {_times(profile.num_retries)} on transient errors"
+    if profile.api_key_env and not os.environ.get(profile.api_key_env):
+        status += f"; but {profile.api_key_env} is not set, so the call would skip it"
+    return status
+
+
+# -- check ----------------------------------------------------------------------------------------------
+
+
+def check(args: argparse.Namespace, store: ProfileStore) -> int:
+    """Validate profiles offline: each parses, its fallbacks exist and parse, its key variable is set."""
+    names: Sequence[str] = args.names or store.names()
+    if not names:
+        return _fail(f"no profiles found; searched {_dirs(store)}. Create NAME.toml in one of them.", EXIT_PROBLEMS)
+    reports = []
+    for name in names:
+        profile = _load(store, name)
+        if isinstance(profile, ProfileNotFoundError):
+            source = "(not found)"
+        elif isinstance(profile, ProfileError):
+            source = _display(profile.path or _locate(store, name))
+        else:
+            source = _display(profile.source)
+        problems = [redact(problem) for problem in _problems(store, profile)]
+        reports.append({"name": name, "source": source, "problems": problems})
+    bad = [report for report in reports if report["problems"]]
+    count = sum(len(report["problems"]) for report in bad)
+    if args.json:
+        _print_json([{**report, "ok": not report["problems"]} for report in reports])
+        return EXIT_PROBLEMS if bad else 0
+    width = max(len(report["name"]) for report in reports)
+    for report in reports:
+        print(f"{'ok' if not report['problems'] else 'FAIL':<4}  {report['name']:<{width}}  {report['source']}")
+        for problem in report["problems"]:
+            print(f"      - {problem}")
+    checked = f"{len(reports)} profile{'s' if len(reports) != 1 else ''} checked"
+    if bad:
+        print(f"{checked}: {len(reports) - len(bad)} ok, {len(bad)} with problems ({count} in all)")
+        return EXIT_PROBLEMS
+    print(f"{checked}: all ok")
+    return 0
+
+
+def _problems(store: ProfileStore, profile: Profile | ProfileError) -> list[str]:
+    if isinstance(profile, ProfileError):
+        return [str(profile)]  # it names the file, the field and the fix
+    problems = []
+    # A target named under several errors is reported once, with every key that names it.
+    keys_by_target: dict[str, list[str]] = {}
+    for error, targets in profile.fallbacks.items():
+        for target in targets:
+            keys_by_target.setdefault(target, []).append(error)
+    for target, keys in keys_by_target.items():
+        what = f"fallback {target!r} (for {', '.join(keys)})"
+        found = _load(store, target)  # the store caches each file, so a shared target is read once
+        if isinstance(found, ProfileNotFoundError):
+            close = f"did you mean {found.close_matches[0]!r}? Or " if found.close_matches else ""
+            fix = f"{close}create {target}.toml in {_dirs(store)}, or remove {target!r} from the lists"
+            problems.append(_problem(profile, f"{what} does not exist; {fix}"))
+        elif isinstance(found, ProfileError):
+            where = _display(found.path) if found.path else f"profile {target!r}"
+            fix = f"fix {where} (`understudy check {target}` says what is wrong)"
+            problems.append(_problem(profile, f"{what} does not load; {fix}"))
+    if profile.api_key_env and not os.environ.get(profile.api_key_env):
+        fix = f"export {profile.api_key_env}=... before calling this profile, or point api_key_env at another variable"
+        problems.append(_problem(profile, f"{profile.api_key_env} is not set; {fix}", field="api_key_env"))
+    return problems
+
+
+def _problem(profile: Profile, message: str, *, field: str = "fallbacks") -> str:
+    return str(ProfileError(message, profile=profile.name, path=profile.source, field=field))
+
+
+def _load(store: ProfileStore, name: str) -> Profile | ProfileError:
+    try:
+        return store.load(name)
+    except ProfileError as exc:
+        return exc
+
+
+# -- plugins, demo --------------------------------------------------------------------------------------
+
+
+def plugins(args: argparse.Namespace, store: ProfileStore) -> int:
+    """Every registered plugin: its name, the hooks it implements and the distribution it came from."""
+    builtin = {name for name, _ in BUILTIN_PLUGINS}
+    infos = list_plugins(store.plugin_manager)
+    origins = [info.distribution or ("built-in" if info.name in builtin else "-") for info in infos]
+    if args.json:
+        rows = [
+            {"name": info.name, "hooks": list(info.hooks), "distribution": origin}
+            for info, origin in zip(infos, origins, strict=True)
+        ]
+        _print_json(rows)
+        return 0
+    table = [("NAME", "HOOKS", "DISTRIBUTION")]
+    table += [(info.name, ", ".join(info.hooks) or "-", origin) for info, origin in zip(infos, origins, strict=True)]
+    widths = [max(len(line[i]) for line in table) for i in range(2)]
+    for line in table:
+        print(f"{line[0]:<{widths[0]}}  {line[1]:<{widths[1]}}  {line[2]}")
+    return 0
+
+
+def demo(args: argparse.Namespace, store: ProfileStore) -> int:
+    """Run the offline demo (it brings its own profiles; the search path plays no part)."""
+    from understudy.demo import run_demo
+
+    return run_demo()
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"understudy: error: {message}", file=sys.stderr)
+    return code
+
+
+def _print_json(data: Any, *, secrets: Sequence[str] = ()) -> None:
+    print(redact(json.dumps(data, indent=2), secrets))
+
+
+def _display(path: Path | None) -> str:
+    return str(path) if path is not None else "(from a plugin)"
+
+
+def _dirs(store: ProfileStore) -> str:
+    return ", ".join(str(p) for p in store.paths) or "(no directories)"
+
+
+def _locate(store: ProfileStore, name: str) -> Path | None:
+    try:
+        return store.locate(name)
+    except ProfileError as exc:
+        return exc.path
+
+
+def _without_path(exc: ProfileError) -> str:
+    """The error without its leading file name, for tables that show the file in a column of its own."""
+    return str(exc).removeprefix(f"{exc.path}: ") if exc.path is not None else str(exc)
+
+
+def _times(count: int) -> str:
+    return f"{count} time{'s' if count != 1 else ''}"
+
+
+def _arrow() -> str:
+    try:
+        "→".encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return "->"
+    return "→"

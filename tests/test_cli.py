@@ -1,0 +1,646 @@
+"""The ``understudy`` command, run in-process through ``main([...])``; subprocesses only where a fresh
+interpreter matters (litellm must not be imported, the installed console script)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from understudy import __version__
+from understudy.cli import main
+
+if TYPE_CHECKING:
+    from tests.conftest import WriteProfile
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "profiles"
+EXAMPLE_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
+LITERAL_KEY = "sk-literal-secret-0123456789"
+ENV_KEY_VALUE = "env-secret-value-9876543210"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def chain(write_profile: WriteProfile, profiles_dir: Path) -> Path:
+    """A primary with a typical fallbacks table, and the profiles it names."""
+    write_profile(
+        "primary",
+        model="openai/gpt-4o-mini",
+        api_key=LITERAL_KEY,
+        num_retries=2,
+        fallbacks={
+            "RateLimitError": ["backup", "local"],
+            "BadRequestError": ["big"],
+            "ContentPolicyViolationError": [],
+            "*": ["local"],
+        },
+    )
+    write_profile("backup", model="openai/gpt-4o", api_key_env="DEMO_KEY", num_retries=1)
+    write_profile("big", model="openai/gpt-4.1")
+    write_profile("local", model="ollama/llama3.1", api_base="http://localhost:11434")
+    return profiles_dir
+
+
+# -- global options ---------------------------------------------------------------------------------------
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out.strip() == f"understudy {__version__}"
+
+
+def test_usage_error_exits_2_with_argparse_message(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "profiles")
+    assert code == 2
+    assert "required" in err
+
+
+def test_profiles_path_is_accepted_before_or_after_the_subcommand(
+    chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = run(capsys, "--profiles-path", str(chain), "profiles", "list")
+    after = run(capsys, "profiles", "list", "--profiles-path", str(chain))
+    assert before == after
+    assert before[0] == 0
+    assert "primary" in before[1]
+
+
+def test_profiles_path_overrides_the_environment_and_earlier_dir_wins(
+    chain: Path, tmp_path: Path, write_profile: WriteProfile, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "primary.toml").write_text('model = "openai/shadowing"\n')
+    (other / "extra.toml").write_text('model = "openai/extra"\n')
+    code, out, _ = run(capsys, "--profiles-path", str(other), "profiles", "list", "--profiles-path", str(chain))
+    assert code == 0
+    assert "openai/shadowing" in out
+    assert "openai/gpt-4o-mini" not in out
+    assert "extra" in out and "backup" in out
+
+
+def test_profiles_path_that_is_not_a_directory_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--profiles-path", str(tmp_path / "nope"), "check")
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "not a directory" in err
+
+
+def test_profiles_path_env_var_is_the_default_search_path(
+    chain: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("UNDERSTUDY_PROFILES_PATH", str(chain))
+    code, out, _ = run(capsys, "profiles", "list")
+    assert code == 0
+    assert "backup" in out
+
+
+# -- subprocesses: a fresh interpreter ----------------------------------------------------------------------
+
+
+def test_listing_checking_and_help_never_import_litellm(chain: Path) -> None:
+    commands = [
+        ["--help"],
+        ["--version"],
+        ["profiles", "list"],
+        ["profiles", "list", "--json"],
+        ["profiles", "show", "primary"],
+        ["profiles", "show", "primary", "--json"],
+        ["check"],
+        ["check", "primary", "--json"],
+        ["plugins"],
+    ]
+    script = (
+        "import sys\n"
+        "from understudy.cli import main\n"
+        f"for argv in {commands!r}:\n"
+        "    main(['--profiles-path', sys.argv[1], *argv])\n"
+        "    assert 'litellm' not in sys.modules, f'understudy {argv} imported litellm'\n"
+        "print('LITELLM NOT IMPORTED')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(chain)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "LITELLM NOT IMPORTED" in result.stdout
+
+
+def test_console_script_help_lists_every_command() -> None:
+    script = Path(sys.executable).with_name("understudy")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0
+    for command in ("profiles", "explain", "check", "plugins", "demo", "--profiles-path", "--version"):
+        assert command in result.stdout
+    assert result.stderr == ""
+
+
+def test_python_dash_m_understudy_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "understudy", "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"understudy {__version__}"
+
+
+# -- profiles list -------------------------------------------------------------------------------------------
+
+
+def test_profiles_list_prints_name_model_and_file_of_each_profile(
+    chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--profiles-path", str(chain), "profiles", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "MODEL", "SOURCE"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    assert rows == {
+        "backup": ["openai/gpt-4o", str(chain / "backup.toml")],
+        "big": ["openai/gpt-4.1", str(chain / "big.toml")],
+        "local": ["ollama/llama3.1", str(chain / "local.toml")],
+        "primary": ["openai/gpt-4o-mini", str(chain / "primary.toml")],
+    }
+
+
+def test_profiles_list_json_gives_one_object_per_profile(chain: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--profiles-path", str(chain), "profiles", "list", "--json")
+    assert code == 0
+    entries = json.loads(out)
+    assert [e["name"] for e in entries] == ["backup", "big", "local", "primary"]
+    assert entries[0] == {
+        "name": "backup",
+        "ok": True,
+        "model": "openai/gpt-4o",
+        "source": str(chain / "backup.toml"),
+        "error": None,
+    }
+
+
+def test_broken_profile_is_listed_with_its_error_beside_the_good_ones(
+    chain: Path, write_profile: WriteProfile, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_profile("broken", model="openai/x", temperature=5)
+    write_profile("garbled", text="model = = \n")
+    code, out, err = run(capsys, "--profiles-path", str(chain), "profiles", "list")
+    assert code == 0
+    assert "!! invalid" in out
+    assert "temperature" in out and "less than or equal to 2" in out
+    assert "invalid TOML" in out
+    for good in ("backup", "big", "local", "primary"):
+        assert good in out
+    assert "2 profile(s) failed to load" in err
+
+    entries = {
+        e["name"]: e for e in json.loads(run(capsys, "--profiles-path", str(chain), "profiles", "list", "--json")[1])
+    }
+    assert entries["broken"]["ok"] is False
+    assert "temperature" in entries["broken"]["error"]
+    assert entries["primary"]["ok"] is True
+
+
+def test_profiles_list_with_no_profiles_says_where_it_looked(
+    profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--profiles-path", str(profiles_dir), "profiles", "list")
+    assert code == 0
+    assert out == ""
+    assert "no profiles found" in err and str(profiles_dir) in err
+
+
+# -- profiles show ---------------------------------------------------------------------------------------------
+
+
+def test_profiles_show_prints_every_field_its_file_and_fallbacks(
+    chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--profiles-path", str(chain), "profiles", "show", "primary")
+    assert code == 0
+    fields = {"name", "source", "model", "api_base", "api_key_env", "api_key", "api_version", "temperature"}
+    fields |= {"max_tokens", "timeout", "num_retries", "description", "params"}
+    shown = {line.split()[0] for line in out.splitlines() if line and not line.startswith(" ")}
+    assert fields <= shown
+    assert str(chain / "primary.toml") in out
+    assert "openai/gpt-4o-mini" in out
+    assert "backup, local" in out
+    assert "ContentPolicyViolationError" in out and "(none: the error propagates unchanged)" in out
+
+
+def test_profiles_show_json_has_every_field_and_key_variable_status(
+    chain: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEMO_KEY", ENV_KEY_VALUE)
+    code, out, _ = run(capsys, "--profiles-path", str(chain), "profiles", "show", "backup", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["name"] == "backup"
+    assert data["source"] == str(chain / "backup.toml")
+    assert data["api_key_env"] == "DEMO_KEY"
+    assert data["api_key_env_set"] is True
+    assert data["api_key"] is None
+    assert data["num_retries"] == 1
+    assert data["fallbacks"] == {}
+
+
+def test_profiles_show_reports_an_unset_key_variable(chain: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "--profiles-path", str(chain), "profiles", "show", "backup")
+    assert "DEMO_KEY (not set)" in out
+
+
+def test_profiles_show_unknown_name_names_searched_dirs_and_close_matches(
+    chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--profiles-path", str(chain), "profiles", "show", "primari")
+    assert code == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("understudy: error: ")
+    assert "no profile named 'primari'" in err
+    assert str(chain) in err
+    assert "'primary'" in err
+    assert "Traceback" not in err
+
+
+def test_profiles_show_of_an_invalid_profile_prints_its_error_and_exits_1(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_profile("broken", model="openai/x", colour="blue")
+    code, _, err = run(capsys, "--profiles-path", str(profiles_dir), "profiles", "show", "broken")
+    assert code == 1
+    assert "unknown field 'colour'" in err
+
+
+# -- secrets ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["profiles", "list"],
+        ["profiles", "list", "--json"],
+        ["profiles", "show", "primary"],
+        ["profiles", "show", "primary", "--json"],
+        ["profiles", "show", "backup"],
+        ["profiles", "show", "backup", "--json"],
+        ["check"],
+        ["check", "--json"],
+        ["explain", "primary", "--error", "RateLimitError"],
+    ],
+)
+def test_no_output_ever_contains_a_literal_key_or_a_key_variable_value(
+    chain: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    monkeypatch.setenv("DEMO_KEY", ENV_KEY_VALUE)
+    code, out, err = run(capsys, "--profiles-path", str(chain), *argv)
+    assert code == 0
+    assert LITERAL_KEY not in out + err
+    assert ENV_KEY_VALUE not in out + err
+
+
+def test_profiles_show_redacts_a_literal_key_as_stars(chain: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "--profiles-path", str(chain), "profiles", "show", "primary")
+    assert any(line.split() == ["api_key", "***"] for line in out.splitlines())
+    data = json.loads(run(capsys, "--profiles-path", str(chain), "profiles", "show", "primary", "--json")[1])
+    assert data["api_key"] == "***"
+
+
+def test_profiles_show_redacts_credentials_in_params(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_profile(
+        "headers",
+        text=(
+            'model = "openai/x"\n[params]\ntop_p = 0.5\n'
+            'extra_headers = { Authorization = "Bearer hunter2-token", X-Team = "ml" }\n'
+        ),
+    )
+    for argv in (["profiles", "show", "headers"], ["profiles", "show", "headers", "--json"]):
+        code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), *argv)
+        assert code == 0
+        assert "hunter2" not in out
+        assert "top_p" in out and "ml" in out
+
+
+def test_a_secret_pasted_into_api_key_env_is_not_echoed(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: the validator quotes the bad value, which here is the key itself."""
+    write_profile("pasted", model="openai/x", api_key_env="sk-proj-abcdefghijklmnopqrstuvwxyz")
+    for argv in (["profiles", "list"], ["profiles", "list", "--json"], ["check"], ["profiles", "show", "pasted"]):
+        _, out, err = run(capsys, "--profiles-path", str(profiles_dir), *argv)
+        assert "abcdefghijklmnop" not in out + err
+        assert "api_key_env" in out + err  # the problem is still reported, by field
+
+
+# -- check --------------------------------------------------------------------------------------------------------
+
+
+def test_check_passes_when_every_profile_and_target_is_fine(
+    chain: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEMO_KEY", ENV_KEY_VALUE)
+    code, out, err = run(capsys, "--profiles-path", str(chain), "check")
+    assert code == 0
+    assert err == ""
+    assert [line.split()[:2] for line in out.splitlines()[:4]] == [
+        ["ok", "backup"],
+        ["ok", "big"],
+        ["ok", "local"],
+        ["ok", "primary"],
+    ]
+    assert out.splitlines()[-1] == "4 profiles checked: all ok"
+
+
+def test_check_reports_a_fallback_target_that_does_not_exist(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_profile("main", model="openai/x", fallbacks={"RateLimitError": ["backpu"], "*": ["backpu"]})
+    write_profile("backup", model="openai/y")
+    code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), "check")
+    assert code == 1
+    problem = next(line for line in out.splitlines() if "backpu" in line)
+    assert str(path) in problem
+    assert "field 'fallbacks'" in problem
+    assert "'backpu' (for RateLimitError, *) does not exist" in problem
+    assert "did you mean 'backup'?" in problem
+    assert "ok    backup" in out
+    assert out.splitlines()[-1] == "2 profiles checked: 1 ok, 1 with problems (1 in all)"
+
+
+def test_check_reports_a_fallback_target_that_does_not_load(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_profile("main", model="openai/x", fallbacks={"*": ["broken"]})
+    broken = write_profile("broken", model="openai/y", max_tokens=0)
+    code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), "check", "main")
+    assert code == 1
+    assert f"fallback 'broken' (for *) does not load; fix {broken}" in out
+
+
+def test_check_reports_an_unknown_exception_name(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_profile("main", model="openai/x", fallbacks={"RateLimitErorr": ["other"]})
+    write_profile("other", model="openai/y")
+    code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), "check")
+    assert code == 1
+    assert f"{path}: field 'fallbacks': unknown exception name 'RateLimitErorr'" in out
+    assert "ok    other" in out
+
+
+def test_check_reports_an_unset_key_variable_with_the_fix(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_profile("main", model="openai/x", api_key_env="MY_LLM_KEY")
+    code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), "check")
+    assert code == 1
+    assert f"{path}: field 'api_key_env': MY_LLM_KEY is not set; export MY_LLM_KEY=..." in out
+
+
+def test_check_reports_an_invalid_field_by_name(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_profile("main", model="openai/x", num_retry=3)
+    code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), "check")
+    assert code == 1
+    assert f"{path}: field 'num_retry': unknown field 'num_retry'; did you mean 'num_retries'?" in out
+
+
+def test_check_reports_every_broken_profile_and_still_checks_the_good_ones(
+    chain: Path, write_profile: WriteProfile, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEMO_KEY", ENV_KEY_VALUE)
+    write_profile("aaa-broken", text="not toml at all [")
+    write_profile("zzz-broken", model="openai/x", temperature=-1)
+    code, out, _ = run(capsys, "--profiles-path", str(chain), "check")
+    assert code == 1
+    verdicts = {line.split()[1]: line.split()[0] for line in out.splitlines() if line[:4] in ("ok  ", "FAIL")}
+    assert verdicts == {
+        "aaa-broken": "FAIL",
+        "backup": "ok",
+        "big": "ok",
+        "local": "ok",
+        "primary": "ok",
+        "zzz-broken": "FAIL",
+    }
+    assert out.splitlines()[-1] == "6 profiles checked: 4 ok, 2 with problems (2 in all)"
+
+
+def test_check_of_named_profiles_reports_only_those(
+    chain: Path, write_profile: WriteProfile, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_profile("broken", model="openai/x", temperature=9)
+    code, out, _ = run(capsys, "--profiles-path", str(chain), "check", "big", "local")
+    assert code == 0
+    assert "broken" not in out
+    assert out.splitlines()[-1] == "2 profiles checked: all ok"
+
+
+def test_check_of_an_unknown_name_reports_it_missing(chain: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--profiles-path", str(chain), "check", "nope")
+    assert code == 1
+    assert "FAIL  nope  (not found)" in out
+    assert "no profile named 'nope'" in out
+
+
+def test_check_with_no_profiles_fails_and_says_where_it_looked(
+    profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "--profiles-path", str(profiles_dir), "check")
+    assert code == 1
+    assert "no profiles found" in err and str(profiles_dir) in err
+
+
+def test_check_json_lists_problems_per_profile_and_sets_the_exit_code(
+    chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--profiles-path", str(chain), "check", "--json")
+    assert code == 1  # DEMO_KEY is unset
+    reports = {r["name"]: r for r in json.loads(out)}
+    assert reports["big"] == {"name": "big", "source": str(chain / "big.toml"), "problems": [], "ok": True}
+    assert reports["backup"]["ok"] is False
+    assert "DEMO_KEY is not set" in reports["backup"]["problems"][0]
+
+
+# -- explain -------------------------------------------------------------------------------------------------------
+
+
+def test_explain_mapped_error_lists_the_retried_primary_then_each_fallback(
+    chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--profiles-path", str(chain), "explain", "primary", "--error", "RateLimitError")
+    assert code == 0
+    lines = out.splitlines()
+    assert "retried up to 2 times (RateLimitError is transient)" in lines[1]
+    assert lines[1].startswith("  1. primary:")
+    assert "as fallbacks['RateLimitError'] says" in lines[2]
+    assert lines[3].startswith("  2. backup: ok, openai/gpt-4o; retried up to 1 time")
+    assert "DEMO_KEY is not set, so the call would skip it" in lines[3]
+    assert lines[4].startswith("  3. local: ok, ollama/llama3.1")
+    assert "FallbackExhaustedError" in lines[5]
+
+
+def test_explain_error_covered_only_by_its_base_class_uses_the_base_entry(
+    chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys, "--profiles-path", str(chain), "explain", "primary", "--error", "ContextWindowExceededError"
+    )
+    assert code == 0
+    assert "not retried (ContextWindowExceededError is not transient" in out
+    assert "as fallbacks['BadRequestError'] says (ContextWindowExceededError is a BadRequestError)" in out
+    assert "  2. big: ok, openai/gpt-4.1" in out
+
+
+def test_explain_empty_list_says_the_error_propagates_unchanged(
+    chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys, "--profiles-path", str(chain), "explain", "primary", "--error", "ContentPolicyViolationError"
+    )
+    assert code == 0
+    assert "propagates unchanged: fallbacks['ContentPolicyViolationError'] is an empty list" in out
+    assert "  2." not in out
+
+
+def test_explain_wildcard_shows_the_star_chain(chain: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--profiles-path", str(chain), "explain", "primary", "--error", "*")
+    assert code == 0
+    assert "does not name ('*')" in out
+    assert "as fallbacks['*'] says" in out
+    assert "  2. local: ok" in out
+
+
+def test_explain_error_no_entry_names_falls_to_the_star_entry(chain: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "--profiles-path", str(chain), "explain", "primary", "--error", "ServiceUnavailableError"
+    )
+    assert code == 0
+    assert "retried up to 2 times (ServiceUnavailableError is transient)" in out
+    assert "as fallbacks['*'] says (no entry names ServiceUnavailableError or a base class of it)" in out
+    assert "  2. local: ok" in out
+
+
+def test_explain_empty_star_entry_says_it_stops_the_walk(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_profile("main", model="openai/x", fallbacks={"*": []})
+    for error in ("*", "RateLimitError"):
+        code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), "explain", "main", "--error", error)
+        assert code == 0
+        assert "propagates unchanged: fallbacks['*'] is an empty list, which stops the walk" in out
+
+
+def test_explain_without_any_matching_entry_says_the_error_propagates(
+    chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--profiles-path", str(chain), "explain", "big", "--error", "RateLimitError")
+    assert code == 0
+    assert "not retried (num_retries = 0, though RateLimitError is transient)" in out
+    assert "the error propagates unchanged: no fallbacks entry names RateLimitError" in out
+
+
+def test_explain_marks_missing_and_invalid_fallbacks_without_failing(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_profile("main", model="openai/x", fallbacks={"RateLimitError": ["ghost", "broken", "fine"]})
+    write_profile("broken", model="openai/y", timeout=-1)
+    write_profile("fine", model="openai/z")
+    code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), "explain", "main", "--error", "RateLimitError")
+    assert code == 0
+    assert "  2. ghost: not found; the call would skip it" in out
+    assert "  3. broken: invalid, the call would skip it: field 'timeout'" in out
+    assert "  4. fine: ok, openai/z" in out
+
+
+def test_explain_a_programming_error_name_is_an_unknown_name_exit_2(
+    chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--profiles-path", str(chain), "explain", "primary", "--error", "TypeError")
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "unknown exception name 'TypeError'" in err
+    assert "RateLimitError" in err  # it lists the names that work
+
+
+def test_explain_unknown_profile_exits_1(chain: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--profiles-path", str(chain), "explain", "nope", "--error", "RateLimitError")
+    assert code == 1
+    assert "no profile named 'nope'" in err
+
+
+# -- plugins, demo ---------------------------------------------------------------------------------------------------
+
+
+def test_plugins_lists_the_builtin_plugins_and_their_hooks(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plugins")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0] == ["NAME", "HOOKS", "DISTRIBUTION"]
+    assert ["understudy.exception-names", "understudy_exception_names", "built-in"] in rows
+    assert ["understudy.log", "understudy_fallback_event", "built-in"] in rows
+    data = json.loads(run(capsys, "plugins", "--json")[1])
+    assert {"name": "understudy.log", "hooks": ["understudy_fallback_event"], "distribution": "built-in"} in data
+
+
+def test_demo_command_runs_run_demo_and_returns_its_exit_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("understudy.demo.run_demo", lambda: 7)
+    assert main(["demo"]) == 7
+
+
+# -- the example profiles in profiles/ ---------------------------------------------------------------------------------
+
+
+def test_example_profiles_pass_check_when_their_key_variables_are_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in EXAMPLE_KEYS:
+        monkeypatch.setenv(name, "fake-value-for-the-test")
+    code, out, _ = run(capsys, "check", "--profiles-path", str(EXAMPLES))
+    assert code == 0, out
+    assert out.splitlines()[-1] == "5 profiles checked: all ok"
+
+
+def test_example_profiles_check_reports_each_unset_key_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in EXAMPLE_KEYS:
+        monkeypatch.delenv(name, raising=False)
+    code, out, _ = run(capsys, "check", "--profiles-path", str(EXAMPLES))
+    assert code == 1
+    for name in EXAMPLE_KEYS:
+        assert f"{name} is not set" in out
+    assert "ok    local-llama" in out
+
+
+def test_example_primary_walks_the_documented_chains(capsys: pytest.CaptureFixture[str]) -> None:
+    path = ["--profiles-path", str(EXAMPLES)]
+    _, out, _ = run(capsys, *path, "explain", "gpt-4o", "--error", "RateLimitError")
+    assert "2. claude-sonnet" in out and "3. gemini-flash" in out
+    _, out, _ = run(capsys, *path, "explain", "gpt-4o", "--error", "ContextWindowExceededError")
+    assert "2. gemini-pro" in out
+    _, out, _ = run(capsys, *path, "explain", "gpt-4o", "--error", "ContentPolicyViolationError")
+    assert "fallbacks['BadRequestError'] is an empty list" in out
+    _, out, _ = run(capsys, *path, "explain", "gpt-4o", "--error", "ServiceUnavailableError")
+    assert "2. local-llama" in out
+
+
+def test_example_profiles_read_keys_from_variables_never_literals() -> None:
+    for path in EXAMPLES.glob("*.toml"):
+        fields = [line.split("=")[0].strip() for line in path.read_text().splitlines() if "=" in line]
+        assert "api_key" not in fields, path

@@ -1,0 +1,123 @@
+"""The offline demo: ``run_demo()`` in-process for what it prints, ``understudy demo`` once in a fresh
+interpreter for what litellm might print on its own (banners, cost-map fetches, tracebacks)."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from understudy.demo import FAKE_KEY, SCENARIOS, Symbols, run_demo
+
+# litellm's own typed dicts trip this pydantic warning on its first async call; nothing of ours.
+pytestmark = pytest.mark.filterwarnings("ignore:Item .* is using the `ReadOnly` qualifier:UserWarning")
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[int, str]:
+    """One run of the demo for the whole module: it takes a few seconds."""
+    out = io.StringIO()
+    code = run_demo(out)
+    return code, out.getvalue()
+
+
+def section(output: str, number: int) -> str:
+    """The lines printed under scenario ``number``'s heading."""
+    start = output.index(f"\n{number}. ")
+    end = output.find("\n\n", start + 1)
+    return output[start : end if end != -1 else None]
+
+
+def test_run_demo_exits_0(demo: tuple[int, str]) -> None:
+    code, output = demo
+    assert code == 0, output
+
+
+def test_run_demo_prints_a_heading_per_scenario(demo: tuple[int, str]) -> None:
+    _, output = demo
+    for scenario in SCENARIOS:
+        assert f"\n{scenario.title}\n" in output
+
+
+def test_rate_limited_primary_is_retried_then_the_backup_serves(demo: tuple[int, str]) -> None:
+    text = section(demo[1], 1)
+    assert "↳ attempt 1 of primary failed: RateLimitError (retrying in 0.050s)" in text
+    assert "↳ fallback primary → backup (RateLimitError)" in text
+    assert re.search(r"✓ served by backup after 4 attempts in [\d.]+s, cost \$0\.0000\d\d", text)
+    assert "answer from backup: 'Paris.'" in text
+
+
+def test_primary_outage_is_served_by_the_local_model_at_unknown_cost(demo: tuple[int, str]) -> None:
+    text = section(demo[1], 2)
+    assert "failed: ServiceUnavailableError (retrying in" in text
+    assert "↳ fallback primary → local" in text
+    assert "✓ served by local after 4 attempts" in text
+    assert "cost unknown" in text
+
+
+def test_prompt_too_large_goes_straight_to_the_long_context_profile(demo: tuple[int, str]) -> None:
+    text = section(demo[1], 3)
+    assert "attempt 1 of primary failed: ContextWindowExceededError (no retry)" in text
+    assert "attempt 2" not in text
+    assert "↳ fallback primary → long-context (ContextWindowExceededError)" in text
+    assert "answer from long-context:" in text
+
+
+def test_everything_down_prints_the_exhausted_error_and_each_attempt(demo: tuple[int, str]) -> None:
+    text = section(demo[1], 4)
+    assert "✗ every profile failed (5 attempts in" in text
+    assert "FallbackExhaustedError: every profile failed for a call to 'primary'" in text
+    attempts = re.findall(r"^\s+(\d)\. (\S+)\s+(\S+)", text.split("its attempts:")[1], re.MULTILINE)
+    assert attempts == [
+        ("1", "primary", "RateLimitError"),
+        ("2", "primary", "RateLimitError"),
+        ("3", "primary", "RateLimitError"),
+        ("4", "backup", "RateLimitError"),
+        ("5", "local", "InternalServerError"),
+    ]
+
+
+def test_async_call_is_served_by_the_primary_after_a_retry(demo: tuple[int, str]) -> None:
+    text = section(demo[1], 5)
+    assert "attempt 1 of primary failed: BadGatewayError (retrying in" in text
+    assert "answer from primary: 'Hello from asyncio!'" in text
+
+
+def test_run_demo_ends_with_a_stats_row_per_profile(demo: tuple[int, str]) -> None:
+    table = demo[1].split("Stats per profile (registry.stats()):\n")[1].splitlines()
+    assert table[0].split()[:4] == ["profile", "calls", "ok", "failed"]
+    rows = {line.split()[0]: line.split() for line in table[2:]}
+    assert set(rows) == {"primary", "backup", "long-context", "local"}
+    # profile, calls, ok, failed, tokens, cost ...
+    assert rows["primary"][1:4] == ["12", "1", "11"]
+    assert rows["backup"][1:4] == ["2", "1", "1"]
+    assert rows["local"][5] == "unknown"
+    assert rows["long-context"][5].startswith("$")
+    assert "RateLimitError x6" in " ".join(rows["primary"])
+
+
+def test_run_demo_never_prints_the_fake_key_or_a_traceback(demo: tuple[int, str]) -> None:
+    _, output = demo
+    assert FAKE_KEY not in output
+    assert "Traceback" not in output
+    assert "unexpected" not in output
+
+
+def test_symbols_fall_back_to_ascii_when_the_output_cannot_encode_them() -> None:
+    ascii_out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    assert Symbols.for_stream(ascii_out) == Symbols(step="->", ok="+", fail="x", arrow="->", rule="-")
+    assert Symbols.for_stream(io.TextIOWrapper(io.BytesIO(), encoding="utf-8")) == Symbols()
+
+
+def test_understudy_demo_command_is_quiet_on_stderr_and_needs_no_key(tmp_path: Path) -> None:
+    """A fresh interpreter: litellm's import-time output (cost-map fetches, banners) would show here."""
+    script = Path(sys.executable).with_name("understudy")
+    env = {"PATH": str(script.parent), "HOME": str(tmp_path), "UNDERSTUDY_DISABLE_PLUGINS": "*"}
+    result = subprocess.run([str(script), "demo"], capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == ""
+    assert "Stats per profile" in result.stdout
