@@ -115,12 +115,45 @@ def make_distribution(root: Path) -> Path:
     return site
 
 
-@pytest.mark.parametrize(("disable", "expected"), [("", ["shouty"]), ("shouty", []), ("*", [])])
-def test_entry_point_plugins_load_unless_disabled(tmp_path: Path, disable: str, expected: list[str]) -> None:
+BUILTINS = ["understudy.exception-names", "understudy.log"]
+
+
+@pytest.mark.parametrize(
+    ("disable", "expected"),
+    [
+        ("", [*BUILTINS, "shouty"]),
+        ("shouty", BUILTINS),
+        ("*", BUILTINS),
+        ("understudy.exception-names, understudy.log", [*BUILTINS, "shouty"]),
+    ],
+)
+def test_entry_point_plugins_load_unless_disabled_and_builtins_always_stay(
+    tmp_path: Path, disable: str, expected: list[str]
+) -> None:
     site = make_distribution(tmp_path)
     env = {"UNDERSTUDY_DISABLE_PLUGINS": disable, "PATH": "", "PYTHONPATH": ""}
     result = subprocess.run(
         [sys.executable, "-c", ENTRY_POINT_SCRIPT, str(site)], capture_output=True, text=True, env=env, check=True
     )
-    loaded = [name for name in json.loads(result.stdout) if not name.startswith("understudy.")]
-    assert loaded == expected
+    assert json.loads(result.stdout) == expected
+
+
+async def test_async_hook_implementations_are_awaited(
+    fake_profile: WriteProfile, profiles_dir: Path, fake_provider: FakeProvider
+) -> None:
+    seen: list[str] = []
+
+    class AsyncListener:
+        @hookimpl
+        async def understudy_fallback_event(self, event: Event) -> None:
+            seen.append(event.kind)
+
+    pm = make_plugin_manager(entry_points=False)
+    pm.register(AsyncListener())
+    registry = LLMRegistry(ProfileStore([profiles_dir], plugin_manager=pm), retry_policy=RetryPolicy(initial=0))
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.script("main", ServerError(503))
+
+    await registry.get("main").acompletion(messages=[{"role": "user", "content": "hi"}])
+    assert seen == ["attempt_failed", "fallback_triggered", "fallback_succeeded"]

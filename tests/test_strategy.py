@@ -91,3 +91,25 @@ def test_a_strategy_comes_from_a_profile_and_lists_its_targets() -> None:
 
 def test_resolve_class_explains_without_an_instance() -> None:
     assert STRATEGY.resolve_class(litellm.ContextWindowExceededError) == ("big",)
+
+
+def test_an_entry_whose_class_cannot_be_imported_is_ignored_not_raised_mid_call() -> None:
+    """Regression: a plugin name pointing at a missing module made every failing call raise ImportError."""
+    from understudy import hookimpl
+    from understudy.plugins import make_plugin_manager
+
+    class Plugin:
+        @hookimpl
+        def understudy_exception_names(self) -> dict[str, str]:
+            return {"GoneError": "no_such_module_anywhere:GoneError"}
+
+    pm = make_plugin_manager(entry_points=False)
+    pm.register(Plugin())
+    strategy = FallbackStrategy({"GoneError": ["x"], "*": ["local"]}, plugin_manager=pm)
+    assert strategy.resolve(error(litellm.ServiceUnavailableError)) == ("local",)
+
+
+def test_two_keys_for_one_class_do_not_fail_mid_call_and_the_first_wins() -> None:
+    strategy = FallbackStrategy({"APIConnectionError": ["first"], openai.APIConnectionError: ["second"]})
+    assert strategy.resolve(error(litellm.APIConnectionError)) == ("first",)
+    assert strategy.match(litellm.Timeout) == ("APIConnectionError", ("first",))

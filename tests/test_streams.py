@@ -93,3 +93,17 @@ async def test_async_streams_fall_back_before_the_first_chunk_and_refuse_after(
     with pytest.raises(StreamInterruptedError):
         async for _ in stream:
             pass
+
+
+def test_a_stream_without_a_usage_chunk_counts_as_uncosted_not_free(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", "gpt-4o-mini")
+
+    stream = registry.get("main").completion(messages=HELLO, stream=True)
+    first = next(stream)  # the stream is an iterator, like litellm's own
+    rest = list(stream)
+
+    assert text([first, *rest]) == "ok"
+    stats = registry.stats()["main"]
+    assert (stats.successes, stats.uncosted_calls, stats.cost) == (1, 1, None)

@@ -126,7 +126,7 @@ class FallbackExhaustedError(UnderstudyError, ExceptionGroup[Exception]):
 
     It is an ``ExceptionGroup`` of every error in order, so ``except* RateLimitError`` sees the original
     provider errors, and a plain ``except FallbackExhaustedError`` (or ``except Exception``) catches it
-    whole. The last error is also its ``__cause__``.
+    whole. Its ``__cause__`` is the last model error (a profile that could not be loaded raised none).
 
     Attributes:
         attempts: every step in order, load failures included (``Attempt.loaded`` is False for those).

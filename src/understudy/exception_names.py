@@ -24,8 +24,8 @@ __all__ = ["LITELLM_EXCEPTIONS", "WILDCARD", "ExceptionNames"]
 
 WILDCARD: Final = "*"
 
-# Every exception class litellm exports from litellm.exceptions (checked against the installed litellm by
-# tests/test_exception_names.py). Names litellm adds later resolve too, once litellm is imported.
+# Every exception class litellm exports from litellm.exceptions. Static, so that checking profiles never
+# imports litellm; tests/test_exception_names.py fails when the installed litellm exports one not listed.
 LITELLM_EXCEPTIONS: Final = (
     "APIConnectionError",
     "APIError",

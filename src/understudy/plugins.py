@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from understudy.events import Event
     from understudy.exception_names import Target
 
-__all__ = ["DISABLE_ENV", "ENTRY_POINT_GROUP", "PluginInfo", "get_plugin_manager", "hookimpl", "list_plugins"]
+__all__ = [
+    "DISABLE_ENV",
+    "ENTRY_POINT_GROUP",
+    "PluginInfo",
+    "get_plugin_manager",
+    "hookimpl",
+    "list_plugins",
+    "make_plugin_manager",
+]
 
 ENTRY_POINT_GROUP: Final = "understudy"
 DISABLE_ENV: Final = "UNDERSTUDY_DISABLE_PLUGINS"
@@ -81,7 +89,8 @@ def make_plugin_manager(*, entry_points: bool = True) -> pluggy.PluginManager:
     if entry_points:
         blocked = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
         if "*" not in blocked:
-            for name in blocked:
+            # set_blocked would also unregister a built-in of that name; only entry points are blockable.
+            for name in blocked - {name for name, _ in BUILTIN_PLUGINS}:
                 pm.set_blocked(name)
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     return pm

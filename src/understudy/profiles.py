@@ -198,20 +198,21 @@ def load_profile_file(path: Path) -> Profile:
 
 
 def _profile_error(exc: ValidationError, name: str, path: Path) -> ProfileError:
-    problems = []
-    fields = []
+    problems: list[tuple[str | None, str]] = []
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "(file)"
-        fields.append(field)
+        field = ".".join(str(part) for part in error["loc"]) or None  # None: a rule across fields
         if error["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(field, Profile.model_fields, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; valid fields: {', '.join(_FILE_FIELDS)}"
-            problems.append(f"unknown field {field!r}{hint}")
+            close = difflib.get_close_matches(field or "", Profile.model_fields, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid fields: {', '.join(_FILE_FIELDS)}"
+            problems.append((field, f"unknown field; {hint}"))
         else:
             # pydantic prefixes validator messages with "Value error, "; the rest is ours.
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{field}: {message}" if field != "(file)" else message)
-    return ProfileError("; ".join(problems), profile=name, path=path, field=fields[0] if len(fields) == 1 else None)
+            problems.append((field, error["msg"].removeprefix("Value error, ")))
+    if len(problems) == 1:
+        field, message = problems[0]
+        return ProfileError(message, profile=name, path=path, field=field)
+    text = "; ".join(f"field {field!r}: {message}" if field else message for field, message in problems)
+    return ProfileError(text, profile=name, path=path)
 
 
 _FILE_FIELDS: Final = tuple(f for f in Profile.model_fields if f not in {"name", "source"})

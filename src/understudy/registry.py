@@ -53,8 +53,8 @@ class LLMRegistry:
     def get(self, name: str) -> LLM:
         """The LLM for profile ``name``, loading the profile on first use.
 
-        A profile whose file changed since is loaded anew (its LLM keeps a replaced strategy only while the
-        profile is unchanged). A profile that fails to load is not remembered, so the next ``get`` tries
+        A profile whose content changed is loaded anew, with a new LLM (a strategy replaced on the old one
+        does not carry over). A profile that fails to load is not remembered, so the next ``get`` tries
         again.
 
         Raises:
@@ -64,7 +64,7 @@ class LLMRegistry:
         profile = self.store.load(name)
         with self._lock:
             llm = self._llms.get(name)
-            if llm is None or llm.profile is not profile:
+            if llm is None or llm.profile != profile:
                 llm = self._llms[name] = LLM(profile, self)
             return llm
 
@@ -94,25 +94,29 @@ class LLMRegistry:
 
     def dispatch(self, event: Event) -> list[Awaitable[Any]]:
         """Deliver ``event`` to every plugin and subscriber; return what async subscribers left to await."""
-        hook = self.plugin_manager.hook.understudy_fallback_event
-        for impl in hook.get_hookimpls():
-            # One hookimpl at a time, so a plugin that raises cannot keep the event from the others.
-            try:
-                impl.function(*[event for _ in impl.argnames])
-            except Exception:
-                logger.exception("plugin %r raised on %s; the call goes on", impl.plugin_name, event.kind)
         pending: list[Awaitable[Any]] = []
+        hook = self.plugin_manager.hook.understudy_fallback_event
+        # One hookimpl at a time, in pluggy's order (last registered first), so a plugin that raises cannot
+        # keep the event from the others. Wrappers make no sense for a notification and are not called.
+        for impl in reversed(hook.get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            self._deliver(f"plugin {impl.plugin_name!r}", impl.function, [event] * len(impl.argnames), pending)
         with self._lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
-            try:
-                result = callback(event)
-            except Exception:
-                logger.exception("event subscriber %r raised on %s; the call goes on", callback, event.kind)
-                continue
-            if inspect.isawaitable(result):
-                pending.append(result)
+            self._deliver(f"subscriber {callback!r}", callback, [event], pending)
         return pending
+
+    @staticmethod
+    def _deliver(who: str, function: Callable[..., Any], args: list[Event], pending: list[Awaitable[Any]]) -> None:
+        try:
+            result = function(*args)
+        except Exception:
+            logger.exception("event %s raised; the call goes on", who)
+            return
+        if inspect.isawaitable(result):
+            pending.append(result)
 
     def __repr__(self) -> str:
         return f"LLMRegistry(store={self.store!r}, loaded={sorted(self._llms)!r})"

@@ -31,7 +31,7 @@ CONFIG_DIR_ENV: Final = "UNDERSTUDY_CONFIG_DIR"
 def user_config_dir() -> Path:
     """understudy's directory in the user's config dir, or ``UNDERSTUDY_CONFIG_DIR`` when set."""
     override = os.environ.get(CONFIG_DIR_ENV)
-    return Path(override) if override else platformdirs.user_config_path("understudy")
+    return Path(override).expanduser() if override else platformdirs.user_config_path("understudy")
 
 
 def default_search_path() -> list[Path]:

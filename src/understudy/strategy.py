@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["FallbackStrategy"]
 
 Key = str | type[BaseException]
+
+logger = logging.getLogger("understudy")
 
 
 class FallbackStrategy:
@@ -61,6 +64,7 @@ class FallbackStrategy:
                     raise ConfigError(f"fallbacks for {_key_name(key)}: {target!r} is not a valid profile name")
             self._entries[key] = tuple(dict.fromkeys(targets))
         self._by_class: dict[type[BaseException], tuple[str, ...]] | None = None
+        self._key_names: dict[type[BaseException], str] = {}
         self._provider_errors: tuple[type[BaseException], ...] = ()
         self._lock = threading.Lock()
 
@@ -95,8 +99,7 @@ class FallbackStrategy:
         for cls in error_class.__mro__:
             found = by_class.get(cls)
             if found is not None:
-                key = next(k for k, v in self._entries.items() if k != WILDCARD and self._class_of(k) is cls)
-                return _key_name(key), found
+                return self._key_names[cls], found
         if WILDCARD in self._entries and issubclass(error_class, provider_errors):
             return WILDCARD, self._entries[WILDCARD]
         return None, ()
@@ -111,17 +114,23 @@ class FallbackStrategy:
 
     def _table(self) -> tuple[dict[type[BaseException], tuple[str, ...]], tuple[type[BaseException], ...]]:
         # Names resolve on first use, not at construction: resolving imports litellm, and a strategy is
-        # built whenever a profile is loaded, which must stay cheap.
+        # built whenever a profile is loaded, which must stay cheap. Nothing here may raise: it runs in the
+        # middle of a failing call, where the provider's error is what the caller must see.
         with self._lock:
             if self._by_class is None:
                 by_class: dict[type[BaseException], tuple[str, ...]] = {}
                 for key, targets in self._entries.items():
                     if key == WILDCARD:
                         continue
-                    cls = self._class_of(key)
-                    if cls in by_class and by_class[cls] != targets:
-                        raise ConfigError(f"{_key_name(key)} and another entry name the same exception class")
-                    by_class[cls] = targets
+                    try:
+                        cls = self._class_of(key)
+                    except (ImportError, AttributeError, TypeError) as exc:
+                        logger.warning("fallbacks entry %r is ignored: its class cannot be imported (%s)", key, exc)
+                        continue
+                    # Two names for one class (e.g. a name and the class itself): the first one written wins.
+                    if cls not in by_class:
+                        by_class[cls] = targets
+                        self._key_names[cls] = _key_name(key)
                 self._provider_errors = self._names.provider_errors()
                 self._by_class = by_class
             return self._by_class, self._provider_errors

@@ -27,17 +27,29 @@ class _StreamBase:
         self._llm = llm
         self._inner = inner
         self._first = first
+        self._usage_seen = False
+        self._done = first is None
         self.chunks = 0
         self.profile = llm.name
 
     def _seen(self, chunk: Any) -> Any:
         self.chunks += 1
         usage = getattr(chunk, "usage", None)
-        if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
+        if usage is not None and getattr(usage, "prompt_tokens", None) is not None and not self._usage_seen:
+            self._usage_seen = True
             self._llm.record_stream_usage(usage)
         return chunk
 
+    def _finished(self) -> None:
+        if not self._done:
+            self._done = True
+            if not self._usage_seen:
+                # No usage chunk (the caller did not ask for stream_options.include_usage): the tokens and
+                # cost of this call are unknown, and the stats must say so rather than count it as free.
+                self._llm.registry.book.usage(self._llm.name, prompt_tokens=0, completion_tokens=0, cost=None)
+
     def _interrupted(self, error: Exception) -> StreamInterruptedError:
+        self._done = True
         self._llm.registry.book.interrupted(self._llm.name, error_type=type(error).__name__)
         return StreamInterruptedError(self._llm.name, self.chunks, error)
 
@@ -53,34 +65,40 @@ class FallbackStream(_StreamBase):
     """Iterates litellm's stream chunks for the profile that served the call."""
 
     def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
         if self._first is not None:
             first, self._first = self._first, None
-            yield self._seen(first)
-        while True:
-            try:
-                chunk = next(self._inner)
-            except StopIteration:
-                return
-            except Exception as exc:
-                raise self._interrupted(exc) from exc
-            yield self._seen(chunk)
+            return self._seen(first)
+        try:
+            chunk = next(self._inner)
+        except StopIteration:
+            self._finished()
+            raise
+        except Exception as exc:
+            raise self._interrupted(exc) from exc
+        return self._seen(chunk)
 
 
 class AsyncFallbackStream(_StreamBase):
     """The async twin of ``FallbackStream``."""
 
-    async def __aiter__(self) -> AsyncIterator[Any]:
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
         if self._first is not None:
             first, self._first = self._first, None
-            yield self._seen(first)
-        while True:
-            try:
-                chunk = await self._inner.__anext__()
-            except StopAsyncIteration:
-                return
-            except Exception as exc:
-                raise self._interrupted(exc) from exc
-            yield self._seen(chunk)
+            return self._seen(first)
+        try:
+            chunk = await self._inner.__anext__()
+        except StopAsyncIteration:
+            self._finished()
+            raise
+        except Exception as exc:
+            raise self._interrupted(exc) from exc
+        return self._seen(chunk)
 
 
 def open_stream(llm: LLM, inner: Any) -> FallbackStream:
