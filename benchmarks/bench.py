@@ -123,7 +123,7 @@ def main() -> None:
 
         # The walk alone: profiles whose model call returns at once, so only understudy's own work is timed.
         class Instant(LLM):
-            def call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
+            def _call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
                 return self._served(RESPONSE, time.perf_counter(), as_fallback)
 
         instant = Instant(registry.get("main").profile, registry)

@@ -552,3 +552,59 @@ async def test_stats_are_exact_under_asyncio_concurrency(
     stats = registry.stats()
     assert (stats["main"].calls, stats["main"].failures) == (20, 8)
     assert stats["backup"].served_as_fallback == 8
+
+
+def test_a_global_litellm_num_retries_is_refused_instead_of_retrying_twice_over(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: litellm's sync path ignores num_retries=0 when litellm.num_retries is set globally."""
+    from understudy import ConfigError
+
+    fake_profile("main")
+    monkeypatch.setattr(litellm, "num_retries", 3)
+    with pytest.raises(ConfigError, match=r"litellm\.num_retries"):
+        registry.get("main").completion(messages=HELLO)
+    assert fake_provider.requests("main") == 0
+
+
+def test_credentials_in_params_and_api_base_are_redacted_too(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile(
+        "main",
+        params={"extra_headers": {"X-Custom-Auth": "header-secret-123"}},
+        fallbacks={"*": ["backup"]},
+    )
+    fake_profile("backup")
+    fake_provider.default("main", HTTPError(401, "rejected header-secret-123"))
+    fake_provider.default("backup", ServerError(503))
+    events = record(registry)
+
+    with pytest.raises(FallbackExhaustedError) as caught:
+        registry.get("main").completion(messages=HELLO)
+
+    text = "".join(traceback.format_exception(caught.value)) + "".join(e.model_dump_json() for e in events)
+    assert "header-secret-123" not in text
+    assert "header-secret-123" not in repr(registry.get("main").profile)
+
+
+def test_a_programming_error_in_a_fallback_propagates_with_a_note_of_what_came_before(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.script("main", ServerError(503))
+    llm = registry.get("main")
+    events = record(registry)
+
+    class Broken(type(llm)):  # type: ignore[misc]
+        def _call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
+            if as_fallback:
+                raise KeyError("bug in a callback")
+            return super()._call(request, as_fallback=as_fallback)
+
+    registry._llms["backup"] = Broken(registry.get("backup").profile, registry)
+    with pytest.raises(KeyError) as caught:
+        llm.completion(messages=HELLO)
+    assert any("after: main ServiceUnavailableError" in note for note in caught.value.__notes__)
+    assert [e.kind for e in events] == ["attempt_failed", "fallback_triggered"]

@@ -125,3 +125,35 @@ def test_the_key_comes_from_the_named_variable_at_call_time(monkeypatch: pytest.
 def test_litellm_kwargs_carry_only_the_fields_that_are_set() -> None:
     profile = Profile(name="p", model="openai/x", temperature=0.0, params={"top_p": 0.5})
     assert profile.litellm_kwargs() == {"model": "openai/x", "temperature": 0.0, "top_p": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("params", "hint"),
+    [
+        ({"temperature": 0.3}, "field of that name"),
+        ({"stream": True}, "pass it to completion()"),
+        ({"max_retries": 2}, "num_retries"),
+    ],
+)
+def test_params_that_would_silently_lose_or_fight_are_refused_with_the_fix(
+    write_profile: WriteProfile, params: dict[str, object], hint: str
+) -> None:
+    with pytest.raises(ProfileError, match=hint):
+        load_profile_file(write_profile("p", model="openai/x", params=params))
+
+
+def test_a_source_field_in_the_file_is_refused(write_profile: WriteProfile) -> None:
+    with pytest.raises(ProfileError, match="source"):
+        load_profile_file(write_profile("p", 'model = "x"\nsource = "/etc/passwd"\n'))
+
+
+def test_credentials_in_params_and_the_url_never_show_in_repr() -> None:
+    profile = Profile(
+        name="p",
+        model="openai/x",
+        api_base="https://user:url-pass-999@proxy.example/v1",
+        params={"extra_headers": {"Authorization": "Bearer tok-abcdef-123456"}, "top_p": 0.5},
+    )
+    text = repr(profile)
+    assert "url-pass-999" not in text and "tok-abcdef-123456" not in text and "top_p" in text
+    assert {"url-pass-999", "Bearer tok-abcdef-123456"} <= set(profile.secrets())

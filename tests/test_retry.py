@@ -67,3 +67,8 @@ def test_a_provider_asking_for_more_than_max_delay_is_not_retried() -> None:
 def test_only_model_scoped_passing_failures_are_transient(cls: type[Exception], transient: bool) -> None:
     instance = cls.__new__(cls)
     assert is_transient(instance, ExceptionNames(get_plugin_manager())) is transient
+
+
+def test_status_529_overloaded_is_transient() -> None:
+    error = litellm.APIError(529, "Overloaded", "anthropic", "claude")
+    assert is_transient(error, ExceptionNames(get_plugin_manager()))

@@ -44,8 +44,8 @@ class Call:
     """Call ``llm`` once with ``request``; send back its response or throw its exception."""
 
     llm: LLM
-    request: dict[str, Any]
-    as_fallback: bool
+    request: dict[str, Any] = field(repr=False)  # holds the key
+    as_fallback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ class _State:
     started: float = field(default_factory=time.perf_counter)
     attempts: list[Attempt] = field(default_factory=list)
     model_calls: int = 0
-    secrets: set[str] = field(default_factory=set)
+    secrets: set[str] = field(default_factory=set, repr=False)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -80,7 +80,7 @@ def walk(primary: LLM, kwargs: dict[str, Any]) -> Generator[Action, Any, Any]:
     strategy = primary.fallback_strategy
     state = _State(primary=primary.name, strategy=strategy)
     registry = primary.registry
-    request = primary.request(kwargs)  # a broken primary is the caller's error: raise it, do not fall back
+    request = primary._request(kwargs)  # a broken primary is the caller's error: raise it, do not fall back
     state.secrets.update(primary.profile.secrets())
 
     response, error = yield from _try(state, primary, request, as_fallback=False)
@@ -95,7 +95,7 @@ def walk(primary: LLM, kwargs: dict[str, Any]) -> Generator[Action, Any, Any]:
         started = time.perf_counter()
         try:
             llm = registry.get(name)
-            request = llm.request(kwargs)
+            request = llm._request(kwargs)
         except ProfileError as exc:
             # A profile that cannot be loaded is a configuration problem, not a model failure: skip it,
             # say so, and leave it uncached so the next call tries to load it again.
@@ -154,6 +154,8 @@ def _try(
             response = yield Call(llm, request, as_fallback)
         except Exception as exc:
             if not state.strategy.is_provider_error(exc):
+                if state.attempts:  # say what happened before it, since no exhausted error will
+                    exc.add_note(f"understudy: raised by profile {llm.name!r} after: {_tried(state)}")
                 raise  # a programming error is never answered with a fallback
             latency = time.perf_counter() - started
             message = scrub(exc, state.secrets)
@@ -181,6 +183,10 @@ def _try(
     raise AssertionError("unreachable: the last attempt returns")
 
 
+def _tried(state: _State) -> str:
+    return "; ".join(f"{a.profile} {a.error_type}" for a in state.attempts)
+
+
 def _base(state: _State) -> dict[str, Any]:
     return {"call_id": state.call_id, "primary": state.primary}
 
@@ -197,7 +203,7 @@ def run_sync(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[An
         send, thrown = None, None
         if isinstance(action, Call):
             try:
-                send = action.llm.call(action.request, as_fallback=action.as_fallback)
+                send = action.llm._call(action.request, as_fallback=action.as_fallback)
             except Exception as exc:
                 thrown = exc
         elif isinstance(action, Sleep):
@@ -219,7 +225,7 @@ async def run_async(steps: Generator[Action, Any, Any], emit: Callable[[Event], 
         send, thrown = None, None
         if isinstance(action, Call):
             try:
-                send = await action.llm.acall(action.request, as_fallback=action.as_fallback)
+                send = await action.llm._acall(action.request, as_fallback=action.as_fallback)
             except Exception as exc:
                 thrown = exc
         elif isinstance(action, Sleep):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING, Any, Final
 
 from understudy.engine import run_async, run_sync, walk
+from understudy.errors import ConfigError
 from understudy.strategy import FallbackStrategy
 from understudy.streams import AsyncFallbackStream, FallbackStream, open_async_stream, open_stream
 
@@ -18,7 +20,7 @@ __all__ = ["LLM", "served_by"]
 
 # The profile decides these, and understudy owns retries; a caller passing them is almost surely confused.
 _PROFILE_OWNED: Final = frozenset(
-    {"model", "api_key", "api_base", "base_url", "num_retries", "max_retries", "fallbacks"}
+    {"model", "api_key", "api_base", "base_url", "num_retries", "max_retries", "retry_policy", "fallbacks"}
 )
 HIDDEN_KEY: Final = "understudy"
 
@@ -69,12 +71,13 @@ class LLM:
         """This profile's usage stats (as primary and as anyone's fallback)."""
         return self.registry.stats_of(self.name)
 
-    def request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The litellm arguments for one call: the profile's settings, then the caller's, retries off.
 
         Raises:
             TypeError: the caller passed an argument the profile owns (``model``, ``api_key`` ...).
             ProfileError: the profile's key variable is not set.
+            ConfigError: litellm's global ``num_retries`` is set, which would retry every call twice over.
         """
         owned = sorted(_PROFILE_OWNED & kwargs.keys())
         if owned:
@@ -82,13 +85,20 @@ class LLM:
                 f"{', '.join(owned)} come from the profile, not the call; edit profile {self.name!r} "
                 "(understudy owns retries: set num_retries there)"
             )
+        litellm = sys.modules.get("litellm")
+        if litellm is not None and getattr(litellm, "num_retries", None):
+            # litellm's sync path reads `num_retries or litellm.num_retries`, so the 0 passed below cannot
+            # switch a global setting off: litellm would retry underneath understudy's own retries.
+            raise ConfigError(
+                f"litellm.num_retries is {litellm.num_retries}; set it to None: understudy owns retries "
+                "(set num_retries in each profile instead)"
+            )
         # litellm and the openai client retry by default; understudy retries, so they must not.
         return {**self.profile.litellm_kwargs(), **kwargs, "num_retries": 0, "max_retries": 0}
 
-    def call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
+    def _call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
         """One litellm call, no fallback; records stats. For a stream, waits for the first chunk."""
-        import litellm
-
+        litellm = _litellm()
         started = time.perf_counter()
         try:
             response = litellm.completion(**request)
@@ -99,10 +109,9 @@ class LLM:
             raise
         return self._served(response, started, as_fallback)
 
-    async def acall(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
-        """The async twin of ``call``."""
-        import litellm
-
+    async def _acall(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
+        """The async twin of ``_call``."""
+        litellm = _litellm()
         started = time.perf_counter()
         try:
             response = await litellm.acompletion(**request)
@@ -122,9 +131,7 @@ class LLM:
         if isinstance(cost, int | float):
             return float(cost)
         try:
-            import litellm
-
-            return float(litellm.completion_cost(completion_response=response))
+            return float(_litellm().completion_cost(completion_response=response))
         except Exception:
             return None
 
@@ -133,8 +140,7 @@ class LLM:
         prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
         cost: float | None
         try:
-            import litellm
-
+            litellm = _litellm()
             cost = sum(
                 litellm.cost_per_token(model=self.profile.model, prompt_tokens=prompt, completion_tokens=completion)
             )
@@ -163,6 +169,16 @@ class LLM:
 
     def __repr__(self) -> str:
         return f"LLM(profile={self.name!r}, model={self.profile.model!r})"
+
+
+def _litellm() -> Any:
+    """litellm, imported on first use: importing it costs seconds, and most of understudy never needs it."""
+    import litellm
+
+    # litellm prints a "Give Feedback / Get Help" banner to stdout on every exception it maps. understudy
+    # expects and handles those exceptions; the banner would corrupt the output of the agent that runs it.
+    litellm.suppress_debug_info = True
+    return litellm
 
 
 def served_by(response: Any) -> str | None:

@@ -8,7 +8,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from pydantic import (
     BaseModel,
@@ -21,26 +21,23 @@ from pydantic import (
 )
 
 from understudy.errors import ProfileError
+from understudy.redaction import credential_values, redact, redact_mapping
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["NAME_PATTERN", "PROFILE_SUFFIXES", "Profile", "load_profile_file", "validate_name"]
 
 NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PROFILE_SUFFIXES: Final = (".toml", ".json")
 _ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Keys understudy sets itself on every call; in `params` they would fight with it.
-_RESERVED_PARAMS: Final = frozenset(
-    {
-        "model",
-        "messages",
-        "api_key",
-        "api_base",
-        "base_url",
-        "num_retries",
-        "max_retries",
-        "fallbacks",
-        "stream",
-    }
+# Keys that must not go in `params`: the profile's own fields (a duplicate would silently lose to them),
+# what understudy sets on every call (retries), and what belongs to each call (messages, stream).
+_FIELD_PARAMS: Final = frozenset(
+    {"model", "api_key", "api_base", "api_version", "temperature", "max_tokens", "timeout"}
 )
+_CALL_PARAMS: Final = frozenset({"messages", "stream"})
+_OWNED_PARAMS: Final = frozenset({"base_url", "num_retries", "max_retries", "retry_policy", "fallbacks"})
 
 ProfileName = Annotated[str, Field(pattern=NAME_PATTERN.pattern)]
 
@@ -89,11 +86,14 @@ class Profile(BaseModel):
     @field_validator("params")
     @classmethod
     def _no_reserved_params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        clash = sorted(_RESERVED_PARAMS & value.keys())
-        if clash:
-            raise ValueError(
-                f"{', '.join(clash)} cannot go in params; understudy sets them (use the profile's own fields)"
-            )
+        for keys, why in (
+            (_FIELD_PARAMS, "set the profile's field of that name instead"),
+            (_OWNED_PARAMS, "understudy sets it: retries come from num_retries, the endpoint from api_base"),
+            (_CALL_PARAMS, "it belongs to each call: pass it to completion()"),
+        ):
+            clash = sorted(keys & value.keys())
+            if clash:
+                raise ValueError(f"{', '.join(clash)} cannot go in params; {why}")
         return value
 
     @model_validator(mode="after")
@@ -130,11 +130,25 @@ class Profile(BaseModel):
         return value
 
     def secrets(self) -> list[str]:
-        """Secret values this profile can send, for redaction."""
+        """Secret values this profile can send, for redaction: its key, credential-looking ``params``
+        values (``extra_headers.Authorization`` ...), and a password inside ``api_base``."""
         found = [self.api_key.get_secret_value()] if self.api_key is not None else []
         if self.api_key_env and os.environ.get(self.api_key_env):
             found.append(os.environ[self.api_key_env])
+        found.extend(credential_values(self.params))
+        found.extend(credential_values(self.api_base or ""))
         return found
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # The key is a SecretStr already; params and api_base may hold credentials too.
+        secrets = self.secrets()
+        for name, value in super().__repr_args__():
+            if name == "params":
+                yield name, redact_mapping(value, secrets)
+            elif isinstance(value, str):
+                yield name, redact(value, secrets)
+            else:
+                yield name, value
 
     def litellm_kwargs(self) -> dict[str, Any]:
         """The keyword arguments this profile contributes to ``litellm.completion``."""
@@ -186,10 +200,11 @@ def load_profile_file(path: Path) -> Profile:
         raise ProfileError("the file must hold one table of fields", profile=name, path=path)
     if "name" in data:
         raise ProfileError(
-            "the name is the file stem; remove the field (or rename the file)",
-            profile=name,
-            path=path,
-            field="name",
+            "the name is the file stem; remove the field (or rename the file)", profile=name, path=path, field="name"
+        )
+    if "source" in data:
+        raise ProfileError(
+            "unknown field; remove it (understudy records the file itself)", profile=name, path=path, field="source"
         )
     try:
         return Profile.model_validate({**data, "name": name, "source": path})

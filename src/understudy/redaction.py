@@ -4,23 +4,63 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["REDACTED", "redact", "scrub"]
+__all__ = ["REDACTED", "credential_values", "is_credential_key", "redact", "redact_mapping", "scrub"]
 
 REDACTED = "***"
 
 # Providers echo keys back in error messages ("Incorrect API key provided: sk-abc..."); these catch the
 # common shapes even when understudy never saw the key itself (a key litellm read from the environment).
 _PATTERNS = (
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),
+    re.compile(r"\b(?:sk|xai|pplx)-[A-Za-z0-9_\-]{6,}"),
+    re.compile(r"\b(?:gsk|hf|r8)_[A-Za-z0-9]{10,}"),
     re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-~+/=]{6,}"),
     re.compile(r"(?i)(\b(?:api[_-]?key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"),
 )
+
+
+# Names of settings that hold credentials (`extra_headers = {Authorization = ...}`, `aws_secret_access_key`).
+_CREDENTIAL_KEY = re.compile(r"(?i)key|secret|passw|auth|cookie|credential|token")
+_URL_PASSWORD = re.compile(r"//[^/@:\s]+:([^/@\s]+)@")
+
+
+def is_credential_key(name: str) -> bool:
+    """True for a setting name that holds a credential (``Authorization``, ``x-api-key``, ``access_token``)."""
+    # "max_tokens" and friends are counts, not credentials.
+    return bool(_CREDENTIAL_KEY.search(name)) and not name.lower().endswith("tokens")
+
+
+def credential_values(value: Any) -> list[str]:
+    """Every string held under a credential-looking key in nested settings, and any password in a URL."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if is_credential_key(str(key)) and isinstance(item, str):
+                found.append(item)
+            else:
+                found.extend(credential_values(item))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found.extend(credential_values(item))
+    elif isinstance(value, str):
+        found.extend(_URL_PASSWORD.findall(value))
+    return found
+
+
+def redact_mapping(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """A copy of nested settings with every credential-looking value masked, for display."""
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if is_credential_key(str(k)) and v else redact_mapping(v, secrets) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_mapping(v, secrets) for v in value]
+    return redact(value, secrets) if isinstance(value, str) else value
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -28,6 +68,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
+    text = _URL_PASSWORD.sub(lambda m: m.group(0).replace(m.group(1), REDACTED), text)
     for pattern in _PATTERNS:
         text = pattern.sub(_mask, text)
     return text

@@ -27,7 +27,7 @@ TRANSIENT_ERRORS: Final = (
     "TimeoutError",
     "ConnectionError",
 )
-TRANSIENT_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
+TRANSIENT_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504, 529})  # 529: Anthropic's "overloaded"
 
 
 @dataclass(frozen=True, slots=True)

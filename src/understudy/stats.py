@@ -84,7 +84,7 @@ class StatsBook:
             else:
                 row["cost"] = (row["cost"] or 0.0) + cost
 
-    def interrupted(self, profile: str, *, error_type: str) -> None:
+    def interrupted(self, profile: str) -> None:
         with self._lock:
             self._row(profile)["interrupted_streams"] += 1
 

@@ -28,7 +28,9 @@ class _StreamBase:
         self._inner = inner
         self._first = first
         self._usage_seen = False
-        self._done = first is None
+        self._done = False
+        if first is None:
+            self._finished()  # an empty stream: nothing more will come
         self.chunks = 0
         self.profile = llm.name
 
@@ -49,8 +51,8 @@ class _StreamBase:
                 self._llm.registry.book.usage(self._llm.name, prompt_tokens=0, completion_tokens=0, cost=None)
 
     def _interrupted(self, error: Exception) -> StreamInterruptedError:
-        self._done = True
-        self._llm.registry.book.interrupted(self._llm.name, error_type=type(error).__name__)
+        self._finished()
+        self._llm.registry.book.interrupted(self._llm.name)
         return StreamInterruptedError(self._llm.name, self.chunks, error)
 
     def __getattr__(self, name: str) -> Any:
