@@ -104,6 +104,7 @@ def make_distribution(root: Path) -> Path:
     (site / "shouty_plugin.py").parent.mkdir(parents=True)
     (site / "shouty_plugin.py").write_text(
         "import understudy\n"
+        "understudy.get_plugin_manager()  # a plugin asking for the manager while it loads must not deadlock\n"
         "@understudy.hookimpl\n"
         "def understudy_exception_names():\n"
         "    return {'ShoutError': 'builtins:OSError'}\n"
@@ -133,7 +134,12 @@ def test_entry_point_plugins_load_unless_disabled_and_builtins_always_stay(
     site = make_distribution(tmp_path)
     env = {"UNDERSTUDY_DISABLE_PLUGINS": disable, "PATH": "", "PYTHONPATH": ""}
     result = subprocess.run(
-        [sys.executable, "-c", ENTRY_POINT_SCRIPT, str(site)], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", ENTRY_POINT_SCRIPT, str(site)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
     )
     assert json.loads(result.stdout) == expected
 
@@ -157,3 +163,25 @@ async def test_async_hook_implementations_are_awaited(
 
     await registry.get("main").acompletion(messages=[{"role": "user", "content": "hi"}])
     assert seen == ["attempt_failed", "fallback_triggered", "fallback_succeeded"]
+
+
+def test_a_plugin_profile_source_that_raises_only_skips_that_profile(
+    fake_profile: WriteProfile, profiles_dir: Path, fake_provider: FakeProvider
+) -> None:
+    class Vault:
+        @hookimpl
+        def understudy_load_profile(self, name: str) -> None:
+            raise ConnectionError("vault unreachable")
+
+    pm = make_plugin_manager(entry_points=False)
+    pm.register(Vault())
+    registry = LLMRegistry(ProfileStore([profiles_dir], plugin_manager=pm), retry_policy=RetryPolicy(initial=0))
+    fake_profile("main", fallbacks={"*": ["vaulted", "backup"]})
+    fake_profile("backup")
+    fake_provider.script("main", ServerError(503))
+    events: list[Event] = []
+    registry.subscribe(events.append)
+
+    assert served_by(registry.get("main").completion(messages=[{"role": "user", "content": "hi"}])) == "backup"
+    skipped = [e for e in events if e.kind == "profile_skipped"]
+    assert len(skipped) == 1 and "vault unreachable" in skipped[0].reason  # type: ignore[attr-defined]

@@ -26,8 +26,10 @@ def understudy_fallback_event(event: Event) -> None:
     """Called for every step of a call that did not go plainly: an attempt failed, a fallback was
     triggered, a profile was skipped, a fallback served the call, or every profile failed.
 
-    Called synchronously in the thread of the call; keep it quick. An exception raised here is logged and
-    never breaks the call or the other plugins.
+    Called in the thread of the call, as each step happens; keep it quick. An ``async def``
+    implementation is awaited on async calls (and run to completion on sync ones). An exception raised here
+    is logged and never breaks the call or the other plugins. Wrappers (``hookimpl(wrapper=True)``) are
+    not called for this hook: there is no result to wrap.
 
     Args:
         event: a frozen event from ``understudy.events``; ``event.kind`` says which.

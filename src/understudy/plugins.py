@@ -44,7 +44,8 @@ logger = logging.getLogger("understudy")
 logger.addHandler(logging.NullHandler())  # a library logs; the application decides where it goes
 
 _manager: pluggy.PluginManager | None = None
-_lock = threading.Lock()
+_building: pluggy.PluginManager | None = None
+_lock = threading.RLock()
 
 
 class BuiltinExceptionNames:
@@ -82,28 +83,48 @@ BUILTIN_PLUGINS: Final = (
 
 def make_plugin_manager(*, entry_points: bool = True) -> pluggy.PluginManager:
     """A new manager with the hook specs and built-in plugins, and entry-point plugins unless disabled."""
-    pm = pluggy.PluginManager("understudy")
-    pm.add_hookspecs(hookspecs)
-    for name, plugin in BUILTIN_PLUGINS:
-        pm.register(plugin(), name=name)
+    pm = _base_manager()
     if entry_points:
-        blocked = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
-        if "*" not in blocked:
-            # set_blocked would also unregister a built-in of that name; only entry points are blockable.
-            for name in blocked - {name for name, _ in BUILTIN_PLUGINS}:
-                pm.set_blocked(name)
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        _load_entry_points(pm)
     return pm
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager, built (and entry points loaded) on first call."""
-    global _manager
-    if _manager is None:
-        with _lock:
-            if _manager is None:
-                _manager = make_plugin_manager()
+    global _manager, _building
+    if _manager is not None:
+        return _manager
+    with _lock:
+        if _manager is None:
+            if _building is not None:
+                # A plugin module being imported by the loading below asked for the manager: give it the
+                # one being built (re-entering on this thread) instead of deadlocking.
+                return _building
+            _building = _base_manager()
+            try:
+                _load_entry_points(_building)
+                _manager = _building
+            finally:
+                _building = None
     return _manager
+
+
+def _base_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("understudy")
+    pm.add_hookspecs(hookspecs)
+    for name, plugin in BUILTIN_PLUGINS:
+        pm.register(plugin(), name=name)
+    return pm
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    blocked = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    if "*" in blocked:
+        return
+    # set_blocked would also unregister a built-in of that name; only entry points are blockable.
+    for name in blocked - {name for name, _ in BUILTIN_PLUGINS}:
+        pm.set_blocked(name)
+    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
 
 
 @dataclass(frozen=True, slots=True)

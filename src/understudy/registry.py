@@ -100,6 +100,7 @@ class LLMRegistry:
         # keep the event from the others. Wrappers make no sense for a notification and are not called.
         for impl in reversed(hook.get_hookimpls()):
             if impl.hookwrapper or impl.wrapper:
+                _warn_wrapper_once(impl.plugin_name)
                 continue
             self._deliver(f"plugin {impl.plugin_name!r}", impl.function, [event] * len(impl.argnames), pending)
         with self._lock:
@@ -120,3 +121,12 @@ class LLMRegistry:
 
     def __repr__(self) -> str:
         return f"LLMRegistry(store={self.store!r}, loaded={sorted(self._llms)!r})"
+
+
+_warned_wrappers: set[str] = set()
+
+
+def _warn_wrapper_once(plugin: str) -> None:
+    if plugin not in _warned_wrappers:
+        _warned_wrappers.add(plugin)
+        logger.warning("plugin %r wraps understudy_fallback_event; wrappers are not called for events", plugin)

@@ -110,7 +110,14 @@ class ProfileStore:
         validate_name(name)
         path = self.locate(name)
         if path is None:
-            profile: Profile | None = self._pm.hook.understudy_load_profile(name=name)
+            try:
+                profile: Profile | None = self._pm.hook.understudy_load_profile(name=name)
+            except Exception as exc:
+                # A plugin's source being down (a vault, a service) is a load failure of this profile,
+                # which a call skips like a broken file, not a reason to abandon the call.
+                raise ProfileError(
+                    f"the plugin that supplies it failed: {type(exc).__name__}: {exc}", profile=name
+                ) from exc
             if profile is None:
                 close = difflib.get_close_matches(name, self.names(), n=3)
                 raise ProfileNotFoundError(name, self.paths, close)
