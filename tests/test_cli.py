@@ -500,7 +500,7 @@ def test_explain_error_covered_only_by_its_base_class_uses_the_base_entry(
     )
     assert code == 0
     assert "not retried (ContextWindowExceededError is not transient" in out
-    assert "as fallbacks['BadRequestError'] says (ContextWindowExceededError is a BadRequestError)" in out
+    assert "as fallbacks['BadRequestError'] says (ContextWindowExceededError is a kind of BadRequestError)" in out
     assert "  2. big: ok, openai/gpt-4.1" in out
 
 

@@ -29,7 +29,7 @@ EVENTS = [
     ),
     ProfileSkipped(**BASE, profile="gone", error_type="ProfileNotFoundError", reason="no profile named 'gone'"),
     FallbackTriggered(
-        **BASE, from_profile="main", to_profile="backup", error_type="RateLimitError", reason="slow down", attempt=2
+        **BASE, from_profile="main", to_profile="backup", error_type="RateLimitError", reason="slow down", model_calls=2
     ),
     FallbackSucceeded(**BASE, served_by="backup", attempts=3, latency=0.4, cost=None),
     FallbackExhausted(

@@ -608,3 +608,22 @@ def test_a_programming_error_in_a_fallback_propagates_with_a_note_of_what_came_b
         llm.completion(messages=HELLO)
     assert any("after: main ServiceUnavailableError" in note for note in caught.value.__notes__)
     assert [e.kind for e in events] == ["attempt_failed", "fallback_triggered"]
+
+
+def test_what_except_star_leaves_unhandled_is_still_a_fallback_exhausted_error(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    """Regression: the remainder of an except* was a plain ExceptionGroup that outer handlers missed."""
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.default("main", RateLimit())
+    fake_provider.default("backup", ServerError(503))
+
+    with pytest.raises(FallbackExhaustedError) as caught:
+        try:
+            registry.get("main").completion(messages=HELLO)
+        except* litellm.RateLimitError:
+            pass
+
+    assert [(a.profile, a.error_type) for a in caught.value.attempts] == [("backup", "ServiceUnavailableError")]
+    assert caught.value.primary == "main"

@@ -156,3 +156,22 @@ def test_plugins_can_supply_profiles_but_files_win(write_profile: WriteProfile, 
     assert store.load("shadowed").model == "openai/from-file"
     with pytest.raises(ProfileNotFoundError):
         store.load("absent")
+
+
+@pytest.mark.parametrize(
+    ("fallbacks", "expected"),
+    [
+        ({"RateLimitErorr": ["q"]}, "Did you mean 'RateLimitError'?"),
+        ({"litellm.RateLimitError": ["q"]}, "write the short name 'RateLimitError'"),
+        ({"RateLimitError": "q"}, 'must be a list of profile names, e.g. RateLimitError = ["other-profile"]'),
+        ({"RateLimitError": ["no spaces"]}, "'no spaces' is not a profile name: use 1-64 letters"),
+    ],
+)
+def test_fallback_table_mistakes_get_messages_that_say_the_fix(
+    write_profile: WriteProfile, profiles_dir: Path, fallbacks: dict[str, object], expected: str
+) -> None:
+    write_profile("p", model="openai/x", fallbacks=fallbacks)
+    with pytest.raises(ProfileError) as caught:
+        ProfileStore([profiles_dir]).load("p")
+    assert expected in str(caught.value)
+    assert str(caught.value).count("'*'") <= 1  # the wildcard is offered once, not listed twice

@@ -270,7 +270,7 @@ def _match_reason(error: str, matched: str | None) -> str:
     if matched == WILDCARD and error != WILDCARD:
         return f"as fallbacks['*'] says (no entry names {error} or a base class of it)"
     if matched is not None and matched != error:
-        return f"as fallbacks[{matched!r}] says ({error} is a {matched})"
+        return f"as fallbacks[{matched!r}] says ({error} is a kind of {matched})"
     return f"as fallbacks[{matched!r}] says"
 
 
@@ -279,7 +279,7 @@ def _no_fallback_reason(error: str, matched: str | None) -> str:
         return "the error propagates unchanged: the fallbacks table has no '*' entry"
     if matched is None:
         return f"the error propagates unchanged: no fallbacks entry names {error}, a base class of it, or '*'"
-    via = f" ({error} is a {matched})" if matched not in (error, WILDCARD) else ""
+    via = f" ({error} is a kind of {matched})" if matched not in (error, WILDCARD) else ""
     return f"the error propagates unchanged: fallbacks[{matched!r}] is an empty list{via}, which stops the walk"
 
 

@@ -111,7 +111,7 @@ def walk(primary: LLM, kwargs: dict[str, Any]) -> Generator[Action, Any, Any]:
                 to_profile=name,
                 error_type=type(last_error).__name__,
                 reason=redact(str(last_error), state.secrets),
-                attempt=state.model_calls,
+                model_calls=state.model_calls,
             )
         )
         response, error = yield from _try(state, llm, request, as_fallback=True)

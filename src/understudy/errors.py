@@ -17,8 +17,9 @@ litellm's and pass through unchanged when a call does not fall back.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -92,8 +93,15 @@ class UnknownExceptionNameError(ConfigError):
 
     def __init__(self, name: str, known: Iterable[str]) -> None:
         self.name = name
+        names = sorted(set(known) - {"*"})
+        short = name.rpartition(".")[2].rpartition(":")[2]
+        if short != name and short in names:
+            hint = f" Dotted paths are never imported; write the short name {short!r}."
+        else:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
         super().__init__(
-            f"unknown exception name {name!r}; use '*' or one of: {', '.join(sorted(known))}. "
+            f"unknown exception name {name!r}.{hint} Use '*' or one of: {', '.join(names)}. "
             "A plugin can register more names through the understudy_exception_names hook."
         )
 
@@ -111,7 +119,7 @@ class Attempt:
     """
 
     profile: str
-    error: BaseException
+    error: Exception
     message: str
     duration: float
     loaded: bool = True
@@ -137,7 +145,7 @@ class FallbackExhaustedError(UnderstudyError, ExceptionGroup[Exception]):
     primary: str
 
     def __new__(cls, primary: str, attempts: Sequence[Attempt], message: str | None = None) -> Self:
-        errors = [_as_exception(a.error) for a in attempts]
+        errors = [a.error for a in attempts]
         if message is None:
             message = f"every profile failed for a call to {primary!r}: {_summary(attempts)}"
         self = super().__new__(cls, message, errors)
@@ -148,12 +156,11 @@ class FallbackExhaustedError(UnderstudyError, ExceptionGroup[Exception]):
     def __init__(self, primary: str, attempts: Sequence[Attempt], message: str | None = None) -> None:
         super().__init__(self.message, list(self.exceptions))
 
-    def derive(self, excs: Sequence[Exception]) -> ExceptionGroup[Exception]:  # type: ignore[override]
-        # except* splits the group; the parts are plain groups since the attempts no longer line up.
-        return ExceptionGroup(self.message, list(excs))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.primary, self.attempts, self.message))
+    def derive(self, excs: Sequence[Exception]) -> FallbackExhaustedError:  # type: ignore[override]
+        # except* splits the group and re-raises what no clause handled: keep that part a
+        # FallbackExhaustedError, with the attempts it still holds, so outer handlers still catch it.
+        kept = [a for a in self.attempts if any(a.error is e for e in excs)]
+        return FallbackExhaustedError(self.primary, kept, self.message)
 
 
 class StreamInterruptedError(UnderstudyError):
@@ -175,10 +182,6 @@ class StreamInterruptedError(UnderstudyError):
             f"the stream from profile {profile!r} failed after {chunks} chunk(s) ({type(error).__name__}); "
             "understudy does not continue a started answer with another model. Call again to start over."
         )
-
-
-def _as_exception(error: BaseException) -> Exception:
-    return error if isinstance(error, Exception) else Exception(repr(error))
 
 
 def _summary(attempts: Sequence[Attempt]) -> str:

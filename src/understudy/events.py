@@ -95,7 +95,7 @@ class FallbackTriggered(Event):
         to_profile: the profile tried next.
         error_type: the error that sent the call on.
         reason: its text, secrets redacted.
-        attempt: the number of model calls made so far in this call.
+        model_calls: model calls made so far in this call, retries included.
     """
 
     kind: Literal["fallback_triggered"] = "fallback_triggered"
@@ -103,7 +103,7 @@ class FallbackTriggered(Event):
     to_profile: str
     error_type: str
     reason: str
-    attempt: int
+    model_calls: int
 
 
 class FallbackSucceeded(Event):

@@ -30,6 +30,7 @@ __all__ = ["NAME_PATTERN", "PROFILE_SUFFIXES", "Profile", "load_profile_file", "
 
 NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PROFILE_SUFFIXES: Final = (".toml", ".json")
+_NAME_RULE: Final = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 _ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Keys that must not go in `params`: the profile's own fields (a duplicate would silently lose to them),
 # what understudy sets on every call (retries), and what belongs to each call (messages, stream).
@@ -170,11 +171,7 @@ def validate_name(name: str) -> str:
         ProfileError: the name does not match ``NAME_PATTERN``.
     """
     if not NAME_PATTERN.match(name):
-        raise ProfileError(
-            f"invalid profile name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
-            "or digit",
-            profile=name,
-        )
+        raise ProfileError(f"invalid profile name {name!r}: {_NAME_RULE}", profile=name)
     return name
 
 
@@ -220,6 +217,11 @@ def _profile_error(exc: ValidationError, name: str, path: Path) -> ProfileError:
             close = difflib.get_close_matches(field or "", Profile.model_fields, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"valid fields: {', '.join(_FILE_FIELDS)}"
             problems.append((field, f"unknown field; {hint}"))
+        elif error["type"] == "string_pattern_mismatch":
+            problems.append((field, f"{error['input']!r} is not a profile name: {_NAME_RULE}"))
+        elif field and field.startswith("fallbacks.") and error["type"] == "list_type":
+            example = f'{error["loc"][1]} = ["other-profile"]'
+            problems.append((field, f"must be a list of profile names, e.g. {example}"))
         else:
             # pydantic prefixes validator messages with "Value error, "; the rest is ours.
             problems.append((field, error["msg"].removeprefix("Value error, ")))

@@ -22,7 +22,7 @@ class ProfileStats(BaseModel):
         completion_tokens: completion tokens of successful calls.
         cost: USD from litellm's cost map over the successful calls whose cost is known; None when none is.
         uncosted_calls: successful calls whose cost litellm does not know (unknown stays unknown, not zero).
-        latency: seconds spent in calls, failed ones included.
+        total_latency: seconds spent in calls, failed ones included.
         served_as_fallback: successful calls this profile served in place of another.
         interrupted_streams: streams that failed after their first chunk (counted as successes too: the
             call had been served).
@@ -39,7 +39,7 @@ class ProfileStats(BaseModel):
     completion_tokens: int = 0
     cost: float | None = None
     uncosted_calls: int = 0
-    latency: float = 0.0
+    total_latency: float = 0.0
     served_as_fallback: int = 0
     interrupted_streams: int = 0
 
@@ -47,7 +47,7 @@ class ProfileStats(BaseModel):
     @property
     def mean_latency(self) -> float | None:
         """Mean seconds per call, or None before the first call."""
-        return self.latency / self.calls if self.calls else None
+        return self.total_latency / self.calls if self.calls else None
 
 
 class StatsBook:
@@ -69,7 +69,7 @@ class StatsBook:
             row = self._row(profile)
             row["calls"] += 1
             row["successes"] += 1
-            row["latency"] += latency
+            row["total_latency"] += latency
             if as_fallback:
                 row["served_as_fallback"] += 1
 
@@ -93,7 +93,7 @@ class StatsBook:
             row = self._row(profile)
             row["calls"] += 1
             row["failures"] += 1
-            row["latency"] += latency
+            row["total_latency"] += latency
             by_type = row["failures_by_type"]
             by_type[error_type] = by_type.get(error_type, 0) + 1
 
