@@ -644,3 +644,16 @@ def test_example_profiles_read_keys_from_variables_never_literals() -> None:
     for path in EXAMPLES.glob("*.toml"):
         fields = [line.split("=")[0].strip() for line in path.read_text().splitlines() if "=" in line]
         assert "api_key" not in fields, path
+
+
+def test_check_of_one_profile_reports_a_fallback_whose_key_variable_is_unset(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRIMARY_KEY", "x")
+    monkeypatch.delenv("BACKUP_KEY", raising=False)
+    write_profile("main", model="openai/a", api_key_env="PRIMARY_KEY", fallbacks={"*": ["backup"]})
+    write_profile("backup", model="openai/b", api_key_env="BACKUP_KEY")
+
+    assert main(["--profiles-path", str(profiles_dir), "check", "main"]) == 1
+    out = capsys.readouterr().out
+    assert "fallback 'backup' (for *) needs BACKUP_KEY, which is not set" in out

@@ -243,7 +243,10 @@ def explain(args: argparse.Namespace, store: ProfileStore) -> int:
         matched = WILDCARD if chain is not None else None
         transient = None
     else:
-        error_class = names.resolve(args.error)
+        try:
+            error_class = names.resolve(args.error)
+        except (ImportError, AttributeError, TypeError) as exc:
+            return _fail(f"the class registered for {args.error} cannot be imported: {exc}", EXIT_USAGE)
         matched, chain = strategy.match(error_class)
         transient = is_transient_class(error_class, names)
     what = "a provider error its fallbacks table does not name ('*')" if args.error == WILDCARD else args.error
@@ -316,7 +319,7 @@ def check(args: argparse.Namespace, store: ProfileStore) -> int:
             source = _display(profile.path or _locate(store, name))
         else:
             source = _display(profile.source)
-        problems = [redact(problem) for problem in _problems(store, profile)]
+        problems = [redact(problem) for problem in _problems(store, profile, checked=set(names))]
         reports.append({"name": name, "source": source, "problems": problems})
     bad = [report for report in reports if report["problems"]]
     count = sum(len(report["problems"]) for report in bad)
@@ -336,7 +339,7 @@ def check(args: argparse.Namespace, store: ProfileStore) -> int:
     return 0
 
 
-def _problems(store: ProfileStore, profile: Profile | ProfileError) -> list[str]:
+def _problems(store: ProfileStore, profile: Profile | ProfileError, *, checked: set[str]) -> list[str]:
     if isinstance(profile, ProfileError):
         return [str(profile)]  # it names the file, the field and the fix
     problems = []
@@ -356,6 +359,11 @@ def _problems(store: ProfileStore, profile: Profile | ProfileError) -> list[str]
             where = _display(found.path) if found.path else f"profile {target!r}"
             fix = f"fix {where} (`understudy check {target}` says what is wrong)"
             problems.append(_problem(profile, f"{what} does not load; {fix}"))
+        elif target not in checked and found.api_key_env and not os.environ.get(found.api_key_env):
+            # Checked on its own, the target reports this itself; otherwise say it here, or a key missing
+            # on a fallback is found only when the primary goes down.
+            fix = f"export {found.api_key_env}=... or the call will skip it"
+            problems.append(_problem(profile, f"{what} needs {found.api_key_env}, which is not set; {fix}"))
     if profile.api_key_env and not os.environ.get(profile.api_key_env):
         fix = f"export {profile.api_key_env}=... before calling this profile, or point api_key_env at another variable"
         problems.append(_problem(profile, f"{profile.api_key_env} is not set; {fix}", field="api_key_env"))
