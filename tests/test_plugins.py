@@ -38,6 +38,7 @@ def test_every_hook_is_prefixed_and_documented() -> None:
         "understudy_fallback_event",
         "understudy_load_profile",
         "understudy_profile_names",
+        "understudy_route",
     ]
     for name in names:
         spec = getattr(pm.hook, name).spec
@@ -56,7 +57,7 @@ def test_a_hook_with_a_wrong_signature_is_refused_at_registration() -> None:
 
 def test_builtin_behaviour_is_registered_as_plugins() -> None:
     names = [info.name for info in list_plugins(make_plugin_manager(entry_points=False))]
-    assert names == ["understudy.exception-names", "understudy.log"]
+    assert names == ["understudy.exception-names", "understudy.log", "understudy.route"]
 
 
 def test_plugins_receive_every_event_even_when_another_plugin_raises(
@@ -116,7 +117,7 @@ def make_distribution(root: Path) -> Path:
     return site
 
 
-BUILTINS = ["understudy.exception-names", "understudy.log"]
+BUILTINS = ["understudy.exception-names", "understudy.log", "understudy.route"]
 
 
 @pytest.mark.parametrize(
@@ -125,7 +126,7 @@ BUILTINS = ["understudy.exception-names", "understudy.log"]
         ("", [*BUILTINS, "shouty"]),
         ("shouty", BUILTINS),
         ("*", BUILTINS),
-        ("understudy.exception-names, understudy.log", [*BUILTINS, "shouty"]),
+        ("understudy.exception-names, understudy.log, understudy.route", [*BUILTINS, "shouty"]),
     ],
 )
 def test_entry_point_plugins_load_unless_disabled_and_builtins_always_stay(

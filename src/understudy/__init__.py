@@ -13,16 +13,21 @@ from understudy.errors import (
     FallbackExhaustedError,
     ProfileError,
     ProfileNotFoundError,
+    RouteConfigError,
     StreamInterruptedError,
     UnderstudyError,
     UnknownExceptionNameError,
 )
 from understudy.llm import LLM, served_by
+from understudy.match_router import MatchRouter
 from understudy.plugins import get_plugin_manager, hookimpl
 from understudy.profiles import Profile
 from understudy.registry import LLMRegistry, Subscriber
 from understudy.retry import RetryPolicy
-from understudy.stats import ProfileStats
+from understudy.routed import RoutedLLM
+from understudy.routes import RouteDecision, Router
+from understudy.sessions import Stickiness
+from understudy.stats import ProfileStats, RouteStats
 from understudy.store import ProfileStore
 from understudy.strategy import FallbackStrategy
 from understudy.streams import AsyncFallbackStream, FallbackStream
@@ -38,12 +43,19 @@ __all__ = [
     "FallbackStream",
     "LLM",
     "LLMRegistry",
+    "MatchRouter",
     "Profile",
     "ProfileError",
     "ProfileNotFoundError",
     "ProfileStats",
     "ProfileStore",
     "RetryPolicy",
+    "RouteConfigError",
+    "RouteDecision",
+    "RouteStats",
+    "RoutedLLM",
+    "Router",
+    "Stickiness",
     "StreamInterruptedError",
     "Subscriber",
     "UnderstudyError",

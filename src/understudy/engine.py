@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from understudy.llm import LLM
     from understudy.strategy import FallbackStrategy
 
-__all__ = ["Call", "Emit", "Sleep", "run_async", "run_sync", "walk"]
+__all__ = ["Call", "Emit", "Sleep", "emit_async", "emit_sync", "run_async", "run_sync", "walk"]
 
 logger = logging.getLogger("understudy")
 
@@ -65,6 +65,7 @@ Action = Call | Sleep | Emit
 class _State:
     primary: str
     strategy: FallbackStrategy
+    route: str | None = None
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     started: float = field(default_factory=time.perf_counter)
     attempts: list[Attempt] = field(default_factory=list)
@@ -75,10 +76,14 @@ class _State:
         return time.perf_counter() - self.started
 
 
-def walk(primary: LLM, kwargs: dict[str, Any]) -> Generator[Action, Any, Any]:
+def walk(
+    primary: LLM, kwargs: dict[str, Any], *, route: str | None = None, call_id: str | None = None
+) -> Generator[Action, Any, Any]:
     """Try ``primary`` (with its retries), then the profiles its strategy names for the error, in order."""
     strategy = primary.fallback_strategy
-    state = _State(primary=primary.name, strategy=strategy)
+    state = _State(primary=primary.name, strategy=strategy, route=route)
+    if call_id is not None:
+        state.call_id = call_id
     registry = primary.registry
     request = primary._request(kwargs)  # a broken primary is the caller's error: raise it, do not fall back
     state.secrets.update(primary.profile.secrets())
@@ -188,7 +193,7 @@ def _tried(state: _State) -> str:
 
 
 def _base(state: _State) -> dict[str, Any]:
-    return {"call_id": state.call_id, "primary": state.primary}
+    return {"call_id": state.call_id, "primary": state.primary, "route": state.route}
 
 
 def run_sync(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[Any]]) -> Any:
@@ -209,8 +214,7 @@ def run_sync(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[An
         elif isinstance(action, Sleep):
             time.sleep(action.seconds)
         else:
-            for pending in emit(action.event):
-                _run_detached(pending)
+            emit_sync(emit, action.event)
 
 
 async def run_async(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[Any]]) -> Any:
@@ -231,11 +235,22 @@ async def run_async(steps: Generator[Action, Any, Any], emit: Callable[[Event], 
         elif isinstance(action, Sleep):
             await asyncio.sleep(action.seconds)
         else:
-            for pending in emit(action.event):
-                try:
-                    await pending
-                except Exception:
-                    logger.exception("an async event subscriber raised; the call goes on")
+            await emit_async(emit, action.event)
+
+
+def emit_sync(emit: Callable[[Event], list[Any]], event: Event) -> None:
+    """Deliver an event from sync code; async subscribers run on the running loop, or to completion."""
+    for pending in emit(event):
+        _run_detached(pending)
+
+
+async def emit_async(emit: Callable[[Event], list[Any]], event: Event) -> None:
+    """Deliver an event from async code, awaiting async subscribers."""
+    for pending in emit(event):
+        try:
+            await pending
+        except Exception:
+            logger.exception("an async event subscriber raised; the call goes on")
 
 
 def _run_detached(awaitable: Any) -> None:

@@ -6,7 +6,8 @@
     ├── ConfigError                  something a user wrote is wrong; fix the file or the call
     │   ├── ProfileError             a profile file is invalid (names the file, the field, the fix)
     │   │   └── ProfileNotFoundError no profile of that name on the search path
-    │   └── UnknownExceptionNameError a fallback table names an exception nobody registered
+    │   ├── UnknownExceptionNameError a fallback table names an exception nobody registered
+    │   └── RouteConfigError         a router's configuration is invalid (names the file and the route)
     ├── FallbackExhaustedError       every profile of a call failed; also an ExceptionGroup
     └── StreamInterruptedError       a stream failed after sending chunks; no other model may continue it
 
@@ -31,6 +32,7 @@ __all__ = [
     "FallbackExhaustedError",
     "ProfileError",
     "ProfileNotFoundError",
+    "RouteConfigError",
     "StreamInterruptedError",
     "UnderstudyError",
     "UnknownExceptionNameError",
@@ -104,6 +106,22 @@ class UnknownExceptionNameError(ConfigError):
             f"unknown exception name {name!r}.{hint} Use '*' or one of: {', '.join(names)}. "
             "A plugin can register more names through the understudy_exception_names hook."
         )
+
+
+class RouteConfigError(ConfigError):
+    """A router's configuration is invalid.
+
+    Attributes:
+        path: the file, when there is one.
+        where: the place in it, e.g. ``"routes[2].match.platform"``.
+    """
+
+    def __init__(self, message: str, *, path: Path | None = None, where: str | None = None) -> None:
+        self.path = path
+        self.where = where
+        self.reason = message
+        prefix = ": ".join(str(part) for part in (path, where) if part)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
 @dataclass(frozen=True, slots=True)

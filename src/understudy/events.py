@@ -8,6 +8,9 @@ A call that succeeds on its primary's first try emits nothing. Otherwise, in ord
     FallbackSucceeded   a fallback served the call
     FallbackExhausted   every profile failed; FallbackExhaustedError follows
 
+A routed call may start with ``RoutingFailed`` (the router raised; the default profile is used), and every
+event of a routed call carries ``route``: which router and rule chose its primary.
+
 Every event is a frozen pydantic model: ``event.model_dump_json()`` gives one JSON line, and
 ``EventAdapter.validate_json(line)`` reads it back. Messages never hold secrets.
 """
@@ -29,6 +32,7 @@ __all__ = [
     "FallbackSucceeded",
     "FallbackTriggered",
     "ProfileSkipped",
+    "RoutingFailed",
 ]
 
 
@@ -38,6 +42,7 @@ class Event(BaseModel):
     Attributes:
         call_id: the same for every event of one call.
         primary: the profile the call started with.
+        route: for a routed call, which router and rule chose the primary (``"match:routes[1]"``).
         timestamp: seconds since the epoch.
     """
 
@@ -46,6 +51,7 @@ class Event(BaseModel):
     kind: str
     call_id: str
     primary: str
+    route: str | None = None
     timestamp: float = Field(default_factory=time.time)
 
 
@@ -123,6 +129,21 @@ class FallbackSucceeded(Event):
     cost: float | None = None
 
 
+class RoutingFailed(Event):
+    """The router raised; the call went to the router's default profile instead of failing.
+
+    Attributes:
+        router: the router's name.
+        error_type: the exception's class name.
+        message: its text, secrets redacted.
+    """
+
+    kind: Literal["routing_failed"] = "routing_failed"
+    router: str
+    error_type: str
+    message: str
+
+
 class AttemptSummary(BaseModel):
     """One step of an exhausted call."""
 
@@ -149,7 +170,7 @@ class FallbackExhausted(Event):
 
 
 AnyEvent = Annotated[
-    AttemptFailed | ProfileSkipped | FallbackTriggered | FallbackSucceeded | FallbackExhausted,
+    AttemptFailed | ProfileSkipped | FallbackTriggered | FallbackSucceeded | FallbackExhausted | RoutingFailed,
     Field(discriminator="kind"),
 ]
 """Any concrete event, discriminated by ``kind``."""

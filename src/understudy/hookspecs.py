@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from understudy.events import Event
     from understudy.profiles import Profile
+    from understudy.routes import RouteDecision, Router
 
 __all__ = ["hookspec"]
 
@@ -67,4 +68,22 @@ def understudy_profile_names() -> Iterable[str]:  # type: ignore[empty-body]
     """Name the profiles this plugin can supply through ``understudy_load_profile``, for listing.
 
     Must be cheap: naming profiles never loads them.
+    """
+
+
+@hookspec(firstresult=True)
+def understudy_route(
+    router: Router, context: Mapping[str, object], messages: Sequence[Mapping[str, object]] | None
+) -> RouteDecision | None:
+    """Choose the primary profile of a routed call. Stops at the first non-None result.
+
+    The built-in implementation asks ``router.select(context, messages=messages)``; it is registered first,
+    so it is asked last, and a plugin's non-None answer wins. A plugin that raises sends the call to
+    ``router.default`` with a ``RoutingFailed`` event, like a router that raises. Called in the calling
+    thread (in a worker thread for async calls), once per call.
+
+    Args:
+        router: the router the routed LLM was built with.
+        context: the call's context.
+        messages: the call's messages, for classifier-driven routing.
     """

@@ -19,10 +19,11 @@ from understudy import hookspecs
 from understudy.exception_names import builtin_exception_names
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from understudy.events import Event
     from understudy.exception_names import Target
+    from understudy.routes import RouteDecision, Router
 
 __all__ = [
     "DISABLE_ENV",
@@ -65,6 +66,7 @@ class LogEvents:
         "fallback_triggered": logging.WARNING,
         "fallback_succeeded": logging.INFO,
         "fallback_exhausted": logging.ERROR,
+        "routing_failed": logging.WARNING,
     }
 
     @hookimpl
@@ -75,9 +77,20 @@ class LogEvents:
             logger.log(level, "%s %s", event.kind, fields)
 
 
+class BuiltinRouting:
+    """Routes a call with the router it was built with: ``router.select(context, messages=...)``."""
+
+    @hookimpl
+    def understudy_route(
+        self, router: Router, context: Mapping[str, object], messages: Sequence[Mapping[str, object]] | None
+    ) -> RouteDecision:
+        return router.select(context, messages=messages)
+
+
 BUILTIN_PLUGINS: Final = (
     ("understudy.exception-names", BuiltinExceptionNames),
     ("understudy.log", LogEvents),
+    ("understudy.route", BuiltinRouting),
 )
 
 

@@ -8,15 +8,20 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from understudy.errors import RouteConfigError
 from understudy.events import Event
 from understudy.exception_names import ExceptionNames
 from understudy.llm import LLM
 from understudy.retry import RetryPolicy
-from understudy.stats import ProfileStats, StatsBook
+from understudy.routed import RoutedLLM
+from understudy.stats import ProfileStats, RouteStats, StatsBook
 from understudy.store import ProfileStore
 
 if TYPE_CHECKING:
     import pluggy
+
+    from understudy.routes import Router
+    from understudy.sessions import Stickiness
 
 __all__ = ["LLMRegistry", "Subscriber"]
 
@@ -67,6 +72,30 @@ class LLMRegistry:
             if llm is None or llm.profile != profile:
                 llm = self._llms[name] = LLM(profile, self)
             return llm
+
+    def get_routed(self, router: Router, *, stickiness: Stickiness | str | float | None = None) -> RoutedLLM:
+        """What an agent holds when a router picks the primary: routes each call, then falls back.
+
+        Args:
+            router: a ``MatchRouter``, ``TieredRouter`` or any ``Router``.
+            stickiness: ``"per_call"`` (default), ``"session"``, seconds for a ttl, or a ``Stickiness``.
+
+        Raises:
+            RouteConfigError: the router names profiles that do not exist (checked now, not mid-call).
+        """
+        known = set(self.store.names())
+        missing = [name for name in router.profiles() if name not in known]
+        if missing:
+            raise RouteConfigError(
+                f"router {router.name!r} names profiles that do not exist: {', '.join(missing)}; "
+                f"create them or fix the routes (searched {', '.join(str(p) for p in self.store.paths)})",
+                path=getattr(router, "path", None),
+            )
+        return RoutedLLM(self, router, stickiness)
+
+    def route_stats(self) -> dict[str, RouteStats]:
+        """Per route of every routed LLM: calls, who served them, failures."""
+        return self.book.route_snapshot()
 
     def stats(self) -> dict[str, ProfileStats]:
         """Usage stats of every profile that was called, by name."""

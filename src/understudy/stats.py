@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-__all__ = ["ProfileStats", "StatsBook"]
+__all__ = ["ProfileStats", "RouteStats", "StatsBook"]
 
 
 class ProfileStats(BaseModel):
@@ -50,12 +50,31 @@ class ProfileStats(BaseModel):
         return self.total_latency / self.calls if self.calls else None
 
 
+class RouteStats(BaseModel):
+    """What one route of a routed LLM did.
+
+    Attributes:
+        route: ``router:rule``, as on the events (``"match:routes[1]"``, ``"match:default"``).
+        calls: calls that took this route.
+        served_by: successful calls by the profile that served them (the routed primary or a fallback).
+        failures: calls that raised (every profile failed, or an error without fallback).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    route: str
+    calls: int = 0
+    served_by: dict[str, int] = Field(default_factory=dict)
+    failures: int = 0
+
+
 class StatsBook:
     """Thread-safe counters behind ``LLMRegistry.stats()``; one lock, held only to add numbers."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rows: dict[str, dict[str, Any]] = {}
+        self._routes: dict[str, dict[str, Any]] = {}
 
     def _row(self, profile: str) -> dict[str, Any]:
         row = self._rows.get(profile)
@@ -96,6 +115,23 @@ class StatsBook:
             row["total_latency"] += latency
             by_type = row["failures_by_type"]
             by_type[error_type] = by_type.get(error_type, 0) + 1
+
+    def route_call(self, route: str, served_by: str | None) -> None:
+        """A routed call ended: served by that profile, or failed (None)."""
+        with self._lock:
+            row = self._routes.setdefault(route, {"route": route, "calls": 0, "served_by": {}, "failures": 0})
+            row["calls"] += 1
+            if served_by is None:
+                row["failures"] += 1
+            else:
+                row["served_by"][served_by] = row["served_by"].get(served_by, 0) + 1
+
+    def route_snapshot(self) -> dict[str, RouteStats]:
+        with self._lock:
+            return {
+                name: RouteStats.model_validate({**row, "served_by": dict(row["served_by"])})
+                for name, row in sorted(self._routes.items())
+            }
 
     def snapshot(self) -> dict[str, ProfileStats]:
         with self._lock:

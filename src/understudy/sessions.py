@@ -1,0 +1,106 @@
+"""Sticky sessions: whether a session stays on the profile that last served it.
+
+``per_call`` (the default): every call starts at the routed primary. ``session``: once a fallback serves a
+session, its next calls start there. ``ttl``: the same, but after ``ttl`` seconds the routed primary is probed
+again and the session returns to it if it answers. ``switch_cost``, in any mode, keeps a session on the
+profile it was last routed to unless the router's new pick is cheaper by more than that factor: switching
+throws the provider's prompt cache away.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["SessionBook", "SessionState", "Stickiness"]
+
+
+class Stickiness(BaseModel):
+    """How a routed LLM treats calls that share a session key.
+
+    Attributes:
+        mode: ``per_call``, ``session`` or ``ttl``.
+        ttl: seconds a session stays on a fallback before the primary is probed again (mode ``ttl``).
+        switch_cost: keep a session on its current pick unless the new pick is cheaper by more than this
+            factor (1.5: at least a third cheaper). None never holds a session back.
+        max_sessions: sessions remembered; the least recently used are forgotten first.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Literal["per_call", "session", "ttl"] = "per_call"
+    ttl: Annotated[float, Field(gt=0)] | None = None
+    switch_cost: Annotated[float, Field(ge=1)] | None = None
+    max_sessions: Annotated[int, Field(gt=0)] = 10_000
+
+    @model_validator(mode="after")
+    def _ttl_with_mode(self) -> Stickiness:
+        if (self.mode == "ttl") != (self.ttl is not None):
+            raise ValueError("mode 'ttl' needs ttl seconds, and ttl needs mode 'ttl'")
+        return self
+
+    @classmethod
+    def of(cls, value: Stickiness | str | float | None) -> Stickiness:
+        """Accept the shorthands: ``"per_call"``, ``"session"``, or a number of seconds for ``ttl``."""
+        if isinstance(value, Stickiness):
+            return value
+        if value is None:
+            return cls()
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return cls(mode="ttl", ttl=float(value))
+        if value == "per_call":
+            return cls(mode="per_call")
+        if value == "session":
+            return cls(mode="session")
+        raise ValueError(f"stickiness {value!r}: use 'per_call', 'session', seconds for a ttl, or Stickiness(...)")
+
+
+@dataclass(slots=True)
+class SessionState:
+    """What one session remembers."""
+
+    picked: str  # the primary it was last routed to (after switch-cost)
+    stuck_on: str | None = None  # the fallback it stays on, if any
+    stuck_since: float = 0.0
+
+
+class SessionBook:
+    """Bounded, thread-safe session memory (least recently used forgotten first)."""
+
+    def __init__(self, max_sessions: int) -> None:
+        self._max = max_sessions
+        self._states: OrderedDict[str, SessionState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session: str) -> SessionState | None:
+        with self._lock:
+            state = self._states.get(session)
+            if state is not None:
+                self._states.move_to_end(session)
+                return SessionState(state.picked, state.stuck_on, state.stuck_since)
+            return None
+
+    def record(self, session: str, *, picked: str, served_by: str | None, sticky: bool) -> None:
+        """After a call: remember the pick, and stay on the fallback that served it when ``sticky``."""
+        with self._lock:
+            state = self._states.get(session) or SessionState(picked)
+            state.picked = picked
+            if served_by is not None:
+                if sticky and served_by != picked:
+                    if state.stuck_on != served_by:
+                        state.stuck_on, state.stuck_since = served_by, time.monotonic()
+                elif served_by == picked:
+                    state.stuck_on = None  # the primary answered: back to it
+            self._states[session] = state
+            self._states.move_to_end(session)
+            while len(self._states) > self._max:
+                self._states.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._states)

@@ -1,0 +1,269 @@
+"""Routing composed with fallback, through real HTTP: route, then fall back; sticky sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from understudy import MatchRouter, RouteConfigError, RouteDecision, Stickiness, hookimpl, served_by
+from understudy.events import Event, RoutingFailed
+from understudy.testing import Reply, ServerError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from conftest import WriteProfile
+
+    from understudy import LLMRegistry
+    from understudy.testing import FakeProvider
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture
+def router(fake_profile: WriteProfile) -> MatchRouter:
+    fake_profile("fast", "gpt-4o-mini", fallbacks={"*": ["backup"]})
+    fake_profile("strong", "gpt-4o", fallbacks={"*": ["backup"]})
+    fake_profile("backup", "local-model")
+    fake_profile("careful", "careful-model")
+    return MatchRouter(
+        "fast",
+        [
+            {"match": {"source_kind": "owner"}, "profile": "strong"},
+            {"match": {"platform": "discord"}, "profile": "careful", "overrides": {"temperature": 0.0}},
+            {"match": {"platform": "irc"}, "profile": "fast", "fallbacks": {"*": ["careful"]}},
+        ],
+    )
+
+
+def record(registry: LLMRegistry) -> list[Event]:
+    events: list[Event] = []
+    registry.subscribe(events.append)
+    return events
+
+
+def test_the_router_picks_the_primary_and_the_profile_s_fallbacks_still_apply(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    agent = registry.get_routed(router)
+    fake_provider.script("gpt-4o", ServerError(503))
+    events = record(registry)
+
+    response = agent.completion(messages=HELLO, context={"source_kind": "owner"})
+
+    assert served_by(response) == "backup"
+    assert {e.route for e in events} == {"match:routes[0]"}
+    assert {e.primary for e in events} == {"strong"}
+    assert served_by(agent.completion(messages=HELLO, context={})) == "fast"
+    stats = registry.route_stats()
+    assert stats["match:routes[0]"].served_by == {"backup": 1}
+    assert stats["match:default"].served_by == {"fast": 1}
+
+
+def test_route_overrides_reach_the_request_and_leave_the_profile_alone(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    agent = registry.get_routed(router)
+    agent.completion(messages=HELLO, context={"platform": "discord"})
+    registry.get("careful").completion(messages=HELLO)
+
+    bodies = fake_provider.received("careful-model")
+    assert bodies[0]["temperature"] == 0.0
+    assert "temperature" not in bodies[1]
+
+
+def test_a_route_s_fallback_table_replaces_the_profile_s(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    agent = registry.get_routed(router)
+    fake_provider.script("gpt-4o-mini", ServerError(503))
+    assert served_by(agent.completion(messages=HELLO, context={"platform": "irc"})) == "careful"
+    assert fake_provider.requests("local-model") == 0
+
+
+def test_a_router_that_raises_sends_the_call_to_the_default_with_an_event(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    class Broken:
+        name, default = "broken", "fast"
+
+        def select(self, context: Mapping[str, Any], *, messages: Sequence[Any] | None = None) -> RouteDecision:
+            raise RuntimeError("classifier down, key sk-proj-leakyleaky123")
+
+        def profiles(self) -> list[str]:
+            return ["fast"]
+
+    fake_profile("fast")
+    events = record(registry)
+    agent = registry.get_routed(Broken())
+
+    assert served_by(agent.completion(messages=HELLO, context={"x": 1})) == "fast"
+    failed = events[0]
+    assert isinstance(failed, RoutingFailed)
+    assert (failed.router, failed.error_type, failed.primary) == ("broken", "RuntimeError", "fast")
+    assert "sk-proj-leakyleaky123" not in failed.message
+
+
+def test_a_plugin_can_choose_the_route_and_the_first_non_none_answer_wins(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    class VipRouter:
+        @hookimpl
+        def understudy_route(self, router: Any, context: Mapping[str, Any], messages: Any) -> RouteDecision | None:
+            if context.get("vip"):
+                return RouteDecision(profile="strong", route="vip", router="vip-plugin")
+            return None
+
+    plugin = VipRouter()
+    registry.plugin_manager.register(plugin)
+    try:
+        agent = registry.get_routed(router)
+        assert served_by(agent.completion(messages=HELLO, context={"vip": True})) == "strong"
+        assert served_by(agent.completion(messages=HELLO, context={})) == "fast"
+        assert set(registry.route_stats()) == {"vip-plugin:vip", "match:default"}
+    finally:
+        registry.plugin_manager.unregister(plugin)
+
+
+def test_get_routed_refuses_a_router_naming_missing_profiles(registry: LLMRegistry, fake_profile: WriteProfile) -> None:
+    fake_profile("fast")
+    with pytest.raises(RouteConfigError, match="ghost"):
+        registry.get_routed(MatchRouter("fast", [{"match": {"a": 1}, "profile": "ghost"}]))
+
+
+def test_per_call_sessions_start_at_the_primary_every_time(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    agent = registry.get_routed(router)
+    fake_provider.script("gpt-4o-mini", ServerError(503))
+    assert served_by(agent.completion(messages=HELLO, session="s1")) == "backup"
+    assert served_by(agent.completion(messages=HELLO, session="s1")) == "fast"
+    assert fake_provider.requests("gpt-4o-mini") == 2
+
+
+def test_a_session_stays_on_the_fallback_that_served_it(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    agent = registry.get_routed(router, stickiness="session")
+    fake_provider.script("gpt-4o-mini", ServerError(503))
+    events = record(registry)
+
+    assert served_by(agent.completion(messages=HELLO, session="s1")) == "backup"
+    assert served_by(agent.completion(messages=HELLO, session="s1")) == "backup"
+    assert served_by(agent.completion(messages=HELLO, session="other")) == "fast"
+
+    assert fake_provider.requests("gpt-4o-mini") == 2  # the first call of s1 and the call of "other"
+    assert fake_provider.requests("local-model") == 2
+    assert [e.route for e in events if e.kind == "fallback_succeeded"] == ["match:default"]
+    assert "match:default(sticky:backup)" in registry.route_stats()
+
+
+def test_when_the_sticky_fallback_fails_the_session_goes_back_through_the_primary(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    agent = registry.get_routed(router, stickiness="session")
+    fake_provider.script("gpt-4o-mini", ServerError(503))
+    agent.completion(messages=HELLO, session="s1")
+    fake_provider.script("local-model", ServerError(503))
+
+    assert served_by(agent.completion(messages=HELLO, session="s1")) == "fast"
+    assert served_by(agent.completion(messages=HELLO, session="s1")) == "fast"  # back on the primary
+    assert fake_provider.requests("local-model") == 2
+
+
+def test_after_the_ttl_the_primary_is_probed_and_the_session_returns_to_it(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    agent = registry.get_routed(router, stickiness=0.01)
+    fake_provider.script("gpt-4o-mini", ServerError(503))
+    assert served_by(agent.completion(messages=HELLO, session="s1")) == "backup"
+    time.sleep(0.02)  # let the ttl lapse (the assertion is on behaviour, not on timing)
+
+    assert served_by(agent.completion(messages=HELLO, session="s1")) == "fast"
+    state = agent.sessions.get("s1")
+    assert state is not None and state.stuck_on is None
+
+
+def test_switch_cost_keeps_a_session_unless_the_new_pick_is_cheaper_by_the_factor(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    agent = registry.get_routed(router, stickiness=Stickiness(switch_cost=2.0))
+    # gpt-4o-mini is far cheaper than gpt-4o: moving to it is worth the lost prompt cache.
+    assert served_by(agent.completion(messages=HELLO, session="s", context={"source_kind": "owner"})) == "strong"
+    assert served_by(agent.completion(messages=HELLO, session="s", context={})) == "fast"
+    # ... but moving back up to gpt-4o is not cheaper: the session stays on fast.
+    assert served_by(agent.completion(messages=HELLO, session="s", context={"source_kind": "owner"})) == "fast"
+    # A profile whose cost is unknown is never "cheaper": the session stays.
+    assert served_by(agent.completion(messages=HELLO, session="s", context={"platform": "discord"})) == "fast"
+
+
+def test_session_memory_is_bounded(router: MatchRouter, registry: LLMRegistry) -> None:
+    agent = registry.get_routed(router, stickiness=Stickiness(mode="session", max_sessions=3))
+    for index in range(10):
+        agent.completion(messages=HELLO, session=f"s{index}")
+    assert len(agent.sessions) == 3
+    assert agent.sessions.get("s0") is None and agent.sessions.get("s9") is not None
+
+
+def test_router_fallback_and_stickiness_stay_exact_under_threads(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    agent = registry.get_routed(router, stickiness="session")
+    fake_provider.default("gpt-4o", ServerError(503))  # every owner call falls back
+    errors: list[BaseException] = []
+
+    def converse(session: str, owner: bool) -> None:
+        try:
+            for _ in range(3):
+                agent.completion(messages=HELLO, session=session, context={"source_kind": "owner"} if owner else {})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=converse, args=(f"s{i}", i % 2 == 0)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    # 6 owner sessions: the first call fails over to backup, then the session sticks to backup.
+    assert fake_provider.requests("gpt-4o") == 6
+    assert fake_provider.requests("local-model") == 18
+    assert fake_provider.requests("gpt-4o-mini") == 18
+    routes = registry.route_stats()
+    assert routes["match:routes[0]"].served_by == {"backup": 6}
+    assert routes["match:routes[0](sticky:backup)"].served_by == {"backup": 12}
+    assert routes["match:default"].served_by == {"fast": 18}
+    stats = registry.stats()
+    # served_as_fallback counts calls saved within the call; sticky calls start on backup (see route stats).
+    assert (stats["strong"].failures, stats["backup"].served_as_fallback, stats["backup"].successes) == (6, 6, 18)
+
+
+async def test_async_routed_calls_route_fall_back_and_stick(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    agent = registry.get_routed(router, stickiness="session")
+    fake_provider.script("gpt-4o", ServerError(503))
+    first = await agent.acompletion(messages=HELLO, session="a", context={"source_kind": "owner"})
+    rest = await asyncio.gather(
+        *(agent.acompletion(messages=HELLO, session="a", context={"source_kind": "owner"}) for _ in range(3))
+    )
+    assert served_by(first) == "backup"
+    assert [served_by(r) for r in rest] == ["backup"] * 3
+    assert fake_provider.requests("gpt-4o") == 1
+
+
+def test_decide_explains_a_route_without_calling_a_model(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    decision = registry.get_routed(router).decide({"platform": "discord"})
+    assert (decision.profile, decision.route, decision.overrides) == ("careful", "routes[1]", {"temperature": 0.0})
+    assert fake_provider.requests("careful-model") == 0
+
+
+def test_reply_default_is_what_the_fake_serves() -> None:
+    assert Reply().content == "ok"
