@@ -143,7 +143,7 @@ def test_console_script_help_lists_every_command() -> None:
     script = Path(sys.executable).with_name("understudy")
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0
-    for command in ("profiles", "explain", "check", "plugins", "demo", "--profiles-path", "--version"):
+    for command in ("profiles", "explain", "check", "plugins", "demo", "import", "--profiles-path", "--version"):
         assert command in result.stdout
     assert result.stderr == ""
 

@@ -8,6 +8,7 @@
     understudy check [NAME ...] [--json]       offline validation; exit 1 when anything needs fixing
     understudy plugins [--json]                registered plugins and their hooks
     understudy demo                            fallbacks at work against a fake provider, offline
+    understudy import litellm CONFIG           LiteLLM Router config -> profile files
 
 Only ``explain`` (it walks litellm's exception classes) and ``demo`` import litellm, inside the functions
 that run them: importing litellm takes seconds, and listing or checking profiles must answer at once.
@@ -106,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins_ = _command(commands, "plugins", plugins, "registered plugins and the hooks they implement")
     plugins_.add_argument("--json", action="store_true", help="print JSON")
+
+    import_ = commands.add_parser("import", help="convert another tool's model config into profile files")
+    import_formats = import_.add_subparsers(title="formats", metavar="FORMAT", required=True)
+    litellm_ = _command(
+        import_formats, "litellm", import_litellm, "convert a LiteLLM Router config into one profile file per model"
+    )
+    litellm_.add_argument("config", metavar="CONFIG", type=Path, help="the config: .yaml, .yml, .json or .toml")
+    litellm_.add_argument(
+        "--out", metavar="DIR", type=Path, default=Path("profiles"), help="write the profiles here (default: profiles)"
+    )
+    litellm_.add_argument("--force", action="store_true", help="overwrite profile files that exist")
+    litellm_.add_argument("--dry-run", action="store_true", help="print the files instead of writing them")
 
     _command(commands, "demo", demo, "watch fallbacks at work against a fake provider (offline, no API key)")
     return parser
@@ -379,6 +392,39 @@ def _load(store: ProfileStore, name: str) -> Profile | ProfileError:
         return store.load(name)
     except ProfileError as exc:
         return exc
+
+
+# -- import ---------------------------------------------------------------------------------------------
+
+
+def import_litellm(args: argparse.Namespace, store: ProfileStore) -> int:
+    """Convert a LiteLLM Router config into profile files; exit 1 when a file was left alone."""
+    # Imported here: only this command needs it (it never imports litellm either).
+    from understudy.importers import import_litellm_config, read_config, write_profiles
+
+    result = import_litellm_config(read_config(args.config), source=str(args.config))
+    for warning in result.warnings:
+        print(f"understudy: warning: {redact(warning)}", file=sys.stderr)
+    out: Path = args.out
+    if args.dry_run:
+        for imported in result.profiles:
+            path = out / imported.filename
+            note = " (exists: left alone without --force)" if path.exists() and not args.force else ""
+            if path.with_suffix(".json").exists():
+                note = f" ({path.stem}.json exists: left alone, and this file not written)"
+            print(f"# ---- {path}{note}\n{redact(imported.toml)}")
+        print(f"dry run: {len(result.profiles)} profile(s) from {args.config}, nothing written")
+        return 0
+    report = write_profiles(result, out, force=args.force)
+    for path in report.written:
+        print(f"wrote   {path}")
+    for path, why in report.skipped:
+        print(f"skipped {path}: {why}")
+    print(f"{len(report.written)} of {len(result.profiles)} profile(s) from {args.config} written to {out}")
+    unset = [name for name in result.key_variables() if not os.environ.get(name)]
+    exports = "export " + " ".join(f"{name}=..." for name in unset) + ", then " if unset else ""
+    print(f"Next: {exports}run `understudy check --profiles-path {out}`")
+    return EXIT_PROBLEMS if report.skipped else 0
 
 
 # -- plugins, demo --------------------------------------------------------------------------------------

@@ -1,0 +1,917 @@
+"""Importing LiteLLM Router configs: ``understudy.importers`` and ``understudy import litellm``.
+
+The same realistic config is written in both of LiteLLM's layouts (a ``Router(...)`` dict at the top level,
+and the proxy's ``config.yaml`` with ``router_settings`` / ``litellm_settings``), each as YAML, JSON and
+TOML, and every one must give the same profiles."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from understudy import ConfigError, Profile, ProfileStore
+from understudy.cli import main
+from understudy.importers import import_litellm_config, profile_toml, read_config, write_profiles
+from understudy.profiles import _CALL_PARAMS, _FIELD_PARAMS, _OWNED_PARAMS
+
+LITERAL_KEY = "sk-ant-literal-secret-0123456789"
+MASTER_KEY = "sk-master-secret-9876543210"
+KEY_VALUES = {
+    "AZURE_EU_KEY": "azure-env-value-0123456789",
+    "OPENAI_API_KEY": "openai-env-value-0123456789",
+    "GEMINI_API_KEY": "gemini-env-value-0123456789",
+}
+CWE = "ContextWindowExceededError"
+CPV = "ContentPolicyViolationError"
+
+MODEL_LIST: list[dict[str, Any]] = [
+    {
+        "model_name": "gpt-4o",
+        "litellm_params": {
+            "model": "azure/gpt-4o-eu",
+            "api_base": "https://eu-example.openai.azure.com",
+            "api_key": "os.environ/AZURE_EU_KEY",
+            "api_version": "2024-08-01-preview",
+            "rpm": 600,
+            "tpm": 90000,
+        },
+    },
+    {
+        "model_name": "gpt-4o",
+        "litellm_params": {"model": "openai/gpt-4o", "api_key": "os.environ/OPENAI_API_KEY", "timeout": 45},
+    },
+    {
+        "model_name": "claude-sonnet",
+        "litellm_params": {
+            "model": "anthropic/claude-sonnet-4-5",
+            "api_key": LITERAL_KEY,
+            "max_tokens": 4096,
+            "temperature": 0.2,
+            "top_p": 0.9,
+        },
+    },
+    {
+        "model_name": "gemini-pro",
+        "litellm_params": {
+            "model": "gemini/gemini-2.5-pro",
+            "api_key": "os.environ/GEMINI_API_KEY",
+            "num_retries": 1,
+            "max_retries": 3,
+        },
+    },
+    {
+        "model_name": "local/llama 3.1",
+        "litellm_params": {"model": "ollama/llama3.1", "api_base": "http://localhost:11434"},
+    },
+]
+FALLBACK_SETTINGS: dict[str, Any] = {
+    "fallbacks": [{"gpt-4o": ["claude-sonnet", "local/llama 3.1"]}],
+    "context_window_fallbacks": [{"gpt-4o": ["gemini-pro"]}, {"claude-sonnet": ["gemini-pro"]}],
+    "content_policy_fallbacks": [{"gpt-4o": ["claude-sonnet"]}],
+    "default_fallbacks": ["local/llama 3.1"],
+}
+# Router(model_list=..., fallbacks=..., ...) as a dict.
+ROUTER_CONFIG: dict[str, Any] = {"model_list": MODEL_LIST, **FALLBACK_SETTINGS, "num_retries": 2, "timeout": 30}
+# The proxy's config.yaml, as LiteLLM's docs lay it out.
+PROXY_CONFIG: dict[str, Any] = {
+    "model_list": MODEL_LIST,
+    "router_settings": {"routing_strategy": "simple-shuffle", "num_retries": 2, "timeout": 30},
+    "litellm_settings": {"drop_params": True, **FALLBACK_SETTINGS},
+    "general_settings": {"master_key": MASTER_KEY},
+}
+PROXY_YAML = f"""\
+model_list:
+  - model_name: gpt-4o                  # two deployments: LiteLLM balances load between them
+    litellm_params:
+      model: azure/gpt-4o-eu
+      api_base: https://eu-example.openai.azure.com
+      api_key: os.environ/AZURE_EU_KEY
+      api_version: "2024-08-01-preview"
+      rpm: 600
+      tpm: 90000
+  - model_name: gpt-4o
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: os.environ/OPENAI_API_KEY
+      timeout: 45
+  - model_name: claude-sonnet
+    litellm_params:
+      model: anthropic/claude-sonnet-4-5
+      api_key: {LITERAL_KEY}
+      max_tokens: 4096
+      temperature: 0.2
+      top_p: 0.9
+  - model_name: gemini-pro
+    litellm_params:
+      model: gemini/gemini-2.5-pro
+      api_key: os.environ/GEMINI_API_KEY
+      num_retries: 1
+      max_retries: 3
+  - model_name: local/llama 3.1
+    litellm_params:
+      model: ollama/llama3.1
+      api_base: http://localhost:11434
+
+router_settings:
+  routing_strategy: simple-shuffle
+  num_retries: 2
+  timeout: 30
+
+litellm_settings:
+  drop_params: true
+  fallbacks: [{{"gpt-4o": ["claude-sonnet", "local/llama 3.1"]}}]
+  context_window_fallbacks: [{{"gpt-4o": ["gemini-pro"]}}, {{"claude-sonnet": ["gemini-pro"]}}]
+  content_policy_fallbacks: [{{"gpt-4o": ["claude-sonnet"]}}]
+  default_fallbacks: ["local/llama 3.1"]
+
+general_settings:
+  master_key: {MASTER_KEY}
+"""
+ROUTER_TOML = f"""\
+num_retries = 2
+timeout = 30
+fallbacks = [{{ gpt-4o = ["claude-sonnet", "local/llama 3.1"] }}]
+context_window_fallbacks = [{{ gpt-4o = ["gemini-pro"] }}, {{ claude-sonnet = ["gemini-pro"] }}]
+content_policy_fallbacks = [{{ gpt-4o = ["claude-sonnet"] }}]
+default_fallbacks = ["local/llama 3.1"]
+
+[[model_list]]
+model_name = "gpt-4o"
+litellm_params = {{ model = "azure/gpt-4o-eu", api_base = "https://eu-example.openai.azure.com", \
+api_key = "os.environ/AZURE_EU_KEY", api_version = "2024-08-01-preview", rpm = 600, tpm = 90000 }}
+
+[[model_list]]
+model_name = "gpt-4o"
+litellm_params = {{ model = "openai/gpt-4o", api_key = "os.environ/OPENAI_API_KEY", timeout = 45 }}
+
+[[model_list]]
+model_name = "claude-sonnet"
+litellm_params = {{ model = "anthropic/claude-sonnet-4-5", api_key = "{LITERAL_KEY}", max_tokens = 4096, \
+temperature = 0.2, top_p = 0.9 }}
+
+[[model_list]]
+model_name = "gemini-pro"
+litellm_params = {{ model = "gemini/gemini-2.5-pro", api_key = "os.environ/GEMINI_API_KEY", num_retries = 1, \
+max_retries = 3 }}
+
+[[model_list]]
+model_name = "local/llama 3.1"
+litellm_params = {{ model = "ollama/llama3.1", api_base = "http://localhost:11434" }}
+"""
+LAYOUTS = {"router": ROUTER_CONFIG, "proxy": PROXY_CONFIG}
+
+# Every profile the config gives, every field.
+EXPECTED: dict[str, dict[str, Any]] = {
+    "gpt-4o": {
+        "model": "azure/gpt-4o-eu",
+        "api_base": "https://eu-example.openai.azure.com",
+        "api_key_env": "AZURE_EU_KEY",
+        "api_version": "2024-08-01-preview",
+        "timeout": 30.0,
+        "num_retries": 2,
+        "fallbacks": {
+            CWE: ["gemini-pro"],
+            CPV: ["claude-sonnet"],
+            "*": ["gpt-4o-2", "claude-sonnet", "local-llama-3.1"],
+        },
+    },
+    "gpt-4o-2": {
+        "model": "openai/gpt-4o",
+        "api_key_env": "OPENAI_API_KEY",
+        "timeout": 45.0,
+        "num_retries": 2,
+        "fallbacks": {CWE: ["gemini-pro"], CPV: ["claude-sonnet"], "*": ["claude-sonnet", "local-llama-3.1"]},
+    },
+    "claude-sonnet": {
+        "model": "anthropic/claude-sonnet-4-5",
+        "max_tokens": 4096,
+        "temperature": 0.2,
+        "timeout": 30.0,
+        "num_retries": 2,
+        "params": {"top_p": 0.9},
+        "fallbacks": {CWE: ["gemini-pro"], CPV: [], "*": ["local-llama-3.1"]},
+    },
+    "gemini-pro": {
+        "model": "gemini/gemini-2.5-pro",
+        "api_key_env": "GEMINI_API_KEY",
+        "timeout": 30.0,
+        "num_retries": 1,
+        "fallbacks": {CWE: [], CPV: [], "*": ["local-llama-3.1"]},
+    },
+    "local-llama-3.1": {
+        "model": "ollama/llama3.1",
+        "api_base": "http://localhost:11434",
+        "timeout": 30.0,
+        "num_retries": 2,
+        "fallbacks": {CWE: [], CPV: []},
+    },
+}
+INDEXES = {"gpt-4o": 0, "gpt-4o-2": 1, "claude-sonnet": 2, "gemini-pro": 3, "local-llama-3.1": 4}
+MODEL_NAMES = {"gpt-4o-2": "gpt-4o", "local-llama-3.1": "local/llama 3.1"}
+
+
+def toml_text(config: dict[str, Any]) -> str:
+    """A config as TOML: settings first, then a table per section and per model_list entry."""
+    lines = [f"{key} = {toml_value(value)}" for key, value in config.items() if not isinstance(value, dict | list)]
+    lines += [
+        f"{key} = {toml_value(value)}"
+        for key, value in config.items()
+        if key != "model_list" and isinstance(value, list)
+    ]
+    for key, value in config.items():
+        if isinstance(value, dict):
+            lines += [f"[{key}]", *(f"{k} = {toml_value(v)}" for k, v in value.items())]
+    for entry in config["model_list"]:
+        lines += ["[[model_list]]", *(f"{k} = {toml_value(v)}" for k, v in entry.items())]
+    return "\n".join(lines) + "\n"
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)  # strings, numbers and booleans read the same in TOML
+
+
+def config_text(layout: str, fmt: str) -> str:
+    if (layout, fmt) == ("proxy", "yaml"):
+        return PROXY_YAML
+    if (layout, fmt) == ("router", "toml"):
+        return ROUTER_TOML
+    config = LAYOUTS[layout]
+    return {"json": json.dumps(config, indent=2), "yaml": yaml.safe_dump(config), "toml": toml_text(config)}[fmt]
+
+
+def write_config(directory: Path, layout: str = "proxy", fmt: str = "yaml", *, name: str = "config") -> Path:
+    path = directory / f"{name}.{fmt}"
+    path.write_text(config_text(layout, fmt), encoding="utf-8")
+    return path
+
+
+def convert(config: dict[str, Any], source: str = "config.yaml") -> Any:
+    return import_litellm_config(config, source=source)
+
+
+def with_settings(**settings: Any) -> dict[str, Any]:
+    """The router-layout config with settings replaced (None removes one)."""
+    config = {**ROUTER_CONFIG, **settings}
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def refusal(config: dict[str, Any], source: str = "config.yaml") -> str:
+    with pytest.raises(ConfigError) as caught:
+        convert(config, source)
+    return str(caught.value)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def keys_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in KEY_VALUES.items():
+        monkeypatch.setenv(name, value)
+
+
+# -- reading the config ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json", "toml"])
+@pytest.mark.parametrize("layout", ["router", "proxy"])
+def test_the_yaml_json_and_toml_versions_hold_the_same_config(tmp_path: Path, layout: str, fmt: str) -> None:
+    assert read_config(write_config(tmp_path, layout, fmt)) == LAYOUTS[layout]
+
+
+def test_a_config_with_an_unknown_suffix_is_refused_naming_the_formats(tmp_path: Path) -> None:
+    path = tmp_path / "config.ini"
+    path.write_text("[model_list]\n")
+    with pytest.raises(ConfigError, match=r"config\.ini: cannot tell the format.*\.yaml, \.yml, \.json or \.toml"):
+        read_config(path)
+
+
+def test_yaml_without_pyyaml_says_to_install_it_or_convert_to_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "yaml", None)  # `import yaml` now raises ImportError
+    path = write_config(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        read_config(path)
+    assert str(caught.value).startswith(f"{path}: reading YAML needs PyYAML")
+    assert "pip install pyyaml" in str(caught.value) and "convert the config to JSON" in str(caught.value)
+    assert read_config(write_config(tmp_path, fmt="json")) == PROXY_CONFIG  # JSON needs nothing
+
+
+def test_invalid_yaml_gives_the_line_but_never_its_text(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(f"model_list:\n  - model_name: x\n    litellm_params: {{api_key: {LITERAL_KEY}\n")
+    with pytest.raises(ConfigError) as caught:
+        read_config(path)
+    assert "invalid YAML" in str(caught.value) and "line" in str(caught.value)
+    assert LITERAL_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("{", "invalid JSON"), ("[1, 2]", "must hold one table")],
+)
+def test_a_config_that_is_not_one_json_table_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        read_config(path)
+
+
+# -- the profiles -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json", "toml"])
+@pytest.mark.parametrize("layout", ["router", "proxy"])
+def test_each_model_list_entry_becomes_a_profile_field_by_field(tmp_path: Path, layout: str, fmt: str) -> None:
+    path = write_config(tmp_path, layout, fmt)
+    result = import_litellm_config(read_config(path), source=str(path))
+    assert [p.profile.name for p in result.profiles] == list(EXPECTED)
+    for imported in result.profiles:
+        name = imported.profile.name
+        expected = {
+            "name": name,
+            "api_base": None,
+            "api_key_env": None,
+            "api_key": None,
+            "api_version": None,
+            "temperature": None,
+            "max_tokens": None,
+            "params": {},
+            "description": (
+                f"imported from {path.name}, model_list[{INDEXES[name]}] (model_name {MODEL_NAMES.get(name, name)!r})"
+            ),
+            **EXPECTED[name],
+        }
+        assert imported.profile.model_dump() == expected, name
+        assert imported.index == INDEXES[name]
+        assert imported.filename == f"{name}.toml"
+
+
+def test_the_toml_of_each_profile_loads_back_as_that_profile() -> None:
+    result = convert(PROXY_CONFIG)
+    for imported in result.profiles:
+        loaded = Profile.model_validate({**tomllib.loads(imported.toml), "name": imported.profile.name})
+        assert loaded == imported.profile
+    assert result.files()["gpt-4o.toml"].startswith("# Written by `understudy import litellm` from config.yaml.\n")
+
+
+def test_a_load_balanced_group_is_its_first_deployment_with_the_others_as_star_fallbacks() -> None:
+    config = {
+        "model_list": [
+            {"model_name": "gpt-4o", "litellm_params": {"model": "azure/gpt-4o-eu"}},
+            {"model_name": "gpt-4o", "litellm_params": {"model": "azure/gpt-4o-us"}},
+            {"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o"}},
+        ]
+    }
+    result = convert(config)
+    profiles = {p.profile.name: p.profile for p in result.profiles}
+    assert [(name, p.model) for name, p in profiles.items()] == [
+        ("gpt-4o", "azure/gpt-4o-eu"),
+        ("gpt-4o-2", "azure/gpt-4o-us"),
+        ("gpt-4o-3", "openai/gpt-4o"),
+    ]
+    assert profiles["gpt-4o"].fallbacks == {"*": ["gpt-4o-2", "gpt-4o-3"]}
+    assert profiles["gpt-4o-2"].fallbacks == {}
+    assert result.warnings == (
+        "model_list[0, 1, 2]: 'gpt-4o' is a load-balanced group of 3 deployments; understudy does not balance "
+        "load: gpt-4o is tried first, then gpt-4o-2, gpt-4o-3 (its fallbacks under '*'); a fallback to 'gpt-4o' "
+        "names them all",
+    )
+
+
+def test_a_fallback_to_a_load_balanced_group_names_every_deployment_in_it() -> None:
+    profiles = {p.profile.name: p.profile for p in convert(ROUTER_CONFIG).profiles}
+    assert profiles["claude-sonnet"].fallbacks["*"] == ["local-llama-3.1"]
+    config = with_settings(fallbacks=[{"claude-sonnet": ["gpt-4o"]}], default_fallbacks=None)
+    profiles = {p.profile.name: p.profile for p in convert(config).profiles}
+    assert profiles["claude-sonnet"].fallbacks["*"] == ["gpt-4o", "gpt-4o-2"]
+
+
+def test_os_environ_keys_become_api_key_env() -> None:
+    profiles = {p.profile.name: p.profile for p in convert(ROUTER_CONFIG).profiles}
+    assert profiles["gpt-4o"].api_key_env == "AZURE_EU_KEY"
+    assert profiles["gpt-4o-2"].api_key_env == "OPENAI_API_KEY"
+    assert convert(ROUTER_CONFIG).key_variables() == ["AZURE_EU_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY"]
+
+
+def test_a_literal_key_is_left_out_with_a_warning_that_says_how_to_supply_it() -> None:
+    result = convert(ROUTER_CONFIG)
+    claude = next(p for p in result.profiles if p.profile.name == "claude-sonnet")
+    assert claude.profile.api_key is None and claude.profile.api_key_env is None
+    warning = next(w for w in result.warnings if "literal api_key" in w)
+    assert warning.startswith("model_list[2] ('claude-sonnet'): its literal api_key is left out")
+    assert 'api_key_env = "ANTHROPIC_API_KEY"' in warning
+    assert LITERAL_KEY not in repr(result)
+
+
+def test_other_credentials_are_left_out_by_name_or_shape_and_never_repeated() -> None:
+    secrets = ["AKIAsecretaccess0123", "hunter2-header-token", "s3cretpassw0rd", "sk-proj-shapedlikeakey0123"]
+    config = {
+        "model_list": [
+            {
+                "model_name": "bedrock",
+                "litellm_params": {
+                    "model": "bedrock/anthropic.claude-3",
+                    "aws_secret_access_key": secrets[0],
+                    "aws_region_name": "eu-west-1",
+                    "extra_headers": {"Authorization": f"Bearer {secrets[1]}", "X-Team": "ml"},
+                    "api_base": f"https://user:{secrets[2]}@proxy.example.com",
+                    "extra_body": {"note": secrets[3]},
+                    "input_cost_per_token": 0.000003,  # "token" in the name, but a number: kept
+                },
+            }
+        ]
+    }
+    result = convert(config)
+    profile = result.profiles[0].profile
+    assert profile.api_base is None
+    assert profile.params == {"aws_region_name": "eu-west-1", "input_cost_per_token": 0.000003}
+    assert result.warnings == (
+        "model_list[0] ('bedrock'): left out aws_secret_access_key, extra_headers, api_base, extra_body: they hold "
+        "credentials, which are never written to a file; export them where litellm reads them",
+    )
+    everything = repr(result) + "".join(result.files().values())
+    assert not [secret for secret in secrets if secret in everything]
+
+
+def test_router_only_and_refused_litellm_params_are_dropped_with_a_warning_naming_them() -> None:
+    config = {
+        "model_list": [
+            {
+                "model_name": "m",
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "rpm": 60,
+                    "tpm": 1000,
+                    "max_parallel_requests": 4,
+                    "max_retries": 3,
+                    "seed": 7,
+                    "api_base": "os.environ/AZURE_API_BASE",
+                },
+            }
+        ]
+    }
+    result = convert(config)
+    assert result.profiles[0].profile.params == {"seed": 7}
+    assert result.profiles[0].profile.api_base is None
+    assert set(result.warnings) == {
+        "model_list[0] ('m'): left out rpm, tpm, max_parallel_requests: only LiteLLM's router acts on them "
+        "(load balancing, budgets)",
+        "model_list[0] ('m'): left out max_retries: understudy does the retrying; num_retries says how often",
+        "model_list[0] ('m'): left out api_base (os.environ/AZURE_API_BASE): a profile reads only its key from "
+        "the environment; set the value in the file, or leave it out where litellm reads the provider's "
+        "variable itself",
+    }
+
+
+@pytest.mark.parametrize("key", sorted(_FIELD_PARAMS | _OWNED_PARAMS | _CALL_PARAMS))
+def test_no_key_that_profile_refuses_in_params_ever_reaches_params(key: str) -> None:
+    value = {"timeout": 5, "temperature": 0.5, "max_tokens": 10, "stream": True}.get(key, "x")
+    if key == "num_retries":
+        value = 1
+    config = {"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/x", key: value}}]}
+    profile = convert(config).profiles[0].profile
+    assert key not in profile.params
+    if key == "base_url":
+        assert profile.api_base == "x"
+
+
+def test_litellm_params_num_retries_and_timeout_win_over_the_router_level_ones() -> None:
+    profiles = {p.profile.name: p.profile for p in convert(ROUTER_CONFIG).profiles}
+    assert (profiles["gemini-pro"].num_retries, profiles["gemini-pro"].timeout) == (1, 30.0)
+    assert (profiles["gpt-4o-2"].num_retries, profiles["gpt-4o-2"].timeout) == (2, 45.0)
+
+
+def test_an_invalid_model_name_is_made_valid_with_a_warning_and_fallbacks_follow_it() -> None:
+    result = convert(ROUTER_CONFIG)
+    assert (
+        "model_list[4]: model_name 'local/llama 3.1' is not a valid profile name (1-64 letters, digits, '.', '_' "
+        "or '-', starting with a letter or digit); its profile is 'local-llama-3.1'"
+    ) in result.warnings
+    assert all("local/llama 3.1" not in targets for p in result.profiles for targets in p.profile.fallbacks.values())
+
+
+def test_names_that_clash_after_cleaning_or_in_case_get_distinct_names() -> None:
+    model_list = [
+        {"model_name": name, "litellm_params": {"model": "openai/x"}}
+        for name in ["team/gpt", "team gpt", "Team-GPT", "-" * 3, "x" * 80, "x" * 80]
+    ]
+    result = convert({"model_list": model_list})
+    names = [p.profile.name for p in result.profiles]
+    assert names == ["team-gpt", "team-gpt-2", "Team-GPT-3", "model", "x" * 64, "x" * 62 + "-2"]
+    assert (
+        "model_list[2]: model_name 'Team-GPT' would share its file with another profile (file names ignore case "
+        "on macOS and Windows); its profile is 'Team-GPT-3'"
+    ) in result.warnings
+
+
+def test_default_fallbacks_apply_only_where_no_fallbacks_entry_does_and_never_to_themselves() -> None:
+    profiles = {p.profile.name: p.profile for p in convert(ROUTER_CONFIG).profiles}
+    assert profiles["gpt-4o"].fallbacks["*"] == ["gpt-4o-2", "claude-sonnet", "local-llama-3.1"]  # its own entry
+    assert profiles["gemini-pro"].fallbacks["*"] == ["local-llama-3.1"]  # the default
+    assert "*" not in profiles["local-llama-3.1"].fallbacks  # the default is itself
+
+
+def test_a_star_entry_in_fallbacks_is_the_default_and_default_fallbacks_replaces_it() -> None:
+    config = with_settings(fallbacks=[{"*": ["gemini-pro"]}], default_fallbacks=None)
+    assert {p.profile.name: p.profile for p in convert(config).profiles}["claude-sonnet"].fallbacks["*"] == [
+        "gemini-pro"
+    ]
+    result = convert(with_settings(fallbacks=[{"*": ["gemini-pro"]}]))
+    assert {p.profile.name: p.profile for p in result.profiles}["claude-sonnet"].fallbacks["*"] == ["local-llama-3.1"]
+    assert "fallbacks[0]: ignored: default_fallbacks replaces it, as in LiteLLM" in result.warnings
+
+
+def test_a_context_window_table_gives_the_models_it_omits_an_empty_entry_as_litellm_raises_theirs() -> None:
+    result = convert(ROUTER_CONFIG)
+    profiles = {p.profile.name: p.profile for p in result.profiles}
+    assert profiles["gemini-pro"].fallbacks[CWE] == []
+    assert (
+        "context_window_fallbacks: gives no fallbacks for gemini-pro, local-llama-3.1; LiteLLM raises their "
+        f"{CWE} unchanged, without trying the general fallbacks, so their profiles say {CWE} = [] (delete it to "
+        "let '*' apply)"
+    ) in result.warnings
+    without = {p.profile.name: p.profile for p in convert(with_settings(context_window_fallbacks=None)).profiles}
+    assert CWE not in without["gemini-pro"].fallbacks
+
+
+def test_a_fallback_to_itself_is_left_out_and_a_repeated_key_keeps_the_first_as_litellm_does() -> None:
+    config = with_settings(
+        fallbacks=[{"claude-sonnet": ["claude-sonnet", "gemini-pro"]}, {"claude-sonnet": ["gpt-4o"]}]
+    )
+    result = convert(config)
+    assert {p.profile.name: p.profile for p in result.profiles}["claude-sonnet"].fallbacks["*"] == ["gemini-pro"]
+    assert "fallbacks[0]: 'claude-sonnet' names itself as a fallback; left out" in result.warnings
+    assert (
+        "fallbacks[1]: ignored: fallbacks[0] gives 'claude-sonnet' fallbacks already, and LiteLLM uses that"
+        in result.warnings
+    )
+
+
+def test_a_single_string_fallback_is_read_as_a_list_as_litellm_does() -> None:
+    config = with_settings(fallbacks=[{"claude-sonnet": "gemini-pro"}])
+    assert {p.profile.name: p.profile for p in convert(config).profiles}["claude-sonnet"].fallbacks["*"] == [
+        "gemini-pro"
+    ]
+
+
+def test_router_settings_win_over_litellm_settings_with_a_warning() -> None:
+    config = {**PROXY_CONFIG, "litellm_settings": {**PROXY_CONFIG["litellm_settings"], "num_retries": 5}}
+    result = convert(config)
+    assert {p.profile.num_retries for p in result.profiles if p.profile.name != "gemini-pro"} == {2}
+    assert (
+        "litellm_settings.num_retries: ignored: router_settings.num_retries is set too, and LiteLLM's Router uses that"
+        in result.warnings
+    )
+
+
+def test_request_timeout_in_litellm_settings_is_the_timeout() -> None:
+    config = {"model_list": MODEL_LIST[2:3], "litellm_settings": {"request_timeout": 600}}
+    assert convert(config).profiles[0].profile.timeout == 600.0
+
+
+def test_settings_understudy_has_no_counterpart_for_are_named_in_one_warning() -> None:
+    result = convert(PROXY_CONFIG)
+    assert (
+        "ignored, as understudy profiles have no counterpart: router_settings.routing_strategy, "
+        "litellm_settings.drop_params"
+    ) in result.warnings
+    assert not any("general_settings" in warning or MASTER_KEY in warning for warning in result.warnings)
+
+
+def test_num_retries_above_ten_is_lowered_to_ten_with_a_warning() -> None:
+    result = convert(with_settings(num_retries=25))
+    assert {p.profile.num_retries for p in result.profiles if p.profile.name != "gemini-pro"} == {10}
+    assert "num_retries: 25 retries lowered to 10, the most a profile allows" in result.warnings
+
+
+def test_a_wildcard_route_is_not_imported_and_cannot_be_a_fallback() -> None:
+    wildcard = {"model_name": "anthropic/*", "litellm_params": {"model": "anthropic/*"}}
+    result = convert({"model_list": [*MODEL_LIST, wildcard]})
+    assert [p.profile.name for p in result.profiles] == list(EXPECTED)
+    assert any(w.startswith("model_list[5]: 'anthropic/*' is a wildcard route, not imported") for w in result.warnings)
+    message = refusal({"model_list": [*MODEL_LIST, wildcard], "fallbacks": [{"gpt-4o": ["anthropic/*"]}]})
+    assert "fallbacks[0]: fallback 'anthropic/*' is a wildcard route, which is not imported" in message
+
+
+def test_import_litellm_config_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = convert(PROXY_CONFIG)
+    assert list(result.files()) == [f"{name}.toml" for name in EXPECTED]
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- refusals -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "where"),
+    [
+        ("fallbacks", [{"gpt-4o": ["claude-sonet"]}], "fallbacks[0]"),
+        ("context_window_fallbacks", [{"gpt-4o": ["gemini-pro"]}, {"gpt-4o-mini": ["claude-sonet"]}], None),
+        ("content_policy_fallbacks", [{"gpt-4o": ["claude-sonet"]}], "content_policy_fallbacks[0]"),
+        ("default_fallbacks", ["claude-sonet"], "default_fallbacks"),
+    ],
+)
+@pytest.mark.parametrize("layout", ["router", "proxy"])
+def test_a_fallback_to_an_unknown_model_name_is_refused_naming_file_place_and_valid_names(
+    setting: str, value: list[Any], where: str | None, layout: str
+) -> None:
+    if layout == "router":
+        config = with_settings(**{setting: value})
+    else:
+        config = {**PROXY_CONFIG, "litellm_settings": {**PROXY_CONFIG["litellm_settings"], setting: value}}
+    message = refusal(config, source="conf/config.yaml")
+    prefix = "" if layout == "router" else "litellm_settings."
+    valid = "the model_names are: claude-sonnet, gemini-pro, gpt-4o, local/llama 3.1"
+    if where is None:  # the unknown key and the unknown target of context_window_fallbacks[1]
+        assert message == (
+            f"conf/config.yaml: 2 problems: {prefix}{setting}[1]: the key 'gpt-4o-mini' is not a model_name in "
+            f"model_list; did you mean 'gpt-4o'? {valid}; {prefix}{setting}[1]: fallback 'claude-sonet' is not a "
+            f"model_name in model_list; did you mean 'claude-sonnet'? {valid}"
+        )
+    else:
+        assert message == (
+            f"conf/config.yaml: {prefix}{where}: fallback 'claude-sonet' is not a model_name in model_list; "
+            f"did you mean 'claude-sonnet'? {valid}"
+        )
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    config = with_settings(
+        fallbacks=[{"gpt-4o": ["nope"]}],
+        content_policy_fallbacks=[{"gpt-4o": ["also-nope"]}],
+        num_retries=-1,
+    )
+    message = refusal(config)
+    assert message.startswith("config.yaml: 3 problems: ")
+    for part in ("num_retries: must be a whole number", "'nope' is not a model_name", "'also-nope' is not a"):
+        assert part in message
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({}, "config.yaml: no model_list; a LiteLLM Router config lists its models as model_list: ["),
+        ({"model_list": [{"model_name": "m"}]}, "model_list[0].litellm_params.model: must be set to a litellm model"),
+        ({"model_list": [{"litellm_params": {"model": "x"}}]}, "model_list[0].model_name: must be set"),
+        ({"model_list": ["gpt-4o"]}, "model_list[0]: must be a table with model_name and litellm_params"),
+        ({"model_list": MODEL_LIST, "fallbacks": {"gpt-4o": ["gemini-pro"]}}, "fallbacks: must be a list of"),
+        (
+            {"model_list": MODEL_LIST, "fallbacks": [{"gpt-4o": ["gemini-pro"], "claude-sonnet": ["gemini-pro"]}]},
+            "fallbacks[0]: must map one model_name to its fallbacks",
+        ),
+        ({"model_list": MODEL_LIST, "timeout": "soon"}, "timeout: must be a number of seconds greater than 0"),
+        ({"model_list": MODEL_LIST, "router_settings": ["x"]}, "router_settings: must be a table of settings"),
+    ],
+)
+def test_a_malformed_config_is_refused_naming_the_place_at_fault(config: dict[str, Any], message: str) -> None:
+    assert message in refusal(config)
+
+
+def test_an_entry_that_makes_an_invalid_profile_is_refused_by_field_without_quoting_values() -> None:
+    model_list = [
+        {"model_name": "hot", "litellm_params": {"model": "openai/x", "temperature": 5}},
+        {"model_name": "pasted", "litellm_params": {"model": "openai/x", "api_key": f"os.environ/{LITERAL_KEY}"}},
+    ]
+    message = refusal({"model_list": model_list})
+    assert "model_list[0] ('hot'): temperature: Input should be less than or equal to 2" in message
+    assert "model_list[1] ('pasted'): api_key_env: Value error, must be the name of an environment variable" in message
+    assert LITERAL_KEY not in message
+
+
+# -- profile_toml and write_profiles ---------------------------------------------------------------------------
+
+
+def test_profile_toml_keeps_odd_strings_nested_params_and_special_floats() -> None:
+    profile = Profile(
+        name="odd",
+        model="openai/gpt-4o",
+        description='quote " backslash \\ newline \n tab \t bell \x07 del \x7f emoji 🦙 accents é',
+        params={
+            "extra_body": {"nested": {"deep": [1, 2.5, "x"]}, "empty": {}, "flag": True},
+            "stop": ["\n\n", "###"],
+            "logit bias": {"50256": -100},
+            "top_p": float("inf"),
+        },
+        fallbacks={"*": ["a"], "RateLimitError": []},
+    )
+    text = profile_toml(profile)
+    assert Profile.model_validate({**tomllib.loads(text), "name": "odd"}) == profile
+    assert math.isinf(tomllib.loads(text)["params"]["top_p"])
+
+
+def test_profile_toml_refuses_a_literal_key_and_a_value_toml_cannot_hold() -> None:
+    with pytest.raises(ValueError, match="literal api_key"):
+        profile_toml(Profile(name="p", model="openai/x", api_key=LITERAL_KEY))
+    with pytest.raises(ValueError, match="cannot hold NaN or a NoneType"):
+        profile_toml(Profile(name="p", model="openai/x", params={"seed": None}))
+
+
+def test_write_profiles_leaves_existing_files_alone_unless_forced(tmp_path: Path) -> None:
+    result = convert(PROXY_CONFIG)
+    out = tmp_path / "new" / "profiles"
+    first = write_profiles(result, out)
+    assert first.written == tuple(out / f"{name}.toml" for name in EXPECTED)
+    (out / "gpt-4o.toml").write_text("# mine\n")
+    again = write_profiles(result, out)
+    assert again.written == ()
+    assert dict(again.skipped)[out / "gpt-4o.toml"] == "it exists; --force overwrites it"
+    assert (out / "gpt-4o.toml").read_text() == "# mine\n"
+    forced = write_profiles(result, out, force=True)
+    assert len(forced.written) == len(EXPECTED)
+    assert (out / "gpt-4o.toml").read_text() == result.files()["gpt-4o.toml"]
+
+
+def test_write_profiles_never_writes_beside_a_json_profile_of_that_name(tmp_path: Path) -> None:
+    (tmp_path / "claude-sonnet.json").write_text('{"model": "anthropic/mine"}')
+    report = write_profiles(convert(PROXY_CONFIG), tmp_path, force=True)
+    assert dict(report.skipped) == {
+        tmp_path / "claude-sonnet.toml": "claude-sonnet.json defines profile 'claude-sonnet'; remove it first"
+    }
+    assert not (tmp_path / "claude-sonnet.toml").exists()
+
+
+def test_written_profiles_load_with_profile_store_as_imported(tmp_path: Path) -> None:
+    result = convert(PROXY_CONFIG)
+    write_profiles(result, tmp_path)
+    store = ProfileStore([tmp_path])
+    assert store.names() == sorted(EXPECTED)
+    for imported in result.profiles:
+        loaded = store.load(imported.profile.name)
+        assert loaded.source == tmp_path / imported.filename
+        assert loaded.model_copy(update={"source": None}) == imported.profile
+
+
+# -- the command ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json", "toml"])
+def test_import_writes_one_file_per_entry_to_profiles_by_default_and_says_what_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_config(tmp_path, fmt=fmt)
+    code, out, err = run(capsys, "import", "litellm", f"config.{fmt}")
+    assert code == 0
+    assert out.splitlines() == [
+        *(f"wrote   {Path('profiles') / name}.toml" for name in EXPECTED),
+        f"5 of 5 profile(s) from config.{fmt} written to profiles",
+        "Next: export AZURE_EU_KEY=... GEMINI_API_KEY=... OPENAI_API_KEY=..., then run "
+        "`understudy check --profiles-path profiles`",
+    ]
+    assert sorted(p.name for p in (tmp_path / "profiles").iterdir()) == sorted(f"{n}.toml" for n in EXPECTED)
+    warnings = err.splitlines()
+    assert all(line.startswith("understudy: warning: ") for line in warnings)
+    assert len(warnings) == len(convert(PROXY_CONFIG).warnings)
+
+
+def test_written_profiles_pass_check_once_their_key_variables_are_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "imported"
+    assert run(capsys, "import", "litellm", str(write_config(tmp_path)), "--out", str(out))[0] == 0
+    code, report, _ = run(capsys, "check", "--profiles-path", str(out))
+    assert code == 1
+    assert "AZURE_EU_KEY is not set" in report
+    for name, value in KEY_VALUES.items():
+        monkeypatch.setenv(name, value)
+    code, report, _ = run(capsys, "check", "--profiles-path", str(out))
+    assert code == 0, report
+    assert report.splitlines()[-1] == "5 profiles checked: all ok"
+    code, chain, _ = run(capsys, "--profiles-path", str(out), "explain", "gpt-4o", "--error", CWE)
+    assert code == 0
+    assert "  2. gemini-pro: ok, gemini/gemini-2.5-pro" in chain
+
+
+def test_import_without_force_leaves_existing_files_alone_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, out = write_config(tmp_path), tmp_path / "profiles"
+    out.mkdir()
+    (out / "gemini-pro.toml").write_text('model = "gemini/mine"\n')
+    code, stdout, _ = run(capsys, "import", "litellm", str(config), "--out", str(out))
+    assert code == 1
+    assert f"skipped {out / 'gemini-pro.toml'}: it exists; --force overwrites it" in stdout.splitlines()
+    assert f"4 of 5 profile(s) from {config} written to {out}" in stdout
+    assert (out / "gemini-pro.toml").read_text() == 'model = "gemini/mine"\n'
+    code, stdout, _ = run(capsys, "import", "litellm", str(config), "--out", str(out), "--force")
+    assert code == 0
+    assert f"wrote   {out / 'gemini-pro.toml'}" in stdout.splitlines()
+    assert 'model = "gemini/gemini-2.5-pro"' in (out / "gemini-pro.toml").read_text()
+
+
+def test_dry_run_prints_every_file_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config, out = write_config(tmp_path), tmp_path / "profiles"
+    out.mkdir()
+    (out / "gpt-4o.toml").write_text("# mine\n")
+    code, stdout, _ = run(capsys, "import", "litellm", str(config), "--out", str(out), "--dry-run")
+    assert code == 0
+    assert [p.name for p in out.iterdir()] == ["gpt-4o.toml"]
+    assert (out / "gpt-4o.toml").read_text() == "# mine\n"
+    assert f"# ---- {out / 'gpt-4o.toml'} (exists: left alone without --force)" in stdout.splitlines()
+    assert f"# ---- {out / 'gpt-4o-2.toml'}" in stdout.splitlines()
+    for text in convert(PROXY_CONFIG, source=str(config)).files().values():
+        assert text in stdout
+    assert stdout.splitlines()[-1] == f"dry run: 5 profile(s) from {config}, nothing written"
+    (out / "claude-sonnet.json").write_text('{"model": "anthropic/mine"}')
+    _, stdout, _ = run(capsys, "import", "litellm", str(config), "--out", str(out), "--dry-run", "--force")
+    assert f"# ---- {out / 'gpt-4o.toml'}" in stdout.splitlines()
+    assert (
+        f"# ---- {out / 'claude-sonnet.toml'} (claude-sonnet.json exists: left alone, and this file not written)"
+        in stdout.splitlines()
+    )
+
+
+def test_no_output_or_written_file_ever_holds_a_key(
+    tmp_path: Path, keys_set: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, out = write_config(tmp_path), tmp_path / "profiles"
+    outputs = []
+    for extra, expected in ((["--dry-run"], 0), ([], 0), ([], 1)):  # the third run skips every file
+        code, stdout, stderr = run(capsys, "import", "litellm", str(config), "--out", str(out), *extra)
+        assert code == expected
+        outputs.append(stdout + stderr)
+    written = "".join(path.read_text() for path in out.iterdir())
+    for secret in (LITERAL_KEY, MASTER_KEY, *KEY_VALUES.values()):
+        assert secret not in "".join(outputs) + written
+
+
+def test_an_unknown_reference_exits_1_with_one_error_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "router.json"
+    config.write_text(json.dumps(with_settings(fallbacks=[{"gpt-4o": ["claude-sonet"]}])))
+    code, stdout, err = run(capsys, "import", "litellm", str(config), "--out", str(tmp_path / "profiles"))
+    assert code == 1
+    assert stdout == ""
+    assert err.count("\n") == 1
+    assert err.startswith(f"understudy: error: {config}: fallbacks[0]: fallback 'claude-sonet' is not a model_name")
+    assert not (tmp_path / "profiles").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["import", "litellm", "missing.yaml"], 1, "missing.yaml: cannot read the file"),
+        (["import", "litellm", "config.ini"], 1, "cannot tell the format from the suffix"),
+        (["import", "litellm"], 2, "the following arguments are required: CONFIG"),
+        (["import", "openrouter", "config.yaml"], 2, "invalid choice: 'openrouter'"),
+    ],
+)
+def test_import_command_errors_and_their_exit_codes(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    code: int,
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.ini").write_text("")
+    got, stdout, err = run(capsys, *argv)
+    assert (got, stdout) == (code, "")
+    assert message in err
+
+
+def test_import_is_listed_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, stdout, _ = run(capsys, "--help")
+    assert code == 0
+    assert "import" in stdout and "convert another tool's model config into profile files" in stdout
+
+
+def test_import_never_imports_litellm(tmp_path: Path) -> None:
+    yaml_config, json_config = write_config(tmp_path), write_config(tmp_path, "router", "json")
+    commands = [
+        ["import", "litellm", str(yaml_config), "--dry-run"],
+        ["import", "litellm", str(yaml_config), "--out", str(tmp_path / "a")],
+        ["import", "litellm", str(json_config), "--out", str(tmp_path / "b")],
+    ]
+    script = (
+        "import sys\n"
+        "from understudy.cli import main\n"
+        f"for argv in {commands!r}:\n"
+        "    assert main(argv) == 0, argv\n"
+        "    assert 'litellm' not in sys.modules, f'understudy {argv} imported litellm'\n"
+        "print('LITELLM NOT IMPORTED')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "LITELLM NOT IMPORTED" in result.stdout
+    assert len(list((tmp_path / "b").iterdir())) == len(EXPECTED)
