@@ -657,3 +657,83 @@ def test_check_of_one_profile_reports_a_fallback_whose_key_variable_is_unset(
     assert main(["--profiles-path", str(profiles_dir), "check", "main"]) == 1
     out = capsys.readouterr().out
     assert "fallback 'backup' (for *) needs BACKUP_KEY, which is not set" in out
+
+
+ROUTES = """
+default = "fast"
+[[routes]]
+match = { platform = "discord", tokens = { "$gte" = 1000 } }
+profile = "strong"
+fallbacks = { "*" = ["fast"] }
+[[routes]]
+match = { platform = "discord" }
+profile = "fast"
+overrides = { temperature = 0.0 }
+"""
+
+
+@pytest.fixture
+def routed(write_profile: WriteProfile, profiles_dir: Path) -> Path:
+    write_profile("fast", model="openai/gpt-4o-mini", fallbacks={"*": ["local"]})
+    write_profile("strong", model="openai/gpt-4o", num_retries=1, fallbacks={"*": ["local"]})
+    write_profile("local", model="ollama/llama3.1")
+    (profiles_dir / "routes.toml").write_text(ROUTES)
+    return profiles_dir
+
+
+def test_explain_context_shows_the_route_without_importing_litellm(routed: Path) -> None:
+    code = (
+        "import sys; from understudy.cli import main; "
+        f"rc = main(['--profiles-path', {str(routed)!r}, 'explain', '--context', 'platform=discord']); "
+        "sys.exit(rc or ('litellm' in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "routes[1]: primary 'fast'" in result.stdout
+    assert 'overrides for this route: {"temperature": 0.0}' in result.stdout
+
+
+def test_explain_context_with_an_error_shows_route_and_chain(routed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "--profiles-path",
+        str(routed),
+        "explain",
+        "--context",
+        "platform=discord",
+        "--context",
+        "tokens=5000",
+        "--error",
+        "RateLimitError",
+    )
+    assert code == 0
+    assert '{"platform": "discord", "tokens": 5000}' in out  # numbers parse as numbers
+    assert "routes[0]: primary 'strong'" in out
+    assert "the route replaces strong's fallbacks" in out
+    assert "1. strong: primary, openai/gpt-4o; retried up to 1 time" in out
+    assert "2. fast: ok" in out and "local" not in out.split("2. fast")[1]
+
+
+def test_explain_needs_a_name_or_a_context(routed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--profiles-path", str(routed), "explain")
+    assert code == 2 and "--context" in err
+
+
+def test_check_validates_the_routes_file_and_the_profiles_it_names(
+    routed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--profiles-path", str(routed), "check")
+    assert code == 0 and out.startswith("ok    (routes)") and out.count("routes.toml") == 1
+
+    (routed / "routes.toml").write_text(ROUTES.replace('profile = "strong"', 'profile = "ghost"'))
+    code, out, _ = run(capsys, "--profiles-path", str(routed), "check")
+    assert code == 1 and "names profile 'ghost'" in out
+
+    (routed / "routes.toml").write_text(ROUTES.replace('"$gte"', '"$gt_or_eq"'))
+    code, out, _ = run(capsys, "--profiles-path", str(routed), "check")
+    assert code == 1 and "routes[0].match.tokens: unknown operator $gt_or_eq" in out
+
+
+def test_the_routes_file_is_not_listed_as_a_profile(routed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--profiles-path", str(routed), "profiles", "list")
+    assert code == 0 and "routes.toml" not in out and len(out.splitlines()) == 4

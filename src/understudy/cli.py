@@ -26,8 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from understudy import __version__
-from understudy.errors import ConfigError, ProfileError, ProfileNotFoundError, UnknownExceptionNameError
+from understudy.errors import (
+    ConfigError,
+    ProfileError,
+    ProfileNotFoundError,
+    RouteConfigError,
+    UnknownExceptionNameError,
+)
 from understudy.exception_names import WILDCARD, ExceptionNames
+from understudy.match_router import MatchRouter
 from understudy.plugins import BUILTIN_PLUGINS, list_plugins
 from understudy.profiles import Profile
 from understudy.redaction import REDACTED, redact
@@ -37,6 +44,8 @@ from understudy.strategy import FallbackStrategy
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from understudy.routes import RouteDecision
 
 __all__ = ["main"]
 
@@ -95,10 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("name", metavar="NAME")
     show.add_argument("--json", action="store_true", help="print JSON")
 
-    explain_ = _command(commands, "explain", explain, "the fallback chain a call walks when it raises ERROR")
-    explain_.add_argument("name", metavar="NAME", help="the profile a call starts with")
+    explain_ = _command(
+        commands, "explain", explain, "the route a context takes and the chain a call walks when it raises ERROR"
+    )
+    explain_.add_argument("name", metavar="NAME", nargs="?", help="the profile a call starts with (or --context)")
+    explain_.add_argument("--error", metavar="ERROR", help="an exception name, e.g. RateLimitError, or '*'")
     explain_.add_argument(
-        "--error", required=True, metavar="ERROR", help="an exception name, e.g. RateLimitError, or '*'"
+        "--context",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="route a call with this context (repeatable; VALUE is JSON when it parses, else text)",
+    )
+    explain_.add_argument(
+        "--routes", metavar="FILE", type=Path, help="the routes file (default: routes.toml on the search path)"
     )
 
     check_ = _command(commands, "check", check, "validate profiles offline; exit 1 on any problem")
@@ -244,13 +263,29 @@ def _fallback_lines(fallbacks: dict[str, list[str]]) -> list[str]:
 
 
 def explain(args: argparse.Namespace, store: ProfileStore) -> int:
-    """Print the profiles a call to NAME tries, in order, when it raises ERROR."""
+    """Print the route a context takes, and the profiles a call tries, in order, when it raises ERROR."""
+    if (args.name is None) == (not args.context):
+        return _fail("name a profile, or give --context KEY=VALUE to route one (not both)", EXIT_USAGE)
+    if args.name is not None and args.error is None:
+        return _fail("--error ERROR is needed with a profile name", EXIT_USAGE)
     names = ExceptionNames(store.plugin_manager)
-    names.check(args.error)  # an unknown name is a usage error: say so before loading anything
-    profile = store.load(args.name)
+    if args.error is not None:
+        names.check(args.error)  # an unknown name is a usage error: say so before loading anything
+    strategy: FallbackStrategy | None = None
+    name = args.name
+    if args.context:
+        decision = _explain_route(args, store)
+        if decision is None:
+            return EXIT_USAGE
+        name = decision.profile
+        if decision.fallbacks is not None:
+            strategy = FallbackStrategy(decision.fallbacks, plugin_manager=store.plugin_manager)
+        if args.error is None:
+            return 0
+    profile = store.load(name)
     # Matching a name to its class imports litellm; do not let it fetch the cost map on the way.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    strategy = FallbackStrategy.from_profile(profile, plugin_manager=store.plugin_manager)
+    strategy = strategy or FallbackStrategy.from_profile(profile, plugin_manager=store.plugin_manager)
     if args.error == WILDCARD:
         chain = strategy.entries.get(WILDCARD)
         matched = WILDCARD if chain is not None else None
@@ -280,6 +315,39 @@ def explain(args: argparse.Namespace, store: ProfileStore) -> int:
         print(f"  {number}. {name}: {_target_status(store, name)}")
     print("  Each is tried until one answers; if all fail, the call raises FallbackExhaustedError.")
     return 0
+
+
+def _explain_route(args: argparse.Namespace, store: ProfileStore) -> RouteDecision | None:
+    """Print which route the context takes; None (after an error message) when it cannot be routed."""
+    context: dict[str, Any] = {}
+    for item in args.context:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            _fail(f"--context takes KEY=VALUE, not {item!r}", EXIT_USAGE)
+            return None
+        context[key] = _context_value(text)
+    router = MatchRouter.from_file(args.routes) if args.routes else MatchRouter.find(store)
+    if router is None:
+        _fail(f"no routes.toml or routes.json in {_dirs(store)}; pass --routes FILE", EXIT_USAGE)
+        return None
+    decision = router.select(context)
+    where = f" ({_display(router.path)})" if router.path else ""
+    print(f"Context {json.dumps(context)} routes{where}:")
+    rule = decision.route or "default"
+    print(f"  {rule}: primary {decision.profile!r}; {decision.reason}")
+    if decision.overrides:
+        print(f"  overrides for this route: {json.dumps(decision.overrides, default=str)}")
+    if decision.fallbacks is not None:
+        print(f"  the route replaces {decision.profile}'s fallbacks with: {json.dumps(decision.fallbacks)}")
+    return decision
+
+
+def _context_value(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, int | float | bool) or value is None else text
 
 
 def _match_reason(error: str, matched: str | None) -> str:
@@ -323,7 +391,7 @@ def check(args: argparse.Namespace, store: ProfileStore) -> int:
     names: Sequence[str] = args.names or store.names()
     if not names:
         return _fail(f"no profiles found; searched {_dirs(store)}. Create NAME.toml in one of them.", EXIT_PROBLEMS)
-    reports = []
+    reports = [] if args.names else _route_reports(store)
     for name in names:
         profile = _load(store, name)
         if isinstance(profile, ProfileNotFoundError):
@@ -350,6 +418,18 @@ def check(args: argparse.Namespace, store: ProfileStore) -> int:
         return EXIT_PROBLEMS
     print(f"{checked}: all ok")
     return 0
+
+
+def _route_reports(store: ProfileStore) -> list[dict[str, Any]]:
+    """The routes file on the search path, if any: it loads, and every profile it names loads."""
+    try:
+        router = MatchRouter.find(store)
+    except RouteConfigError as exc:
+        return [{"name": "(routes)", "source": _display(exc.path), "problems": [redact(str(exc))]}]
+    if router is None:
+        return []
+    problems = [redact(problem) for problem in router.check(store)]
+    return [{"name": "(routes)", "source": _display(router.path), "problems": problems}]
 
 
 def _problems(store: ProfileStore, profile: Profile | ProfileError, *, checked: set[str]) -> list[str]:

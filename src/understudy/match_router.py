@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import ValidationError
 
 from understudy.errors import ProfileError, RouteConfigError
-from understudy.profiles import NAME_PATTERN, Profile
+from understudy.profiles import NAME_PATTERN, ROUTES_FILE_STEM, Profile
 from understudy.routes import RouteDecision
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ROUTES_FILE_STEM", "MatchRouter", "Route"]
 
-ROUTES_FILE_STEM: Final = "routes"
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 

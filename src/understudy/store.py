@@ -13,7 +13,7 @@ import platformdirs
 from understudy.errors import ProfileError, ProfileNotFoundError, UnknownExceptionNameError
 from understudy.exception_names import ExceptionNames
 from understudy.plugins import get_plugin_manager
-from understudy.profiles import NAME_PATTERN, PROFILE_SUFFIXES, load_profile_file, validate_name
+from understudy.profiles import NAME_PATTERN, PROFILE_SUFFIXES, ROUTES_FILE_STEM, load_profile_file, validate_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -156,7 +156,9 @@ class ProfileStore:
             files.extend(
                 Path(entry.path)
                 for entry in entries
-                if entry.name.endswith(PROFILE_SUFFIXES) and NAME_PATTERN.match(Path(entry.name).stem)
+                if entry.name.endswith(PROFILE_SUFFIXES)
+                and NAME_PATTERN.match(Path(entry.name).stem)
+                and Path(entry.name).stem != ROUTES_FILE_STEM
             )
         return files
 
