@@ -267,3 +267,28 @@ def test_decide_explains_a_route_without_calling_a_model(
 
 def test_reply_default_is_what_the_fake_serves() -> None:
     assert Reply().content == "ok"
+
+
+def test_a_classifier_that_fails_sends_the_call_to_the_default_tier_with_a_routing_failed_event(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    from understudy import TieredRouter
+
+    fake_profile("fast", "gpt-4o-mini")
+    fake_profile("strong", "gpt-4o")
+
+    def classify(context: Mapping[str, Any], messages: Any) -> str:
+        raise RuntimeError("classifier crashed")
+
+    router = TieredRouter(
+        {"simple": ["fast"], "complex": ["strong", "fast"]}, classifier=classify, default_tier="simple"
+    )
+    events = record(registry)
+
+    response = registry.get_routed(router).completion(messages=HELLO)
+
+    assert served_by(response) == "fast"
+    failed = events[0]
+    assert isinstance(failed, RoutingFailed)
+    assert failed.error_type is None and "classifier crashed" in failed.message
+    assert list(registry.route_stats()) == ["tiered:default"]

@@ -31,6 +31,7 @@ from understudy.stats import ProfileStats, RouteStats
 from understudy.store import ProfileStore
 from understudy.strategy import FallbackStrategy
 from understudy.streams import AsyncFallbackStream, FallbackStream
+from understudy.tiered_router import Tier, TieredRouter
 
 __version__ = "0.1.0"
 
@@ -58,6 +59,8 @@ __all__ = [
     "Stickiness",
     "StreamInterruptedError",
     "Subscriber",
+    "Tier",
+    "TieredRouter",
     "UnderstudyError",
     "UnknownExceptionNameError",
     "events",

@@ -130,17 +130,18 @@ class FallbackSucceeded(Event):
 
 
 class RoutingFailed(Event):
-    """The router raised; the call went to the router's default profile instead of failing.
+    """Routing failed; the call went to the router's default profile instead of failing.
 
     Attributes:
         router: the router's name.
-        error_type: the exception's class name.
-        message: its text, secrets redacted.
+        error_type: the exception's class name when the router raised; None when the router handled the
+            failure itself (a classifier that timed out) and chose its default.
+        message: what went wrong, secrets redacted.
     """
 
     kind: Literal["routing_failed"] = "routing_failed"
     router: str
-    error_type: str
+    error_type: str | None
     message: str
 
 

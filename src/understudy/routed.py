@@ -96,7 +96,7 @@ class RoutedLLM:
         return response
 
     def decide(self, context: Mapping[str, Any], messages: Sequence[Mapping[str, Any]] | None = None) -> RouteDecision:
-        """The route a call with this context would take, without calling any model (``understudy explain``)."""
+        """The route a call with this context would take. Calls no model, unless the router's classifier is one."""
         return self._decide(context, messages)[0]
 
     def _decide(
@@ -138,14 +138,14 @@ class RoutedLLM:
                 primary = self._stuck(state.stuck_on, primary)
                 route = f"{route}(sticky:{state.stuck_on})"
         failed = None
-        if error is not None:
+        if error is not None or decision.error is not None:
             failed = RoutingFailed(
                 call_id=call_id,
                 primary=primary.name,
                 route=route,
                 router=self.router.name,
-                error_type=type(error).__name__,
-                message=redact(str(error)),
+                error_type=type(error).__name__ if error is not None else None,
+                message=redact(str(error) if error is not None else decision.error or ""),
             )
         return _Plan(primary, picked, route, call_id, failed)
 

@@ -28,6 +28,8 @@ class RouteDecision(BaseModel):
             overwrite.
         fallbacks: a fallbacks table that replaces the profile's for this call; None keeps the profile's.
         reason: one human line: what matched, or why the default was used.
+        error: set when the router fell back to its default because something failed (a classifier timed
+            out or raised); the routed LLM then emits ``RoutingFailed`` with it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -38,6 +40,7 @@ class RouteDecision(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)
     fallbacks: dict[str, list[str]] | None = None
     reason: str = ""
+    error: str | None = None
 
 
 @runtime_checkable
