@@ -737,3 +737,14 @@ def test_check_validates_the_routes_file_and_the_profiles_it_names(
 def test_the_routes_file_is_not_listed_as_a_profile(routed: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--profiles-path", str(routed), "profiles", "list")
     assert code == 0 and "routes.toml" not in out and len(out.splitlines()) == 4
+
+
+def test_check_validates_a_tiers_file_beside_the_profiles(routed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (routed / "tiers.toml").write_text(
+        'default_tier = "simple"\nclassifier = "fast"\n[tiers.simple]\nprofiles = ["fast"]\n'
+        '[tiers.complex]\nprofiles = ["strong", "missing-one"]\n'
+    )
+    code, out, _ = run(capsys, "--profiles-path", str(routed), "check")
+    assert code == 1
+    assert "(tiers)" in out and "missing-one" in out
+    assert "tiers.toml" not in run(capsys, "--profiles-path", str(routed), "profiles", "list")[1]

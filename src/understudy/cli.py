@@ -36,7 +36,7 @@ from understudy.errors import (
 from understudy.exception_names import WILDCARD, ExceptionNames
 from understudy.match_router import MatchRouter
 from understudy.plugins import BUILTIN_PLUGINS, list_plugins
-from understudy.profiles import Profile
+from understudy.profiles import TIERS_FILE_STEM, Profile
 from understudy.redaction import REDACTED, redact
 from understudy.retry import is_transient_class
 from understudy.store import PROFILES_PATH_ENV, ProfileStore
@@ -421,15 +421,28 @@ def check(args: argparse.Namespace, store: ProfileStore) -> int:
 
 
 def _route_reports(store: ProfileStore) -> list[dict[str, Any]]:
-    """The routes file on the search path, if any: it loads, and every profile it names loads."""
+    """The router files on the search path (routes, tiers): each loads, and every profile it names loads."""
+    reports = []
     try:
         router = MatchRouter.find(store)
+        if router is not None:
+            problems = [redact(problem) for problem in router.check(store)]
+            reports.append({"name": "(routes)", "source": _display(router.path), "problems": problems})
     except RouteConfigError as exc:
-        return [{"name": "(routes)", "source": _display(exc.path), "problems": [redact(str(exc))]}]
-    if router is None:
-        return []
-    problems = [redact(problem) for problem in router.check(store)]
-    return [{"name": "(routes)", "source": _display(router.path), "problems": problems}]
+        reports.append({"name": "(routes)", "source": _display(exc.path), "problems": [redact(str(exc))]})
+    tiers = store.find_file(TIERS_FILE_STEM)
+    if tiers is not None:
+        from understudy.registry import LLMRegistry
+        from understudy.tiered_router import TieredRouter
+
+        try:
+            # A registry only to satisfy a profile classifier; checking calls no model.
+            tiered = TieredRouter.from_file(tiers, registry=LLMRegistry(store))
+            problems = [redact(problem) for problem in tiered.check(store)]
+        except RouteConfigError as exc:
+            problems = [redact(str(exc))]
+        reports.append({"name": "(tiers)", "source": _display(tiers), "problems": problems})
+    return reports
 
 
 def _problems(store: ProfileStore, profile: Profile | ProfileError, *, checked: set[str]) -> list[str]:

@@ -166,12 +166,8 @@ class MatchRouter:
     @classmethod
     def find(cls, store: ProfileStore) -> MatchRouter | None:
         """The ``routes.toml`` (or ``.json``) in the first directory of the store's search path that has one."""
-        for directory in store.paths:
-            for suffix in (".toml", ".json"):
-                candidate = directory / f"{ROUTES_FILE_STEM}{suffix}"
-                if candidate.is_file():
-                    return cls.from_file(candidate)
-        return None
+        path = store.find_file(ROUTES_FILE_STEM)
+        return cls.from_file(path) if path is not None else None
 
     def select(
         self, context: Mapping[str, Any], *, messages: Sequence[Mapping[str, Any]] | None = None

@@ -31,6 +31,8 @@ __all__ = ["NAME_PATTERN", "PROFILE_SUFFIXES", "Profile", "load_profile_file", "
 NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PROFILE_SUFFIXES: Final = (".toml", ".json")
 ROUTES_FILE_STEM: Final = "routes"  # routes.toml beside the profiles is a router, not a profile
+TIERS_FILE_STEM: Final = "tiers"  # and so is tiers.toml
+RESERVED_STEMS: Final = frozenset({ROUTES_FILE_STEM, TIERS_FILE_STEM})
 _NAME_RULE: Final = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 _ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Keys that must not go in `params`: the profile's own fields (a duplicate would silently lose to them),
@@ -173,8 +175,8 @@ def validate_name(name: str) -> str:
     """
     if not NAME_PATTERN.match(name):
         raise ProfileError(f"invalid profile name {name!r}: {_NAME_RULE}", profile=name)
-    if name == ROUTES_FILE_STEM:
-        raise ProfileError(f"{name!r} is reserved for the routes file; name the profile otherwise", profile=name)
+    if name in RESERVED_STEMS:
+        raise ProfileError(f"{name!r} is reserved for a router file; name the profile otherwise", profile=name)
     return name
 
 

@@ -13,7 +13,7 @@ import platformdirs
 from understudy.errors import ProfileError, ProfileNotFoundError, UnknownExceptionNameError
 from understudy.exception_names import ExceptionNames
 from understudy.plugins import get_plugin_manager
-from understudy.profiles import NAME_PATTERN, PROFILE_SUFFIXES, ROUTES_FILE_STEM, load_profile_file, validate_name
+from understudy.profiles import NAME_PATTERN, PROFILE_SUFFIXES, RESERVED_STEMS, load_profile_file, validate_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -100,6 +100,15 @@ class ProfileStore:
                 return hits[0]
         return None
 
+    def find_file(self, stem: str) -> Path | None:
+        """The first ``stem.toml`` or ``stem.json`` on the search path (router files live beside profiles)."""
+        for directory in self.paths:
+            for suffix in PROFILE_SUFFIXES:
+                candidate = directory / f"{stem}{suffix}"
+                if candidate.is_file():
+                    return candidate
+        return None
+
     def load(self, name: str) -> Profile:
         """The profile called ``name``, read from its file (cached until the file changes) or a plugin.
 
@@ -158,7 +167,7 @@ class ProfileStore:
                 for entry in entries
                 if entry.name.endswith(PROFILE_SUFFIXES)
                 and NAME_PATTERN.match(Path(entry.name).stem)
-                and Path(entry.name).stem != ROUTES_FILE_STEM
+                and Path(entry.name).stem not in RESERVED_STEMS
             )
         return files
 
