@@ -727,7 +727,7 @@ def test_check_validates_the_routes_file_and_the_profiles_it_names(
 
     (routed / "routes.toml").write_text(ROUTES.replace('profile = "strong"', 'profile = "ghost"'))
     code, out, _ = run(capsys, "--profiles-path", str(routed), "check")
-    assert code == 1 and "names profile 'ghost'" in out
+    assert code == 1 and "routes.toml: routes[0].profile: no profile named 'ghost'" in out
 
     (routed / "routes.toml").write_text(ROUTES.replace('"$gte"', '"$gt_or_eq"'))
     code, out, _ = run(capsys, "--profiles-path", str(routed), "check")

@@ -109,13 +109,17 @@ def test_a_routes_file_is_found_on_the_search_path_and_errors_name_it(
     (profiles_dir / "routes.toml").write_text(
         'default = "fast"\n[[routes]]\nmatch = { platform = "discord" }\nprofile = "gamer"\n'
     )
+    write_profile("fast", model="openai/fast")
+    with pytest.raises(RouteConfigError) as missing:
+        MatchRouter.find(ProfileStore([profiles_dir]))
+    assert "routes.toml: routes[0].profile: no profile named 'gamer'" in str(missing.value)
+
+    write_profile("gamer", model="openai/gamer", temperature="hot")
     router = MatchRouter.find(ProfileStore([profiles_dir]))
     assert router is not None and router.select({"platform": "discord"}).profile == "gamer"
     assert router.profiles() == ["fast", "gamer"]
-
-    write_profile("fast", model="openai/fast")
     problems = router.check(ProfileStore([profiles_dir]))
-    assert len(problems) == 1 and "'gamer'" in problems[0] and "routes.toml" in problems[0]
+    assert len(problems) == 1 and "routes[0].profile names profile 'gamer', which does not load" in problems[0]
 
     broken = profiles_dir / "broken.toml"
     broken.write_text('default = "fast"\n[[routes]]\nmatch = { x = { "$bad" = 1 } }\nprofile = "p"\n')

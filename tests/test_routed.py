@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from understudy import MatchRouter, RouteConfigError, RouteDecision, Stickiness, hookimpl, served_by
+from understudy import MatchRouter, RouteConfigError, RouteDecision, Stickiness, hookimpl, route_of, served_by
 from understudy.events import Event, RoutingFailed
 from understudy.testing import Reply, ServerError
 
@@ -56,6 +56,8 @@ def test_the_router_picks_the_primary_and_the_profile_s_fallbacks_still_apply(
     response = agent.completion(messages=HELLO, context={"source_kind": "owner"})
 
     assert served_by(response) == "backup"
+    assert route_of(response) == "match:routes[0]"
+    assert response._hidden_params["understudy"]["route_reason"] == "routes[0] matched {'source_kind': 'owner'}"
     assert {e.route for e in events} == {"match:routes[0]"}
     assert {e.primary for e in events} == {"strong"}
     assert served_by(agent.completion(messages=HELLO, context={})) == "fast"

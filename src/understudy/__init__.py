@@ -18,7 +18,7 @@ from understudy.errors import (
     UnderstudyError,
     UnknownExceptionNameError,
 )
-from understudy.llm import LLM, served_by
+from understudy.llm import LLM, route_of, served_by
 from understudy.match_router import MatchRouter
 from understudy.plugins import get_plugin_manager, hookimpl
 from understudy.profiles import Profile
@@ -66,5 +66,6 @@ __all__ = [
     "events",
     "get_plugin_manager",
     "hookimpl",
+    "route_of",
     "served_by",
 ]

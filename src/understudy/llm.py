@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from understudy.registry import LLMRegistry
     from understudy.stats import ProfileStats
 
-__all__ = ["LLM", "served_by"]
+__all__ = ["LLM", "route_of", "served_by"]
 
 # The profile decides these, and understudy owns retries; a caller passing them is almost surely confused.
 _PROFILE_OWNED: Final = frozenset(
@@ -179,6 +179,14 @@ def _litellm() -> Any:
     # expects and handles those exceptions; the banner would corrupt the output of the agent that runs it.
     litellm.suppress_debug_info = True
     return litellm
+
+
+def route_of(response: Any) -> str | None:
+    """For a response from a routed LLM: which router and rule chose its primary (``"match:routes[1]"``)."""
+    hidden = getattr(response, "_hidden_params", None)
+    info = hidden.get(HIDDEN_KEY) if isinstance(hidden, dict) else None
+    route = info.get("route") if isinstance(info, dict) else None
+    return route if isinstance(route, str) else None
 
 
 def served_by(response: Any) -> str | None:

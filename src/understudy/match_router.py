@@ -21,11 +21,12 @@ is built, so a bad regex or an unknown operator is found by ``understudy check``
 
 from __future__ import annotations
 
+import difflib
 import json
 import operator
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -165,9 +166,17 @@ class MatchRouter:
 
     @classmethod
     def find(cls, store: ProfileStore) -> MatchRouter | None:
-        """The ``routes.toml`` (or ``.json``) in the first directory of the store's search path that has one."""
+        """The ``routes.toml`` (or ``.json``) in the first directory of the store's search path that has one.
+
+        Raises:
+            RouteConfigError: the file is invalid, or a route names a profile that is not in the store.
+        """
         path = store.find_file(ROUTES_FILE_STEM)
-        return cls.from_file(path) if path is not None else None
+        if path is None:
+            return None
+        router = cls.from_file(path)
+        router.check_names(store.names())
+        return router
 
     def select(
         self, context: Mapping[str, Any], *, messages: Sequence[Mapping[str, Any]] | None = None
@@ -187,23 +196,40 @@ class MatchRouter:
 
     def profiles(self) -> list[str]:
         """Every profile the router can pick or name as a fallback, in first-mention order."""
-        names = [self.default]
-        for route in self.routes:
-            names.append(route.profile)
-            for targets in (route.fallbacks or {}).values():
-                names.extend(targets)
-        return list(dict.fromkeys(names))
+        return list(dict.fromkeys(name for _, name in self._references()))
 
     def check(self, store: ProfileStore) -> list[str]:
         """Problems with the profiles the router names: missing or not loading. Empty when all is well."""
         problems = []
-        for name in self.profiles():
+        for where, name in self._references():
             try:
                 store.load(name)
             except ProfileError as exc:
-                where = f"{self.path}: " if self.path else ""
-                problems.append(f"{where}the router names profile {name!r}, which does not load: {exc}")
+                prefix = f"{self.path}: " if self.path else ""
+                problems.append(f"{prefix}{where} names profile {name!r}, which does not load: {exc}")
         return problems
+
+    def check_names(self, known: Iterable[str]) -> None:
+        """Refuse, naming the file and the route, a profile name that is not among ``known``.
+
+        Raises:
+            RouteConfigError: the first route (or the default) that names an unknown profile.
+        """
+        known = set(known)
+        for where, name in self._references():
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise RouteConfigError(f"no profile named {name!r}{hint}", path=self.path, where=where)
+
+    def _references(self) -> list[tuple[str, str]]:
+        """(where, profile name) for every profile the router names, in order."""
+        found = [("default", self.default)]
+        for route in self.routes:
+            found.append((f"{route.label}.profile", route.profile))
+            for error, targets in (route.fallbacks or {}).items():
+                found.extend((f"{route.label}.fallbacks.{error}", target) for target in targets)
+        return found
 
     def __repr__(self) -> str:
         return f"MatchRouter(default={self.default!r}, routes={len(self.routes)}, path={self.path!s})"

@@ -84,6 +84,9 @@ class LLMRegistry:
             RouteConfigError: the router names profiles that do not exist (checked now, not mid-call).
         """
         known = set(self.store.names())
+        check_names = getattr(router, "check_names", None)
+        if callable(check_names):  # a router that can say which of its rules is wrong
+            check_names(known)
         missing = [name for name in router.profiles() if name not in known]
         if missing:
             raise RouteConfigError(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from understudy.engine import emit_async, emit_sync, run_async, run_sync, walk
 from understudy.events import RoutingFailed
-from understudy.llm import LLM, served_by
+from understudy.llm import HIDDEN_KEY, LLM, served_by
 from understudy.redaction import redact
 from understudy.routes import RouteDecision
 from understudy.sessions import SessionBook, Stickiness
@@ -38,6 +38,7 @@ class _Plan:
     llm: LLM
     picked: str  # the routed primary (after switch cost), what the session is "on"
     route: str  # router:rule, on every event and in the route stats
+    reason: str  # why the router chose it
     call_id: str
     routing_failed: RoutingFailed | None
 
@@ -147,7 +148,7 @@ class RoutedLLM:
                 error_type=type(error).__name__ if error is not None else None,
                 message=redact(str(error) if error is not None else decision.error or ""),
             )
-        return _Plan(primary, picked, route, call_id, failed)
+        return _Plan(primary, picked, route, decision.reason, call_id, failed)
 
     def _variant(self, decision: RouteDecision) -> LLM:
         """The picked profile's LLM, with the route's overrides and fallbacks applied for this call."""
@@ -179,6 +180,10 @@ class RoutedLLM:
 
     def _after(self, plan: _Plan, session: str | None, response: Any) -> None:
         serving = served_by(response)
+        hidden = getattr(response, "_hidden_params", None)
+        info = hidden.get(HIDDEN_KEY) if isinstance(hidden, dict) else None
+        if isinstance(info, dict):
+            info.update(route=plan.route, route_reason=plan.reason)
         self.registry.book.route_call(plan.route, serving)
         if session is not None:
             self.sessions.record(
