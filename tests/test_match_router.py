@@ -133,3 +133,57 @@ def test_a_routes_file_needs_a_default(tmp_path: Path) -> None:
     path.write_text('{"routes": []}')
     with pytest.raises(RouteConfigError, match="no default"):
         MatchRouter.from_file(path)
+
+
+@pytest.mark.parametrize(
+    ("condition", "value", "matches"),
+    [
+        (True, 1, False),  # a flag is not a count, though True == 1 in Python
+        (1, True, False),
+        ({"$gt": 0}, True, False),
+        ({"$ne": True}, 1, True),
+        ({"$regex": "^1"}, 123, False),  # $regex reads strings only
+        ({"$regex": "^1"}, "123", True),
+        ([1, 2], 2, True),
+        ([True], 1, False),
+    ],
+)
+def test_matching_is_strict_about_types(condition: Any, value: Any, matches: bool) -> None:
+    router = MatchRouter("base", [{"match": {"x": condition}, "profile": "hit"}])
+    assert (router.select({"x": value}).profile == "hit") is matches
+
+
+@pytest.mark.parametrize(
+    ("match", "text"),
+    [
+        ({"$and": []}, "non-empty list"),
+        ({"x": {}}, "empty table matches nothing"),
+        ({"x": [{"$gt": 5}]}, "for operators use a table"),
+        ({"x": {"$or": [{"y": 1}]}}, "beside the keys"),
+    ],
+)
+def test_ambiguous_match_tables_are_refused_at_load(match: dict[str, Any], text: str) -> None:
+    with pytest.raises(RouteConfigError, match=text):
+        MatchRouter("base", [{"match": match, "profile": "p"}])
+
+
+def test_route_fallbacks_name_registered_exceptions_only() -> None:
+    with pytest.raises(RouteConfigError) as caught:
+        MatchRouter("base", [{"match": {}, "profile": "p", "fallbacks": {"RateLimitEror": ["q"]}}])
+    assert caught.value.where == "routes[0].fallbacks.RateLimitEror" and "RateLimitError" in str(caught.value)
+
+
+def test_overrides_are_coerced_nested_empties_dropped_and_keys_refused() -> None:
+    router = MatchRouter(
+        "base",
+        [{"match": {}, "profile": "p", "overrides": {"timeout": "30", "params": {"top_p": 0.5, "seed": ""}}}],
+    )
+    assert router.select({}).overrides == {"timeout": 30.0, "params": {"top_p": 0.5}}
+    with pytest.raises(RouteConfigError, match="api_key cannot be overridden"):
+        MatchRouter("base", [{"match": {}, "profile": "p", "overrides": {"api_key": "sk-x"}}])
+
+
+@pytest.mark.parametrize("body", [5, ["strong"]])
+def test_a_malformed_shorthand_is_a_route_error_not_a_crash(body: object) -> None:
+    with pytest.raises(RouteConfigError, match=r"platforms\.discord"):
+        MatchRouter.from_dict({"default": "base", "platforms": {"discord": body}})

@@ -8,8 +8,8 @@ A call that succeeds on its primary's first try emits nothing. Otherwise, in ord
     FallbackSucceeded   a fallback served the call
     FallbackExhausted   every profile failed; FallbackExhaustedError follows
 
-A routed call may start with ``RoutingFailed`` (the router raised; the default profile is used), and every
-event of a routed call carries ``route``: which router and rule chose its primary.
+A routed call starts with ``RouteChosen`` (which rule chose the primary, and why), after a ``RoutingFailed``
+when routing failed and the default was used; every event of a routed call carries ``route``.
 
 Every event is a frozen pydantic model: ``event.model_dump_json()`` gives one JSON line, and
 ``EventAdapter.validate_json(line)`` reads it back. Messages never hold secrets.
@@ -32,6 +32,7 @@ __all__ = [
     "FallbackSucceeded",
     "FallbackTriggered",
     "ProfileSkipped",
+    "RouteChosen",
     "RoutingFailed",
 ]
 
@@ -129,6 +130,26 @@ class FallbackSucceeded(Event):
     cost: float | None = None
 
 
+class RouteChosen(Event):
+    """A routed call's primary was chosen; the first event of every routed call (after any
+    ``RoutingFailed``).
+
+    Attributes:
+        router: the router (or plugin) that decided.
+        profile: the profile it chose (the call's primary, unless ``sticky_on`` says otherwise).
+        reason: why: the rule that matched, the tier, or why the default was used.
+        sticky_on: the fallback the session stays on, when the call starts there instead of ``profile``.
+        kept: True when the switch cost kept the session on its previous pick.
+    """
+
+    kind: Literal["route_chosen"] = "route_chosen"
+    router: str
+    profile: str
+    reason: str
+    sticky_on: str | None = None
+    kept: bool = False
+
+
 class RoutingFailed(Event):
     """Routing failed; the call went to the router's default profile instead of failing.
 
@@ -171,7 +192,13 @@ class FallbackExhausted(Event):
 
 
 AnyEvent = Annotated[
-    AttemptFailed | ProfileSkipped | FallbackTriggered | FallbackSucceeded | FallbackExhausted | RoutingFailed,
+    AttemptFailed
+    | ProfileSkipped
+    | FallbackTriggered
+    | FallbackSucceeded
+    | FallbackExhausted
+    | RouteChosen
+    | RoutingFailed,
     Field(discriminator="kind"),
 ]
 """Any concrete event, discriminated by ``kind``."""

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ValidationError
 
-from understudy.errors import ProfileError, RouteConfigError
+from understudy.errors import ProfileError, RouteConfigError, UnknownExceptionNameError
+from understudy.exception_names import ExceptionNames
+from understudy.plugins import get_plugin_manager
 from understudy.profiles import NAME_PATTERN, ROUTES_FILE_STEM, Profile
 from understudy.routes import RouteDecision
 
@@ -45,16 +47,16 @@ __all__ = ["ROUTES_FILE_STEM", "MatchRouter", "Route"]
 Predicate = Callable[[Mapping[str, Any]], bool]
 
 _COMPARE: Final[dict[str, Callable[[Any, Any], bool]]] = {
-    "$eq": operator.eq,
-    "$ne": operator.ne,
     "$gt": operator.gt,
     "$gte": operator.ge,
     "$lt": operator.lt,
     "$lte": operator.le,
 }
-OPERATORS: Final = frozenset({*_COMPARE, "$in", "$nin", "$regex", "$exists", "$and", "$or"})
-# Fields a route may override: what shapes the call, not what names or locates the profile.
-_NOT_OVERRIDABLE: Final = frozenset({"name", "source", "fallbacks"})
+OPERATORS: Final = frozenset({*_COMPARE, "$eq", "$ne", "$in", "$nin", "$regex", "$exists", "$and", "$or"})
+# Fields a route may override: what shapes the call, not what names the profile or holds its secret (a
+# routes file is not where keys go; a route may point api_key_env elsewhere).
+_NOT_OVERRIDABLE: Final = frozenset({"name", "source", "fallbacks", "api_key"})
+_OVERRIDABLE: Final = tuple(sorted(set(Profile.model_fields) - _NOT_OVERRIDABLE))
 # Shorthand tables some configs already have: table name -> the context key it matches on.
 _SHORTHANDS: Final = {"platforms": "platform", "by_source": "source_kind"}
 
@@ -141,6 +143,12 @@ class MatchRouter:
             if not isinstance(entries, Mapping):
                 raise RouteConfigError(f"must be a table of {key} value to profile", path=path, where=table)
             for value, body in entries.items():
+                if not isinstance(body, str | Mapping):
+                    raise RouteConfigError(
+                        "must be a profile name or a route table (profile, overrides, fallbacks)",
+                        path=path,
+                        where=f"{table}.{value}",
+                    )
                 spec = {"profile": body} if isinstance(body, str) else dict(body)
                 if "match" in spec:
                     raise RouteConfigError("a shorthand route takes no match; it matches on its key", path=path)
@@ -269,24 +277,33 @@ def _profile_name(name: Any, path: Path | None, where: str) -> str:
 def _overrides(overrides: Mapping[str, Any], path: Path | None, where: str) -> dict[str, Any]:
     if not isinstance(overrides, Mapping):
         raise RouteConfigError("must be a table of profile fields", path=path, where=where)
-    # Empty values never overwrite: a route that leaves a field blank inherits the profile's.
-    kept = {k: v for k, v in overrides.items() if v not in ("", None, [], {})}
-    bad = sorted(set(kept) - (set(Profile.model_fields) - _NOT_OVERRIDABLE))
+    kept = drop_empty(dict(overrides))
+    bad = sorted(set(kept) - set(_OVERRIDABLE))
     if bad:
         raise RouteConfigError(
-            f"{', '.join(bad)} cannot be overridden; a route may change "
-            f"{', '.join(sorted(set(Profile.model_fields) - _NOT_OVERRIDABLE))}",
+            f"{', '.join(bad)} cannot be overridden; a route may change {', '.join(_OVERRIDABLE)}",
             path=path,
             where=where,
         )
     try:
-        Profile.model_validate({"name": "route-check", "model": "route-check", **kept})
+        checked = Profile.model_validate({"name": "route-check", "model": "route-check", **kept})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise RouteConfigError(
             first["msg"].removeprefix("Value error, "), path=path, where=f"{where}.{field}"
         ) from None
+    return {name: getattr(checked, name) for name in kept}  # validated and coerced ("30" -> 30.0)
+
+
+def drop_empty(values: dict[str, Any]) -> dict[str, Any]:
+    """Overrides without their empty values, at every depth: an empty value never overwrites."""
+    kept = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            value = drop_empty(dict(value))
+        if value not in ("", None, [], {}):
+            kept[key] = value
     return kept
 
 
@@ -295,8 +312,13 @@ def _fallbacks(fallbacks: Any, path: Path | None, where: str) -> dict[str, list[
         return None
     if not isinstance(fallbacks, Mapping):
         raise RouteConfigError("must be a table of exception name to profile names", path=path, where=where)
+    names = ExceptionNames(get_plugin_manager())
     table: dict[str, list[str]] = {}
     for error, targets in fallbacks.items():
+        try:
+            names.check(str(error))
+        except UnknownExceptionNameError as exc:
+            raise RouteConfigError(str(exc), path=path, where=f"{where}.{error}") from None
         if not isinstance(targets, list):
             raise RouteConfigError(f'must be a list, e.g. {error} = ["other"]', path=path, where=f"{where}.{error}")
         table[str(error)] = [_profile_name(t, path, f"{where}.{error}") for t in targets]
@@ -307,9 +329,13 @@ def _compile(match: Mapping[str, Any], path: Path | None, where: str) -> Predica
     """Turn a match table into a predicate, checking every operator and regex now, not at call time."""
     checks: list[Predicate] = []
     for key, condition in match.items():
+        if not isinstance(key, str):
+            raise RouteConfigError(f"{key!r}: context keys are strings", path=path, where=where)
         if key in ("$and", "$or"):
-            if not isinstance(condition, list) or not all(isinstance(c, Mapping) for c in condition):
-                raise RouteConfigError(f"{key} takes a list of match tables", path=path, where=f"{where}.{key}")
+            if not condition or not isinstance(condition, list) or not all(isinstance(c, Mapping) for c in condition):
+                raise RouteConfigError(
+                    f"{key} takes a non-empty list of match tables", path=path, where=f"{where}.{key}"
+                )
             parts = [_compile(c, path, f"{where}.{key}[{i}]") for i, c in enumerate(condition)]
             checks.append(_combine(parts, every=key == "$and"))
         elif key.startswith("$"):
@@ -323,10 +349,19 @@ def _compile(match: Mapping[str, Any], path: Path | None, where: str) -> Predica
 
 def _key_check(key: str, condition: Any, path: Path | None, where: str) -> Predicate:
     if isinstance(condition, list):  # any of
-        options = list(condition)
-        return _present_and(key, _membership(options, negate=False))
+        if any(isinstance(option, Mapping | list) for option in condition):
+            raise RouteConfigError(
+                'a list here is the values to accept; for operators use a table, e.g. { "$in" = [...] }',
+                path=path,
+                where=where,
+            )
+        return _present_and(key, _membership(list(condition), negate=False))
     if not isinstance(condition, Mapping):
-        return _present_and(key, _compare(operator.eq, condition))
+        return _present_and(key, _equal(condition, negate=False))
+    if not condition:
+        raise RouteConfigError(
+            'an empty table matches nothing; to test presence use { "$exists" = true }', path=path, where=where
+        )
     tests: list[Callable[[Any], bool]] = []
     exists: bool | None = None
     for op, operand in condition.items():
@@ -334,6 +369,12 @@ def _key_check(key: str, condition: Any, path: Path | None, where: str) -> Predi
             if not isinstance(operand, bool):
                 raise RouteConfigError("$exists takes true or false", path=path, where=where)
             exists = operand
+        elif op in ("$and", "$or"):
+            raise RouteConfigError(
+                f"{op} combines whole match tables: put it beside the keys, not under one", path=path, where=where
+            )
+        elif op in ("$eq", "$ne"):
+            tests.append(_equal(operand, negate=op == "$ne"))
         elif op in _COMPARE:
             tests.append(_compare(_COMPARE[op], operand))
         elif op in ("$in", "$nin"):
@@ -379,15 +420,27 @@ def _present_and(key: str, test: Callable[[Any], bool]) -> Predicate:
 
 
 def _compare(compare: Callable[[Any, Any], bool], operand: Any) -> Callable[[Any], bool]:
-    return lambda value: compare(value, operand)
+    # A flag never compares with a number ($gt 0 does not match true), though Python would let it.
+    return lambda value: isinstance(value, bool) == isinstance(operand, bool) and compare(value, operand)
+
+
+def _equal(expected: Any, *, negate: bool) -> Callable[[Any], bool]:
+    return lambda value: _same(value, expected) != negate
 
 
 def _membership(options: list[Any], *, negate: bool) -> Callable[[Any], bool]:
-    return lambda value: (value in options) != negate
+    return lambda value: any(_same(value, option) for option in options) != negate
 
 
 def _search(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
-    return lambda value: pattern.search(str(value)) is not None
+    return lambda value: isinstance(value, str) and pattern.search(value) is not None
+
+
+def _same(value: Any, expected: Any) -> bool:
+    # True == 1 in Python; in a context, a flag and a count are different things.
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return type(value) is type(expected) and value == expected
+    return bool(value == expected)
 
 
 def _safe(test: Callable[[Any], bool], value: Any) -> bool:

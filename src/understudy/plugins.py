@@ -67,6 +67,7 @@ class LogEvents:
         "fallback_succeeded": logging.INFO,
         "fallback_exhausted": logging.ERROR,
         "routing_failed": logging.WARNING,
+        "route_chosen": logging.DEBUG,
     }
 
     @hookimpl

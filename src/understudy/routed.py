@@ -1,52 +1,79 @@
 """RoutedLLM: what an agent holds when a router picks the primary. It routes, then falls back.
 
-Per call: the router (or a plugin, through ``understudy_route``) chooses the primary from the context; the
-session's stickiness may keep it elsewhere; then the usual fallback walk runs from there. A router that
-raises never blocks a call: the call goes to the router's default profile and a ``RoutingFailed`` event
-says why.
+Per call: plugins (``understudy_route``) or the router choose the primary from the context; the session's
+stickiness may keep it elsewhere; then the usual fallback walk runs from there. Nothing about routing may
+block a call: a router or plugin that raises, or a decision that cannot be built, sends the call to the
+router's default profile with a ``RoutingFailed`` event.
 """
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import json
+import logging
 import time
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
 from understudy.engine import emit_async, emit_sync, run_async, run_sync, walk
-from understudy.events import RoutingFailed
+from understudy.errors import ProfileError
+from understudy.events import RouteChosen, RoutingFailed
 from understudy.llm import HIDDEN_KEY, LLM, served_by
+from understudy.profiles import Profile
 from understudy.redaction import redact
 from understudy.routes import RouteDecision
-from understudy.sessions import SessionBook, Stickiness
+from understudy.sessions import SessionBook, SessionState, Stickiness
 from understudy.strategy import FallbackStrategy
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from understudy.profiles import Profile
+    from understudy.events import Event
     from understudy.registry import LLMRegistry
     from understudy.routes import Router
 
 __all__ = ["RoutedLLM"]
 
+logger = logging.getLogger("understudy")
 
-@dataclass(frozen=True, slots=True)
+_BUILTIN_ROUTING: Final = "understudy.route"  # the plugin that asks the router; RoutedLLM asks it directly
+_VARIANTS: Final = 256  # distinct (profile, overrides, fallbacks) decisions kept built
+
+
+@dataclass
 class _Plan:
+    """One routed call, decided: the LLM to start with, and what to report and remember."""
+
     llm: LLM
-    picked: str  # the routed primary (after switch cost), what the session is "on"
+    decision: RouteDecision
     route: str  # router:rule, on every event and in the route stats
-    reason: str  # why the router chose it
-    call_id: str
-    routing_failed: RoutingFailed | None
+    call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    sticky_on: str | None = None
+    kept: bool = False
+    probed: bool = False
+    number: int = 0
+    failures: list[RoutingFailed] = field(default_factory=list)
+
+    def events(self) -> list[Event]:
+        chosen = RouteChosen(
+            call_id=self.call_id,
+            primary=self.llm.name,
+            route=self.route,
+            router=self.decision.router,
+            profile=self.decision.profile,
+            reason=self.decision.reason,
+            sticky_on=self.sticky_on,
+            kept=self.kept,
+        )
+        return [*self.failures, chosen]
 
 
 class RoutedLLM:
     """Routes each call to a primary profile, then falls back as that profile (or the route) says.
 
-    Get one from ``LLMRegistry.get_routed(router, stickiness=...)``.
+    Get one from ``LLMRegistry.get_routed(router, stickiness=...)``, which checks the router first.
 
     Attributes:
         router: chooses the primary from ``context``.
@@ -58,7 +85,7 @@ class RoutedLLM:
         self.router = router
         self.stickiness = Stickiness.of(stickiness)
         self.sessions = SessionBook(self.stickiness.max_sessions)
-        self._variants: dict[str, tuple[Profile, LLM]] = {}
+        self._variants: OrderedDict[str, tuple[Profile, LLM]] = OrderedDict()
 
     def completion(self, *, context: Mapping[str, Any] | None = None, session: str | None = None, **kwargs: Any) -> Any:
         """Route, then ``litellm.completion`` with fallbacks. Takes litellm's arguments besides these.
@@ -67,13 +94,17 @@ class RoutedLLM:
             context: what the router matches on (``{"platform": "discord", ...}``).
             session: a key shared by the calls of one conversation, for stickiness.
         """
-        plan = self._plan(self._decide(context or {}, kwargs.get("messages")), session)
-        if plan.routing_failed is not None:
-            emit_sync(self.registry.dispatch, plan.routing_failed)
+        context = context or {}
+        decision, failures = self._ask_plugins(context, kwargs.get("messages"))
+        if decision is None:
+            decision = self._ask_router(context, kwargs.get("messages"), failures)
+        plan = self._plan(decision, failures, session)
+        for event in plan.events():
+            emit_sync(self.registry.dispatch, event)
         try:
             response = run_sync(walk(plan.llm, kwargs, route=plan.route, call_id=plan.call_id), self.registry.dispatch)
-        except Exception:
-            self.registry.book.route_call(plan.route, None)
+        except BaseException:
+            self._after(plan, session, None)
             raise
         self._after(plan, session, response)
         return response
@@ -81,74 +112,146 @@ class RoutedLLM:
     async def acompletion(
         self, *, context: Mapping[str, Any] | None = None, session: str | None = None, **kwargs: Any
     ) -> Any:
-        """The async twin of ``completion``. Routing runs in a worker thread: a router may block (a classifier)."""
-        decision = await asyncio.to_thread(self._decide, context or {}, kwargs.get("messages"))
-        plan = self._plan(decision, session)
-        if plan.routing_failed is not None:
-            await emit_async(self.registry.dispatch, plan.routing_failed)
+        """The async twin of ``completion``. A router with ``aselect`` (``TieredRouter``) is awaited, so a slow
+        classifier holds neither the event loop nor its executor."""
+        context = context or {}
+        decision, failures = self._ask_plugins(context, kwargs.get("messages"))
+        if decision is None:
+            aselect = getattr(self.router, "aselect", None)
+            if callable(aselect):
+                try:
+                    decision = await aselect(context, messages=kwargs.get("messages"))
+                except Exception as exc:
+                    failures.append(self._failure(self.router.name, exc))
+                    decision = self._default("the router raised")
+            else:
+                decision = self._ask_router(context, kwargs.get("messages"), failures)
+        plan = self._plan(decision, failures, session)
+        for event in plan.events():
+            await emit_async(self.registry.dispatch, event)
         try:
             response = await run_async(
                 walk(plan.llm, kwargs, route=plan.route, call_id=plan.call_id), self.registry.dispatch
             )
-        except Exception:
-            self.registry.book.route_call(plan.route, None)
+        except BaseException:  # a cancelled call is counted too
+            self._after(plan, session, None)
             raise
         self._after(plan, session, response)
         return response
 
     def decide(self, context: Mapping[str, Any], messages: Sequence[Mapping[str, Any]] | None = None) -> RouteDecision:
         """The route a call with this context would take. Calls no model, unless the router's classifier is one."""
-        return self._decide(context, messages)[0]
+        decision, failures = self._ask_plugins(context, messages)
+        return decision or self._ask_router(context, messages, failures)
 
-    def _decide(
+    # -- deciding ------------------------------------------------------------------------------------------
+
+    def _ask_plugins(
         self, context: Mapping[str, Any], messages: Sequence[Mapping[str, Any]] | None
-    ) -> tuple[RouteDecision, BaseException | None]:
+    ) -> tuple[RouteDecision | None, list[RoutingFailed]]:
+        """The first plugin answer, in pluggy's order; a plugin that raises is reported and passed over."""
+        failures: list[RoutingFailed] = []
         hook = self.registry.plugin_manager.hook.understudy_route
-        try:
-            decision = hook(router=self.router, context=context, messages=messages)
-            if not isinstance(decision, RouteDecision):
-                raise TypeError(f"understudy_route returned {decision!r}, not a RouteDecision")
-            return decision, None
-        except Exception as exc:
-            fallback = RouteDecision(
-                profile=self.router.default,
-                router=self.router.name,
-                reason=f"routing failed ({type(exc).__name__}); the default",
-            )
-            return fallback, exc
+        for impl in reversed(hook.get_hookimpls()):
+            if impl.plugin_name == _BUILTIN_ROUTING or impl.hookwrapper or impl.wrapper:
+                continue
+            args = {"router": self.router, "context": context, "messages": messages}
+            try:
+                answer = impl.function(*[args[name] for name in impl.argnames])
+                if inspect.isawaitable(answer):
+                    close = getattr(answer, "close", None)
+                    if callable(close):
+                        close()
+                    raise TypeError("understudy_route implementations must be plain functions, not async")
+                if answer is not None and not isinstance(answer, RouteDecision):
+                    raise TypeError(f"understudy_route returned {answer!r}, not a RouteDecision")
+            except Exception as exc:
+                logger.warning("plugin %r raised in understudy_route; asking the next", impl.plugin_name)
+                failures.append(self._failure(f"plugin {impl.plugin_name}", exc))
+                continue
+            if answer is not None:
+                return answer, failures
+        return None, failures
 
-    def _plan(self, decided: tuple[RouteDecision, BaseException | None], session: str | None) -> _Plan:
-        decision, error = decided
-        call_id = uuid.uuid4().hex[:16]
-        route = f"{decision.router}:{decision.route or 'default'}"
-        state = self.sessions.get(session) if session is not None else None
-        picked = decision.profile
+    def _ask_router(
+        self,
+        context: Mapping[str, Any],
+        messages: Sequence[Mapping[str, Any]] | None,
+        failures: list[RoutingFailed],
+    ) -> RouteDecision:
+        try:
+            return self.router.select(context, messages=messages)
+        except Exception as exc:
+            failures.append(self._failure(self.router.name, exc))
+            return self._default("the router raised")
+
+    def _default(self, why: str) -> RouteDecision:
+        return RouteDecision(profile=self.router.default, router=self.router.name, reason=f"{why}; the default")
+
+    def _failure(self, who: str, error: BaseException | str) -> RoutingFailed:
+        # call_id and primary are filled in by _plan, once they are known.
+        return RoutingFailed(
+            call_id="",
+            primary="",
+            router=who,
+            error_type=type(error).__name__ if isinstance(error, BaseException) else None,
+            message=redact(str(error)),
+        )
+
+    # -- planning ------------------------------------------------------------------------------------------
+
+    def _plan(self, decision: RouteDecision, failures: list[RoutingFailed], session: str | None) -> _Plan:
+        if decision.error is not None:  # the router handled a failure itself (a classifier timed out)
+            failures.append(self._failure(decision.router, decision.error))
+        state, number = (SessionState(), 0)
+        if session is not None and self.stickiness.remembers:
+            state, number = self.sessions.begin(session)
+        try:
+            plan = self._session_plan(decision, state, session)
+        except Exception as exc:  # a decision naming a profile that cannot load, bad plugin overrides ...
+            failures.append(self._failure(decision.router, exc))
+            fallback = self._default(f"{decision.profile!r} could not be used")
+            plan = _Plan(self.registry.get(fallback.profile), fallback, f"{fallback.router}:default")
+        plan.number = number
+        plan.failures = [
+            failure.model_copy(update={"call_id": plan.call_id, "primary": plan.llm.name, "route": plan.route})
+            for failure in failures
+        ]
+        return plan
+
+    def _session_plan(self, decision: RouteDecision, state: SessionState, session: str | None) -> _Plan:
         rules = self.stickiness
+        kept = False
         if (
-            state is not None
-            and rules.switch_cost
-            and state.picked != picked
-            and not self._cheaper_by(picked, state.picked, rules.switch_cost)
+            rules.switch_cost
+            and state.picked is not None
+            and state.picked != decision.profile
+            and not self._cheaper_by(decision.profile, state.picked, rules.switch_cost)
         ):
-            picked, route = state.picked, f"{route}(kept:{state.picked})"
-            decision = RouteDecision(profile=picked, router=decision.router, route=decision.route)
-        primary = self._variant(decision)
-        if state is not None and state.stuck_on and rules.mode != "per_call":
-            expired = rules.mode == "ttl" and time.monotonic() - state.stuck_since >= (rules.ttl or 0)
-            if not expired:  # stay on the fallback; if it fails, go back through the picked primary's chain
-                primary = self._stuck(state.stuck_on, primary)
-                route = f"{route}(sticky:{state.stuck_on})"
-        failed = None
-        if error is not None or decision.error is not None:
-            failed = RoutingFailed(
-                call_id=call_id,
-                primary=primary.name,
-                route=route,
-                router=self.router.name,
-                error_type=type(error).__name__ if error is not None else None,
-                message=redact(str(error) if error is not None else decision.error or ""),
+            kept = True
+            decision = decision.model_copy(
+                update={
+                    "profile": state.picked,
+                    "overrides": {},
+                    "fallbacks": None,
+                    "reason": f"{decision.reason}; kept on {state.picked!r}: {decision.profile!r} is not "
+                    f"cheaper by more than {rules.switch_cost:g}x",
+                }
             )
-        return _Plan(primary, picked, route, decision.reason, call_id, failed)
+        route = f"{decision.router}:{decision.route or 'default'}"
+        primary = self._variant(decision)
+        plan = _Plan(primary, decision, route, kept=kept)
+        stuck = state.stuck_on if rules.mode != "per_call" and state.picked == decision.profile else None
+        if stuck is not None and rules.mode == "ttl" and time.monotonic() - state.stuck_since >= (rules.ttl or 0):
+            plan.probed = True  # the ttl lapsed: start at the primary again
+        elif stuck is not None:
+            try:
+                plan.llm, plan.sticky_on = self._stuck(stuck, primary), stuck
+            except ProfileError:
+                # The fallback the session stayed on cannot be loaded any more: start at the primary.
+                if session is not None:
+                    self.sessions.unstick(session)
+        return plan
 
     def _variant(self, decision: RouteDecision) -> LLM:
         """The picked profile's LLM, with the route's overrides and fallbacks applied for this call."""
@@ -158,12 +261,18 @@ class RoutedLLM:
         key = json.dumps([decision.profile, decision.overrides, decision.fallbacks], sort_keys=True, default=str)
         cached = self._variants.get(key)
         if cached is not None and cached[0] == base.profile:
+            self._variants.move_to_end(key)
             return cached[1]
-        # Overrides were validated when the router was built; a shallow copy is enough here.
-        llm = LLM(base.profile.model_copy(update=decision.overrides), self.registry)
+        params = {**base.profile.params, **decision.overrides.get("params", {})}
+        fields = {**base.profile.model_dump(exclude={"params"}), **decision.overrides, "params": params}
+        # Validated again here: a plugin's decision has not been through a routes file's checks.
+        profile = Profile.model_validate({**fields, "name": base.name, "source": base.profile.source})
+        llm = LLM(profile, self.registry)
         if decision.fallbacks is not None:
             llm.fallback_strategy = FallbackStrategy(decision.fallbacks, plugin_manager=self.registry.plugin_manager)
         self._variants[key] = (base.profile, llm)
+        while len(self._variants) > _VARIANTS:
+            self._variants.popitem(last=False)
         return llm
 
     def _stuck(self, name: str, picked: LLM) -> LLM:
@@ -179,15 +288,20 @@ class RoutedLLM:
         return llm
 
     def _after(self, plan: _Plan, session: str | None, response: Any) -> None:
-        serving = served_by(response)
+        serving = served_by(response) if response is not None else None
         hidden = getattr(response, "_hidden_params", None)
         info = hidden.get(HIDDEN_KEY) if isinstance(hidden, dict) else None
         if isinstance(info, dict):
-            info.update(route=plan.route, route_reason=plan.reason)
-        self.registry.book.route_call(plan.route, serving)
-        if session is not None:
+            info.update(route=plan.route, route_reason=plan.decision.reason)
+        self.registry.book.route_call(plan.route, serving, sticky=plan.sticky_on is not None, kept=plan.kept)
+        if session is not None and self.stickiness.remembers:
             self.sessions.record(
-                session, picked=plan.picked, served_by=serving, sticky=self.stickiness.mode != "per_call"
+                session,
+                plan.number,
+                picked=plan.decision.profile,
+                served_by=serving,
+                sticky=self.stickiness.mode != "per_call",
+                probed=plan.probed,
             )
 
     def _cheaper_by(self, new: str, current: str, factor: float) -> bool:

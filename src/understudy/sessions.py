@@ -1,10 +1,11 @@
 """Sticky sessions: whether a session stays on the profile that last served it.
 
 ``per_call`` (the default): every call starts at the routed primary. ``session``: once a fallback serves a
-session, its next calls start there. ``ttl``: the same, but after ``ttl`` seconds the routed primary is probed
-again and the session returns to it if it answers. ``switch_cost``, in any mode, keeps a session on the
-profile it was last routed to unless the router's new pick is cheaper by more than that factor: switching
-throws the provider's prompt cache away.
+session, its next calls start there, as long as the router keeps picking the same primary. ``ttl``: the
+same, but after ``ttl`` seconds the routed primary is probed again; the session returns to it if it answers,
+and waits another ``ttl`` if it does not. ``switch_cost``, in any mode, keeps a session on the profile it
+was last routed to unless the router's new pick is cheaper by more than that factor: switching throws the
+provider's prompt cache away.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -44,6 +45,11 @@ class Stickiness(BaseModel):
             raise ValueError("mode 'ttl' needs ttl seconds, and ttl needs mode 'ttl'")
         return self
 
+    @property
+    def remembers(self) -> bool:
+        """Whether sessions need memory at all (``per_call`` without a switch cost does not)."""
+        return self.mode != "per_call" or self.switch_cost is not None
+
     @classmethod
     def of(cls, value: Stickiness | str | float | None) -> Stickiness:
         """Accept the shorthands: ``"per_call"``, ``"session"``, or a number of seconds for ``ttl``."""
@@ -62,11 +68,21 @@ class Stickiness(BaseModel):
 
 @dataclass(slots=True)
 class SessionState:
-    """What one session remembers."""
+    """What one session remembers.
 
-    picked: str  # the primary it was last routed to (after switch-cost)
-    stuck_on: str | None = None  # the fallback it stays on, if any
+    Attributes:
+        picked: the primary it was last routed to (after switch cost).
+        stuck_on: the fallback it stays on, if any; only while the router keeps picking ``picked``.
+        stuck_since: when it got stuck, or when the last probe of the primary failed (monotonic seconds).
+        issued: calls started; each carries its number, so a slow old call cannot overwrite a newer outcome.
+        applied: the number of the newest call whose outcome was recorded.
+    """
+
+    picked: str | None = None
+    stuck_on: str | None = None
     stuck_since: float = 0.0
+    issued: int = 0
+    applied: int = 0
 
 
 class SessionBook:
@@ -77,29 +93,55 @@ class SessionBook:
         self._states: OrderedDict[str, SessionState] = OrderedDict()
         self._lock = threading.Lock()
 
+    def begin(self, session: str) -> tuple[SessionState, int]:
+        """A call starts: a copy of the session's state, and the call's number."""
+        with self._lock:
+            state = self._states.get(session) or SessionState()
+            state.issued += 1
+            self._store(session, state)
+            return replace(state), state.issued
+
     def get(self, session: str) -> SessionState | None:
         with self._lock:
             state = self._states.get(session)
-            if state is not None:
-                self._states.move_to_end(session)
-                return SessionState(state.picked, state.stuck_on, state.stuck_since)
-            return None
+            return replace(state) if state is not None else None
 
-    def record(self, session: str, *, picked: str, served_by: str | None, sticky: bool) -> None:
-        """After a call: remember the pick, and stay on the fallback that served it when ``sticky``."""
+    def record(
+        self, session: str, number: int, *, picked: str, served_by: str | None, sticky: bool, probed: bool
+    ) -> None:
+        """A call ended: remember the pick, and whether the session now stays on a fallback.
+
+        Args:
+            number: the call's number from ``begin``; an outcome older than one already applied is ignored.
+            served_by: the profile that answered, or None when the call failed.
+            sticky: whether the policy keeps sessions on the fallback that served them.
+            probed: the call was a ttl probe of the primary; if a fallback answered, the ttl starts again.
+        """
         with self._lock:
-            state = self._states.get(session) or SessionState(picked)
-            state.picked = picked
-            if served_by is not None:
-                if sticky and served_by != picked:
-                    if state.stuck_on != served_by:
-                        state.stuck_on, state.stuck_since = served_by, time.monotonic()
-                elif served_by == picked:
-                    state.stuck_on = None  # the primary answered: back to it
-            self._states[session] = state
-            self._states.move_to_end(session)
-            while len(self._states) > self._max:
-                self._states.popitem(last=False)
+            state = self._states.get(session) or SessionState()
+            if number < state.applied:
+                return  # a newer call already decided where this session is
+            state.applied = number
+            if state.picked != picked:
+                state.picked, state.stuck_on = picked, None  # a new route: what was stuck belonged to the old one
+            if served_by == picked:
+                state.stuck_on = None  # the primary answered: back to it
+            elif served_by is not None and sticky and (served_by != state.stuck_on or probed):
+                state.stuck_on, state.stuck_since = served_by, time.monotonic()
+            self._store(session, state)
+
+    def unstick(self, session: str) -> None:
+        """Forget the fallback a session stays on (it can no longer be loaded)."""
+        with self._lock:
+            state = self._states.get(session)
+            if state is not None:
+                state.stuck_on = None
+
+    def _store(self, session: str, state: SessionState) -> None:
+        self._states[session] = state
+        self._states.move_to_end(session)
+        while len(self._states) > self._max:
+            self._states.popitem(last=False)
 
     def __len__(self) -> int:
         with self._lock:

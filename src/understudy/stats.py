@@ -58,6 +58,8 @@ class RouteStats(BaseModel):
         calls: calls that took this route.
         served_by: successful calls by the profile that served them (the routed primary or a fallback).
         failures: calls that raised (every profile failed, or an error without fallback).
+        sticky_calls: calls a sticky session started on the fallback it stays on.
+        kept_calls: calls the switch cost kept on the session's previous pick.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -66,6 +68,8 @@ class RouteStats(BaseModel):
     calls: int = 0
     served_by: dict[str, int] = Field(default_factory=dict)
     failures: int = 0
+    sticky_calls: int = 0
+    kept_calls: int = 0
 
 
 class StatsBook:
@@ -116,11 +120,15 @@ class StatsBook:
             by_type = row["failures_by_type"]
             by_type[error_type] = by_type.get(error_type, 0) + 1
 
-    def route_call(self, route: str, served_by: str | None) -> None:
+    def route_call(self, route: str, served_by: str | None, *, sticky: bool = False, kept: bool = False) -> None:
         """A routed call ended: served by that profile, or failed (None)."""
         with self._lock:
-            row = self._routes.setdefault(route, {"route": route, "calls": 0, "served_by": {}, "failures": 0})
+            row = self._routes.get(route)
+            if row is None:
+                row = self._routes[route] = RouteStats(route=route).model_dump()
             row["calls"] += 1
+            row["sticky_calls"] += sticky
+            row["kept_calls"] += kept
             if served_by is None:
                 row["failures"] += 1
             else:

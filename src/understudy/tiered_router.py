@@ -28,6 +28,7 @@ that comes later is dropped. A classifier that is too slow, raises, or names no 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import difflib
 import inspect
@@ -295,13 +296,24 @@ class TieredRouter:
         """Ask the classifier for a tier; start at its first candidate, fall back along the others.
 
         Waits at most ``timeout`` seconds and never raises: a slow, failing or unclear classifier gives the
-        default tier's decision with ``route=None``. It blocks while it waits: from async code, run it in a
-        thread (``RoutedLLM.acompletion`` does).
+        default tier's decision with ``route=None``. It blocks while it waits; async code uses ``aselect``.
         """
         job = self._start(context, messages)
         if isinstance(job, RouteDecision):
             return job
         wait_for([job], timeout=self.timeout)
+        return self._finish(job)
+
+    async def aselect(
+        self, context: Mapping[str, Any], *, messages: Sequence[Mapping[str, Any]] | None = None
+    ) -> RouteDecision:
+        """``select`` for async callers: waits on the event loop, so neither the loop nor its default
+        executor is held while the classifier thinks."""
+        job = self._start(context, messages)
+        if isinstance(job, RouteDecision):
+            return job
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(job)), timeout=self.timeout)
         return self._finish(job)
 
     def profiles(self) -> list[str]:
