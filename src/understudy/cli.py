@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +36,7 @@ from understudy.exception_names import WILDCARD, ExceptionNames
 from understudy.match_router import MatchRouter
 from understudy.plugins import BUILTIN_PLUGINS, list_plugins
 from understudy.profiles import TIERS_FILE_STEM, Profile
-from understudy.redaction import REDACTED, redact
+from understudy.redaction import REDACTED, redact, redact_mapping
 from understudy.retry import is_transient_class
 from understudy.store import PROFILES_PATH_ENV, ProfileStore
 from understudy.strategy import FallbackStrategy
@@ -56,7 +55,6 @@ EXIT_PROBLEMS: Final = 1  # a profile is missing or broken, or `check` found pro
 EXIT_USAGE: Final = 2  # the command line itself is wrong (argparse uses 2 as well)
 
 # Keys in `params` whose values are credentials (extra_headers = {Authorization = "Bearer ..."}).
-_SECRET_KEY: Final = re.compile(r"(?i)key|token|secret|password|authorization|cookie|credential")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,21 +232,12 @@ def _profile_data(profile: Profile) -> dict[str, Any]:
         if field == "api_key":
             data[field] = REDACTED if profile.api_key is not None else None
         elif field == "params":
-            data[field] = _redact_params(profile.params)
+            data[field] = redact_mapping(profile.params)
         else:
             data[field] = dumped[field]
         if field == "api_key_env":
             data["api_key_env_set"] = bool(os.environ.get(profile.api_key_env)) if profile.api_key_env else None
     return data
-
-
-def _redact_params(value: Any) -> Any:
-    """``params`` with every credential-looking value (by its key's name or its shape) replaced."""
-    if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEY.search(str(k)) else _redact_params(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_params(v) for v in value]
-    return redact(value) if isinstance(value, str) else value
 
 
 def _fallback_lines(fallbacks: dict[str, list[str]]) -> list[str]:
@@ -272,17 +261,20 @@ def explain(args: argparse.Namespace, store: ProfileStore) -> int:
     if args.error is not None:
         names.check(args.error)  # an unknown name is a usage error: say so before loading anything
     strategy: FallbackStrategy | None = None
+    overrides: dict[str, Any] = {}
     name = args.name
     if args.context:
         decision = _explain_route(args, store)
         if decision is None:
             return EXIT_USAGE
-        name = decision.profile
+        name, overrides = decision.profile, decision.overrides
         if decision.fallbacks is not None:
             strategy = FallbackStrategy(decision.fallbacks, plugin_manager=store.plugin_manager)
         if args.error is None:
             return 0
     profile = store.load(name)
+    if overrides:  # the route's own num_retries or timeout is what the call would use
+        profile = profile.model_copy(update=overrides)
     # Matching a name to its class imports litellm; do not let it fetch the cost map on the way.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     strategy = strategy or FallbackStrategy.from_profile(profile, plugin_manager=store.plugin_manager)
@@ -336,7 +328,8 @@ def _explain_route(args: argparse.Namespace, store: ProfileStore) -> RouteDecisi
     rule = decision.route or "default"
     print(f"  {rule}: primary {decision.profile!r}; {decision.reason}")
     if decision.overrides:
-        print(f"  overrides for this route: {json.dumps(decision.overrides, default=str)}")
+        shown = redact_mapping(decision.overrides)
+        print(f"  overrides for this route: {json.dumps(shown, default=str)}")
     if decision.fallbacks is not None:
         print(f"  the route replaces {decision.profile}'s fallbacks with: {json.dumps(decision.fallbacks)}")
     return decision
