@@ -6,14 +6,18 @@ TOML, and every one must give the same profiles."""
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 import math
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import litellm
+import openai
 import pytest
 import yaml
 
@@ -21,6 +25,9 @@ from understudy import ConfigError, Profile, ProfileStore
 from understudy.cli import main
 from understudy.importers import import_litellm_config, profile_toml, read_config, write_profiles
 from understudy.profiles import _CALL_PARAMS, _FIELD_PARAMS, _OWNED_PARAMS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 LITERAL_KEY = "sk-ant-literal-secret-0123456789"
 MASTER_KEY = "sk-master-secret-9876543210"
@@ -388,11 +395,12 @@ def test_a_load_balanced_group_is_its_first_deployment_with_the_others_as_star_f
     ]
     assert profiles["gpt-4o"].fallbacks == {"*": ["gpt-4o-2", "gpt-4o-3"]}
     assert profiles["gpt-4o-2"].fallbacks == {}
-    assert result.warnings == (
+    assert result.warnings[0] == (
         "model_list[0, 1, 2]: 'gpt-4o' is a load-balanced group of 3 deployments; understudy does not balance "
         "load: gpt-4o is tried first, then gpt-4o-2, gpt-4o-3 (its fallbacks under '*'); a fallback to 'gpt-4o' "
-        "names them all",
+        "names them all"
     )
+    assert [w for w in result.warnings[1:] if not w.startswith("num_retries: not set")] == []
 
 
 def test_a_fallback_to_a_load_balanced_group_names_every_deployment_in_it() -> None:
@@ -431,7 +439,7 @@ def test_other_credentials_are_left_out_by_name_or_shape_and_never_repeated() ->
                     "aws_secret_access_key": secrets[0],
                     "aws_region_name": "eu-west-1",
                     "extra_headers": {"Authorization": f"Bearer {secrets[1]}", "X-Team": "ml"},
-                    "api_base": f"https://user:{secrets[2]}@proxy.example.com",
+                    "webhook_url": f"https://user:{secrets[2]}@hooks.example.com",
                     "extra_body": {"note": secrets[3]},
                     "input_cost_per_token": 0.000003,  # "token" in the name, but a number: kept
                 },
@@ -440,12 +448,11 @@ def test_other_credentials_are_left_out_by_name_or_shape_and_never_repeated() ->
     }
     result = convert(config)
     profile = result.profiles[0].profile
-    assert profile.api_base is None
     assert profile.params == {"aws_region_name": "eu-west-1", "input_cost_per_token": 0.000003}
-    assert result.warnings == (
-        "model_list[0] ('bedrock'): left out aws_secret_access_key, extra_headers, api_base, extra_body: they hold "
-        "credentials, which are never written to a file; export them where litellm reads them",
-    )
+    assert [w for w in result.warnings if not w.startswith("num_retries: not set")] == [
+        "model_list[0] ('bedrock'): left out aws_secret_access_key, extra_headers, webhook_url, extra_body: they "
+        "hold credentials, which are never written to a file; export them where litellm reads them",
+    ]
     everything = repr(result) + "".join(result.files().values())
     assert not [secret for secret in secrets if secret in everything]
 
@@ -462,20 +469,19 @@ def test_router_only_and_refused_litellm_params_are_dropped_with_a_warning_namin
                     "max_parallel_requests": 4,
                     "max_retries": 3,
                     "seed": 7,
-                    "api_base": "os.environ/AZURE_API_BASE",
+                    "vertex_project": "os.environ/VERTEX_PROJECT",
                 },
             }
         ]
     }
     result = convert(config)
     assert result.profiles[0].profile.params == {"seed": 7}
-    assert result.profiles[0].profile.api_base is None
-    assert set(result.warnings) == {
+    assert set(result.warnings) - {w for w in result.warnings if w.startswith("num_retries: not set")} == {
         "model_list[0] ('m'): left out rpm, tpm, max_parallel_requests: only LiteLLM's router acts on them "
         "(load balancing, budgets)",
         "model_list[0] ('m'): left out max_retries: understudy does the retrying; num_retries says how often",
-        "model_list[0] ('m'): left out api_base (os.environ/AZURE_API_BASE): a profile reads only its key from "
-        "the environment; set the value in the file, or leave it out where litellm reads the provider's "
+        "model_list[0] ('m'): left out vertex_project (os.environ/VERTEX_PROJECT): a profile reads only its key "
+        "from the environment; set the value in the file, or leave it out where litellm reads the provider's "
         "variable itself",
     }
 
@@ -617,6 +623,205 @@ def test_import_litellm_config_writes_nothing(tmp_path: Path, monkeypatch: pytes
     assert list(tmp_path.iterdir()) == []
 
 
+# -- as LiteLLM's Router does it: fallbacks of fallbacks, retries --------------------------------------------------
+
+GROUPS = ["p", "a", "b", "c", "d", "e", "f", "g", "h"]
+ERRORS: dict[str, type[Exception]] = {
+    "*": litellm.RateLimitError,
+    CWE: litellm.ContextWindowExceededError,
+    CPV: litellm.ContentPolicyViolationError,
+}
+
+
+# pydantic warns about one of litellm's TypedDicts the first time a Router is built in the process.
+ROUTER_WARNINGS = pytest.mark.filterwarnings("ignore:Item .* is using the `ReadOnly` qualifier:UserWarning")
+
+
+@pytest.fixture
+def routers() -> Iterator[None]:
+    """For tests that build LiteLLM Routers: each registers process-wide callbacks, removed afterwards."""
+    lists = {
+        name: list(value) for name, value in vars(litellm).items() if "callback" in name and isinstance(value, list)
+    }
+    yield
+    for name, saved in lists.items():
+        getattr(litellm, name)[:] = saved
+
+
+def groups_config(**settings: Any) -> dict[str, Any]:
+    """One deployment per model_name p, a, b ... h (valid profile names, so each profile is its group), and
+    the Router settings given."""
+    model_list = [{"model_name": name, "litellm_params": {"model": f"openai/{name}"}} for name in GROUPS]
+    return {"model_list": model_list, **settings}
+
+
+def fallbacks_of(config: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    return {p.profile.name: p.profile.fallbacks for p in convert(config).profiles}
+
+
+def litellm_router(config: dict[str, Any]) -> litellm.Router:
+    """LiteLLM's own Router for a config in the Router layout (it takes the same settings)."""
+    config = copy.deepcopy(config)  # the Router appends default_fallbacks to the fallbacks list it is given
+    for entry in config["model_list"]:
+        entry["litellm_params"]["api_key"] = "sk-test-not-a-key"
+    return litellm.Router(**config)
+
+
+async def litellm_tries(router: litellm.Router, primary: str, errors: str | dict[str, str]) -> list[str]:
+    """The model groups LiteLLM's Router falls back to, in order, after a call to ``primary`` fails, each
+    failing with the error ``errors`` names (a key of ERRORS; per model_name, ``"*"`` for the rest)."""
+    calls: list[str] = []
+
+    async def fail(*args: Any, **kwargs: Any) -> Any:
+        model = kwargs["model"]
+        calls.append(model)
+        kind = errors if isinstance(errors, str) else errors.get(model, "*")
+        raise ERRORS[kind](message="mock failure", llm_provider="openai", model=model)
+
+    router.async_function_with_retries = fail  # each model group is called once and fails as told
+    with pytest.raises(openai.APIError):
+        await router.acompletion(model=primary, messages=[{"role": "user", "content": "hi"}])
+    assert calls[0] == primary
+    return calls[1:]
+
+
+CHAIN = [{first: [then]} for first, then in itertools.pairwise(GROUPS)]  # p -> a -> b ... -> h
+WALKS: dict[str, dict[str, Any]] = {
+    "nested": groups_config(
+        fallbacks=[{"p": ["a", "b"]}, {"a": ["c"]}, {"c": ["d"]}, {"b": ["a", "e"]}], default_fallbacks=["f"]
+    ),
+    "the primary's entry before default_fallbacks": groups_config(
+        fallbacks=[{"p": ["a", "b", "e"]}, {"a": ["c"]}], default_fallbacks=["d"]
+    ),
+    "cycles": groups_config(fallbacks=[{"p": ["a"]}, {"a": ["p", "b"]}, {"b": ["a", "c"]}, {"c": ["b"]}]),
+    "deeper than the default max_fallbacks": groups_config(fallbacks=CHAIN),
+    "max_fallbacks 2": groups_config(fallbacks=CHAIN, max_fallbacks=2),
+    "wide and nested, max_fallbacks 3": groups_config(
+        fallbacks=[{"p": ["a", "b", "c"]}, {"a": ["d", "e"]}, {"d": ["f"]}, {"b": ["g"]}], max_fallbacks=3
+    ),
+    "max_fallbacks 0": groups_config(fallbacks=[{"p": ["a"]}], default_fallbacks=["b"], max_fallbacks=0),
+    "per kind of error": groups_config(
+        fallbacks=[{"p": ["f"]}, {"f": ["g"]}],
+        context_window_fallbacks=[{"p": ["a"]}, {"a": ["b"]}, {"*": ["c"]}],
+        content_policy_fallbacks=[{"*": ["d"]}, {"d": ["e", "h"]}],
+    ),
+}
+
+
+@pytest.mark.usefixtures("routers")
+@ROUTER_WARNINGS
+@pytest.mark.parametrize("config", WALKS.values(), ids=list(WALKS))
+async def test_each_list_is_the_walk_litellms_router_makes_when_every_fallback_fails_the_same_way(
+    config: dict[str, Any],
+) -> None:
+    fallbacks, router = fallbacks_of(config), litellm_router(config)
+    for primary in GROUPS:
+        for error in ERRORS:
+            table = fallbacks[primary]
+            listed = table.get(error, table.get("*", []))  # as understudy resolves that error for the profile
+            assert listed == await litellm_tries(router, primary, error), (primary, error)
+
+
+def test_a_fallbacks_own_fallbacks_follow_it_depth_first_each_once_never_the_profile_itself() -> None:
+    fallbacks = fallbacks_of(WALKS["nested"])
+    # d has no entry of its own: LiteLLM goes on with the primary's entry (b), never reaching the default f.
+    assert fallbacks["p"] == {"*": ["a", "c", "d", "b", "e"]}
+    assert fallbacks["b"] == {"*": ["a", "c", "d", "e"]}
+    assert fallbacks["d"] == {"*": ["f"]}
+    assert fallbacks["f"] == {}  # the default is itself
+    assert fallbacks_of(WALKS["cycles"])["p"] == {"*": ["a", "b", "c"]}
+
+
+def test_context_window_fallbacks_of_fallbacks_are_followed_in_their_own_table() -> None:
+    fallbacks = fallbacks_of(WALKS["per kind of error"])
+    assert fallbacks["p"] == {CWE: ["a", "b"], CPV: ["d", "e", "h"], "*": ["f", "g"]}
+    assert fallbacks["b"][CWE] == ["c"]
+
+
+def test_fallbacks_deeper_than_max_fallbacks_are_left_out_with_a_warning() -> None:
+    result = convert(WALKS["deeper than the default max_fallbacks"])
+    assert {p.profile.name: p.profile.fallbacks for p in result.profiles}["p"] == {"*": ["a", "b", "c", "d", "e"]}
+    assert (
+        "model_list[0] ('p'): fallbacks deeper than max_fallbacks = 5 (LiteLLM default) are left out, as LiteLLM "
+        "never reaches them: f, g, h for '*'"
+    ) in result.warnings
+    proxy = {"model_list": groups_config()["model_list"], "router_settings": {"max_fallbacks": 2, "fallbacks": CHAIN}}
+    result = convert(proxy)
+    assert {p.profile.name: p.profile.fallbacks for p in result.profiles}["p"] == {"*": ["a", "b"]}
+    assert (
+        "model_list[0] ('p'): fallbacks deeper than router_settings.max_fallbacks = 2 are left out, as LiteLLM "
+        "never reaches them: c, d, e, f, g, h for '*'"
+    ) in result.warnings
+    assert not any("ignored" in warning for warning in result.warnings)  # max_fallbacks is read, not ignored
+    assert fallbacks_of(WALKS["max_fallbacks 0"])["p"] == {}
+
+
+@pytest.mark.usefixtures("routers")
+@ROUTER_WARNINGS
+async def test_where_a_fallback_failing_otherwise_sends_litellm_elsewhere_a_warning_names_it() -> None:
+    config = groups_config(context_window_fallbacks=[{"p": ["a"]}], fallbacks=[{"p": ["b"]}, {"a": ["c"]}])
+    result = convert(config)
+    assert {p.profile.name: p.profile.fallbacks for p in result.profiles}["p"] == {CWE: ["a"], "*": ["b"]}
+    assert (
+        "model_list[0] ('p'): each fallbacks list is LiteLLM's walk when every fallback fails with the first "
+        "error's kind; LiteLLM picks a fallback's own fallbacks by the error that fallback raised, understudy "
+        f"keeps to the one list, so LiteLLM also tries, in the '*' list: a, c if b raises {CWE}; in the {CWE} "
+        "list: c if a raises another error (add them to the list to try them too)"
+    ) in result.warnings
+    # What the warning says, by LiteLLM's own Router: a RateLimitError at a, the others failing as p did.
+    router = litellm_router(config)
+    assert await litellm_tries(router, "p", {**dict.fromkeys(GROUPS, CWE), "a": "*"}) == ["a", "c"]
+    assert await litellm_tries(router, "p", {"b": CWE}) == ["b", "a", "c"]
+
+
+@pytest.mark.usefixtures("routers")
+@ROUTER_WARNINGS
+async def test_without_num_retries_profiles_get_litellms_default_with_a_warning() -> None:
+    config = {"model_list": MODEL_LIST[2:4]}
+    result = convert(config)
+    router = litellm.Router(model_list=copy.deepcopy(MODEL_LIST[2:4]))
+    assert {p.profile.name: p.profile.num_retries for p in result.profiles} == {
+        "claude-sonnet": router.num_retries,  # 2: openai.DEFAULT_MAX_RETRIES
+        "gemini-pro": 1,  # its own litellm_params.num_retries
+    }
+    assert "num_retries = 2\n" in result.files()["claude-sonnet.toml"]
+    assert (
+        "num_retries: not set, so LiteLLM's Router retries a failed call 2 times (openai.DEFAULT_MAX_RETRIES) "
+        "before its fallbacks; claude-sonnet says num_retries = 2 to match (set num_retries in the config, 0 for "
+        "none, and import again to choose)"
+    ) in result.warnings
+    everyone = convert({"model_list": MODEL_LIST[:3]})
+    assert {p.profile.num_retries for p in everyone.profiles} == {2}
+    assert any("; every profile says num_retries = 2 to match" in warning for warning in everyone.warnings)
+    for settings in ({"num_retries": 0}, {"litellm_settings": {"num_retries": 0}}):
+        result = convert({**config, **settings})
+        assert result.profiles[0].profile.num_retries == 0
+        assert not any(warning.startswith("num_retries") for warning in result.warnings)
+
+
+@pytest.mark.parametrize("reserved", ["routes", "tiers", "Routes", "TIERS"])
+def test_a_model_name_reserved_for_router_files_is_renamed_with_a_warning_and_fallbacks_follow_it(
+    tmp_path: Path, reserved: str
+) -> None:
+    model_list = [
+        {"model_name": reserved, "litellm_params": {"model": "openai/gpt-4o"}},
+        {"model_name": "backup", "litellm_params": {"model": "openai/gpt-4o-mini"}},
+    ]
+    result = convert({"model_list": model_list, "fallbacks": [{"backup": [reserved]}], "num_retries": 0})
+    renamed = f"{reserved}-2"
+    assert [p.profile.name for p in result.profiles] == [renamed, "backup"]
+    assert result.profiles[1].profile.fallbacks == {"*": [renamed]}
+    case = "" if reserved.islower() else " (file names ignore case on macOS and Windows)"
+    assert result.warnings == (
+        f"model_list[0]: model_name {reserved!r} is reserved: {reserved.lower()}.toml beside the profiles is a "
+        f"router file, not a profile{case}; its profile is {renamed!r}",
+    )
+    write_profiles(result, tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([f"{renamed}.toml", "backup.toml"])
+    assert ProfileStore([tmp_path]).load("backup").fallbacks == {"*": [renamed]}
+    assert ProfileStore([tmp_path]).load(renamed).model == "openai/gpt-4o"
+
+
 # -- refusals -----------------------------------------------------------------------------------------------
 
 
@@ -678,6 +883,7 @@ def test_every_problem_is_reported_at_once() -> None:
             "fallbacks[0]: must map one model_name to its fallbacks",
         ),
         ({"model_list": MODEL_LIST, "timeout": "soon"}, "timeout: must be a number of seconds greater than 0"),
+        ({"model_list": MODEL_LIST, "max_fallbacks": -1}, "max_fallbacks: must be a whole number, 0 or more"),
         ({"model_list": MODEL_LIST, "router_settings": ["x"]}, "router_settings: must be a table of settings"),
     ],
 )
@@ -694,6 +900,59 @@ def test_an_entry_that_makes_an_invalid_profile_is_refused_by_field_without_quot
     assert "model_list[0] ('hot'): temperature: Input should be less than or equal to 2" in message
     assert "model_list[1] ('pasted'): api_key_env: Value error, must be the name of an environment variable" in message
     assert LITERAL_KEY not in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "api_base",
+            "os.environ/AZURE_API_BASE",
+            "api_base is read from the environment (os.environ/AZURE_API_BASE), which a profile cannot do, and "
+            "without it the profile would call the provider's public endpoint instead of the one api_base names; "
+            "set api_base to the URL itself (the value of AZURE_API_BASE) in the config and import again",
+        ),
+        (
+            "api_base",
+            f"https://team:{LITERAL_KEY}@proxy.example.com/v1",
+            "api_base holds credentials (in the URL), which are never written to a file, and without it the "
+            "profile would call the provider's public endpoint instead of the one api_base names; put the URL "
+            "without the credentials in the config's api_base and import again (if the endpoint needs a key, give "
+            "it through api_key = os.environ/VAR, which becomes api_key_env)",
+        ),
+        (
+            "base_url",
+            "os.environ/PROXY_URL",
+            "base_url is read from the environment (os.environ/PROXY_URL), which a profile cannot do, and without "
+            "it the profile would call the provider's public endpoint instead of the one base_url names; set "
+            "base_url to the URL itself (the value of PROXY_URL) in the config and import again",
+        ),
+    ],
+    ids=["api_base from the environment", "api_base with credentials", "base_url from the environment"],
+)
+def test_an_endpoint_that_cannot_be_written_stops_the_import_with_the_fix(key: str, value: str, message: str) -> None:
+    config = {"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/gpt-4o", key: value}}]}
+    assert refusal(config) == f"config.yaml: model_list[0] ('m'): {message}"
+
+
+def test_a_base_url_litellm_does_not_use_beside_an_api_base_is_only_left_out() -> None:
+    params = {"model": "openai/gpt-4o", "api_base": "https://proxy.example.com/v1", "base_url": "os.environ/OTHER"}
+    result = convert({"model_list": [{"model_name": "m", "litellm_params": params}], "num_retries": 0})
+    assert result.profiles[0].profile.api_base == "https://proxy.example.com/v1"  # litellm: api_base or base_url
+    assert result.warnings[0].startswith("model_list[0] ('m'): left out base_url (os.environ/OTHER)")
+
+
+def test_an_endpoint_refused_exits_1_writes_nothing_and_never_prints_the_credentials(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.json"
+    entry = {"model_name": "m", "litellm_params": {"model": "openai/x", "api_base": f"https://u:{MASTER_KEY}@h.io"}}
+    config.write_text(json.dumps({"model_list": [entry]}))
+    code, stdout, err = run(capsys, "import", "litellm", str(config), "--out", str(tmp_path / "profiles"))
+    assert (code, stdout) == (1, "")
+    assert err.startswith(f"understudy: error: {config}: model_list[0] ('m'): api_base holds credentials")
+    assert MASTER_KEY not in err
+    assert not (tmp_path / "profiles").exists()
 
 
 # -- profile_toml and write_profiles ---------------------------------------------------------------------------

@@ -7,18 +7,31 @@ also pure: ``import_litellm_config`` returns the profiles, the TOML text of each
 =====================================  =======================================================================
 LiteLLM                                profile
 =====================================  =======================================================================
-``model_list[i].model_name``           the profile name (made valid if it is not); entries sharing a name are
-                                       a load-balanced group: ``<name>``, ``<name>-2`` ..., the others under
+``model_list[i].model_name``           the profile name (made valid if it is not, and never ``routes`` or
+                                       ``tiers``, the router files' names); entries sharing a name are a
+                                       load-balanced group: ``<name>``, ``<name>-2`` ..., the others under
                                        the first one's ``fallbacks."*"``; a fallback to the group names all
 ``litellm_params.api_key``             ``api_key_env`` for ``os.environ/VAR``; a literal key is left out
+``litellm_params.api_base``            ``api_base``; one read from the environment or holding credentials
+                                       stops the import, since without it the profile would call the
+                                       provider's public endpoint
 ``litellm_params`` (the rest)          the profile field of that name, else ``params``; keys only LiteLLM's
                                        router acts on (``rpm``, ``tpm`` ...) are left out
 ``fallbacks``, ``default_fallbacks``   ``fallbacks."*"``
 ``context_window_fallbacks``           ``fallbacks.ContextWindowExceededError``
 ``content_policy_fallbacks``           ``fallbacks.ContentPolicyViolationError``
+``max_fallbacks``                      how deep the fallbacks' own fallbacks are followed (default 5)
 ``num_retries``, ``timeout``           each profile's ``num_retries`` and ``timeout`` (its own
-                                       ``litellm_params`` win)
+                                       ``litellm_params`` win); with no ``num_retries`` anywhere, LiteLLM's
+                                       default, 2
 =====================================  =======================================================================
+
+LiteLLM's Router follows a fallback's own fallbacks; understudy walks one list, the one the primary's error
+picks. So each list is the whole walk LiteLLM makes (``run_async_fallback`` in ``litellm/router_utils/
+fallback_event_handlers.py``) when every model in it fails with the same kind of error: depth first, each
+model group once, never the profile itself, a fallback with no entry of its own going on with the
+primary's entry before the ``"*"`` one, and no deeper than ``max_fallbacks``. Where a fallback failing with
+another kind of error would make LiteLLM go elsewhere, a warning says where.
 
 Router-level settings may sit at the top level (``Router(...)``'s arguments as a dict) or under
 ``router_settings`` / ``litellm_settings`` (the proxy's ``config.yaml``, where the timeout is
@@ -33,7 +46,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -43,7 +56,7 @@ from pydantic import ValidationError
 from understudy.errors import ConfigError, UnknownExceptionNameError
 from understudy.exception_names import WILDCARD, ExceptionNames
 from understudy.plugins import get_plugin_manager
-from understudy.profiles import NAME_PATTERN, Profile
+from understudy.profiles import NAME_PATTERN, RESERVED_STEMS, Profile
 from understudy.redaction import is_credential_key, redact
 
 if TYPE_CHECKING:
@@ -70,7 +83,14 @@ _FALLBACK_SETTINGS: Final = {
     "context_window_fallbacks": "ContextWindowExceededError",
     "content_policy_fallbacks": "ContentPolicyViolationError",
 }
-_SETTINGS: Final = frozenset({*_FALLBACK_SETTINGS, "default_fallbacks", "num_retries", "timeout"})
+_SETTINGS: Final = frozenset({*_FALLBACK_SETTINGS, "default_fallbacks", "max_fallbacks", "num_retries", "timeout"})
+# What LiteLLM's Router uses when the config says nothing (litellm/router.py, Router.__init__): num_retries
+# is openai.DEFAULT_MAX_RETRIES, max_fallbacks is litellm.ROUTER_MAX_FALLBACKS (litellm/constants.py; the
+# ROUTER_MAX_FALLBACKS variable can change it where LiteLLM runs, which a static import cannot see).
+_LITELLM_NUM_RETRIES: Final = 2
+_LITELLM_MAX_FALLBACKS: Final = 5
+# The keys litellm reads the endpoint from: api_base, else base_url (litellm/main.py: api_base or base_url).
+_ENDPOINT_KEYS: Final = ("api_base", "base_url")
 # Top-level keys that are not settings of the Router and say nothing about a model: skipped without a word.
 _SKIPPED_SECTIONS: Final = frozenset({"model_list", "general_settings", "environment_variables", *_SECTIONS})
 # litellm_params keys that are profile fields (base_url is litellm's other name for api_base).
@@ -107,6 +127,7 @@ _REFUSED: Final = {
 }
 _MAX_RETRIES: Final = 10  # Profile.num_retries allows 0 to 10
 _MAX_LISTED: Final = 20  # model_names listed in an error before "..."
+_MAX_CLAUSES: Final = 6  # places listed in one warning about fallback walks before "..."
 
 
 @dataclass(frozen=True)
@@ -262,6 +283,15 @@ class _Table:
     by_group: dict[str, _Rule] = field(default_factory=dict)
     generic: _Rule | None = None
 
+    def lookup(self, model_names: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The fallbacks LiteLLM takes from this table for a failure of the first of ``model_names``: the first
+        entry of theirs, else ``"*"``'s; None for neither (``get_fallback_model_group_for_lookup_groups``)."""
+        for model_name in model_names:
+            rule = self.by_group.get(model_name)
+            if rule is not None:
+                return rule.targets
+        return self.generic.targets if self.generic is not None else None
+
 
 class _Converter:
     """One import. It gathers every problem before raising, so one run tells the user all that is wrong."""
@@ -277,12 +307,17 @@ class _Converter:
         settings = self._settings()
         num_retries = self._retries(settings.get("num_retries"))
         timeout = self._timeout(settings.get("timeout"))
+        max_fallbacks = self._max_fallbacks(settings.get("max_fallbacks"))
         groups, wildcards = self._groups()
         tables = self._tables(settings, set(groups), wildcards)
         self._raise_problems()
+        if "num_retries" not in settings:
+            num_retries = _LITELLM_NUM_RETRIES  # what LiteLLM's Router does then; said in a warning below
         imported: dict[int, ImportedProfile] = {}
         unrouted: dict[str, list[str]] = {}  # a table's location -> profiles it gives no entry
+        defaulted: list[str] = []  # the profiles given LiteLLM's default num_retries
         for group in groups.values():
+            chains = self._chains(group, tables, groups, max_fallbacks, settings.get("max_fallbacks"))
             for position, ((index, entry), name) in enumerate(zip(group.entries, group.names, strict=True)):
                 fields = self._fields(index, entry)
                 fields.setdefault("timeout", timeout)
@@ -291,8 +326,10 @@ class _Converter:
                     fields["num_retries"] = self._retries((fields["num_retries"], where))
                 else:
                     fields["num_retries"] = num_retries
+                    if "num_retries" not in settings:
+                        defaulted.append(name)
                 siblings = group.names[1:] if position == 0 else []
-                fields["fallbacks"] = self._fallbacks(group, name, siblings, tables, groups, unrouted)
+                fields["fallbacks"] = self._fallbacks(name, siblings, chains, tables, unrouted)
                 fields["description"] = (
                     f"imported from {Path(self.source).name}, model_list[{index}] (model_name {group.model_name!r})"
                 )
@@ -302,6 +339,17 @@ class _Converter:
                     comment = f"Written by `understudy import litellm` from {self.source}."
                     imported[index] = ImportedProfile(profile, profile_toml(profile, comment=comment), index)
         self._raise_problems()
+        if defaulted:
+            if len(defaulted) == len(imported):
+                which = "every profile says"
+            else:
+                which = f"{', '.join(defaulted)} {'says' if len(defaulted) == 1 else 'say'}"
+            self._warn(
+                "num_retries",
+                f"not set, so LiteLLM's Router retries a failed call {_LITELLM_NUM_RETRIES} times "
+                f"(openai.DEFAULT_MAX_RETRIES) before its fallbacks; {which} num_retries = {_LITELLM_NUM_RETRIES} "
+                "to match (set num_retries in the config, 0 for none, and import again to choose)",
+            )
         for where, names in unrouted.items():
             exception = next(table.exception for table in tables if table.where == where)
             self._warn(
@@ -366,6 +414,15 @@ class _Converter:
             return _MAX_RETRIES
         return value
 
+    def _max_fallbacks(self, setting: tuple[Any, str] | None) -> int:
+        if setting is None:
+            return _LITELLM_MAX_FALLBACKS
+        value, where = setting
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            self._problem(where, "must be a whole number, 0 or more: how deep LiteLLM follows fallbacks' fallbacks")
+            return _LITELLM_MAX_FALLBACKS
+        return value
+
     def _timeout(self, setting: tuple[Any, str] | None) -> float | None:
         if setting is None:
             return None
@@ -415,7 +472,9 @@ class _Converter:
 
     def _name(self, groups: dict[str, _Group]) -> None:
         """Give each entry a profile name: the group's own first, then ``<name>-2``, ``<name>-3`` ..."""
-        taken: set[str] = set()  # casefolded: gpt-4.toml and GPT-4.toml are one file on macOS and Windows
+        # Casefolded: gpt-4.toml and GPT-4.toml are one file on macOS and Windows. routes.toml and tiers.toml
+        # beside the profiles are router files, so those names are taken from the start.
+        taken: set[str] = {stem.casefold() for stem in RESERVED_STEMS}
 
         def claim(base: str, number: int | None) -> str:
             while True:
@@ -430,12 +489,17 @@ class _Converter:
             base = _valid_name(group.model_name)
             group.names.append(claim(base, None))
             if group.names[0] != group.model_name:
-                why = (
-                    "is not a valid profile name (1-64 letters, digits, '.', '_' or '-', starting with a letter "
-                    "or digit)"
-                    if base != group.model_name
-                    else "would share its file with another profile (file names ignore case on macOS and Windows)"
-                )
+                if base != group.model_name:
+                    why = (
+                        "is not a valid profile name (1-64 letters, digits, '.', '_' or '-', starting with a "
+                        "letter or digit)"
+                    )
+                elif base.casefold() in RESERVED_STEMS:
+                    why = f"is reserved: {base.casefold()}.toml beside the profiles is a router file, not a profile" + (
+                        "" if base in RESERVED_STEMS else " (file names ignore case on macOS and Windows)"
+                    )
+                else:
+                    why = "would share its file with another profile (file names ignore case on macOS and Windows)"
                 where = f"model_list[{group.entries[0][0]}]"
                 self._warn(where, f"model_name {group.model_name!r} {why}; its profile is {group.names[0]!r}")
         for group in groups.values():
@@ -455,12 +519,16 @@ class _Converter:
         fields: dict[str, Any] = {}
         params: dict[str, Any] = {}
         left_out: dict[str, list[str]] = {}  # why -> keys
+        # The key litellm takes the endpoint from; leaving it out would send the profile's calls elsewhere.
+        endpoint = next((key for key in _ENDPOINT_KEYS if entry["litellm_params"].get(key)), None)
         for key, value in entry["litellm_params"].items():
             if value is None:
                 continue  # LiteLLM's "not set"
-            if key == "api_key":
+            if key == endpoint and (_from_env(value) or _holds_secret(key, value)):
+                self._endpoint_problem(where, key, value)
+            elif key == "api_key":
                 self._api_key(value, where, entry["litellm_params"]["model"], fields)
-            elif isinstance(value, str) and value.startswith(_ENV_PREFIX):
+            elif _from_env(value):
                 why = (
                     "a profile reads only its key from the environment; set the value in the file, or leave it out "
                     "where litellm reads the provider's variable itself"
@@ -486,6 +554,25 @@ class _Converter:
         if params:
             fields["params"] = params
         return fields
+
+    def _endpoint_problem(self, where: str, key: str, value: Any) -> None:
+        """An endpoint that cannot be written: leaving it out would send the calls to the provider's public
+        endpoint instead, so it stops the import. The value is never quoted, only the variable's name."""
+        consequence = f"without it the profile would call the provider's public endpoint instead of the one {key} names"
+        if _from_env(value):
+            variable = value.removeprefix(_ENV_PREFIX)
+            self._problem(
+                where,
+                f"{key} is read from the environment ({value}), which a profile cannot do, and {consequence}; set "
+                f"{key} to the URL itself (the value of {variable}) in the config and import again",
+            )
+        else:
+            self._problem(
+                where,
+                f"{key} holds credentials (in the URL), which are never written to a file, and {consequence}; put "
+                f"the URL without the credentials in the config's {key} and import again (if the endpoint "
+                "needs a key, give it through api_key = os.environ/VAR, which becomes api_key_env)",
+            )
 
     def _api_key(self, value: Any, where: str, model: str, fields: dict[str, Any]) -> None:
         if isinstance(value, str) and value.startswith(_ENV_PREFIX):
@@ -597,36 +684,167 @@ class _Converter:
         self._problem(where, f"{what} {name!r} is not a model_name in model_list; {hint}the model_names are: {listed}")
         return False
 
-    def _fallbacks(
+    def _chains(
         self,
         group: _Group,
-        name: str,
-        siblings: list[str],
         tables: list[_Table],
         groups: dict[str, _Group],
+        max_fallbacks: int,
+        max_setting: tuple[Any, str] | None,
+    ) -> dict[str, list[str] | None]:
+        """What a group's profiles fall back to, per kind of error: the profile names of every model group
+        LiteLLM's Router would try, in its order (see ``_walk``); None where the table of that kind gives the
+        group no entry, so LiteLLM raises the error unchanged. Warns where the walk is cut by
+        ``max_fallbacks``, and where a fallback failing with another kind of error sends LiteLLM elsewhere."""
+        primary = group.model_name
+        general = next((table for table in tables if table.exception == WILDCARD), None)
+        # The table LiteLLM consults per kind of error: a specific table if the config has one, else the general.
+        kinds = [(WILDCARD, general), *((table.exception, table) for table in tables if table is not general)]
+        chains: dict[str, list[str] | None] = {}
+        cut: list[str] = []
+        elsewhere: list[str] = []
+        for exception, table in kinds:
+            if table is None:
+                chains[exception] = []
+                continue
+            if exception != WILDCARD and table.lookup((primary,)) is None:
+                chains[exception] = None
+                continue
+            walked = _walk(primary, _tables_of(table), max_fallbacks)
+            chains[exception] = _names(groups, (target for target, _ in walked))
+            reached = {target for target, _ in walked}
+            beyond = [target for target, _ in _walk(primary, _tables_of(table), None) if target not in reached]
+            if beyond:
+                cut.append(f"{', '.join(_names(groups, beyond))} for {_key(exception)}")
+            # (the error one fallback raises instead, what LiteLLM then tries that this list does not name), the
+            # others failing as the primary did -> those fallbacks
+            parted: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+            for hop, depth in walked:
+                if depth >= max_fallbacks:
+                    continue  # LiteLLM does not look up this fallback's own fallbacks, whatever its error
+                for other, alternative in kinds:
+                    if alternative is None or alternative is table:
+                        continue
+                    walk = _walk(primary, _tables_of(table, (hop, alternative)), max_fallbacks)
+                    extra = tuple(target for target, _ in walk if target not in reached)
+                    if extra:
+                        parted.setdefault((other, extra), []).append(groups[hop].names[0])
+            clauses = [
+                f"{', '.join(_names(groups, extra))} if {' or '.join(hops)} raises {_kind(other)}"
+                for (other, extra), hops in parted.items()
+            ]
+            if clauses:
+                elsewhere.append(f"in the {_key(exception)} list: {_listed(clauses, ', ')}")
+        where = _group_where(group)
+        if cut:
+            setting = f"{max_setting[1]} = {max_fallbacks}" if max_setting else f"max_fallbacks = {max_fallbacks}"
+            self._warn(
+                where,
+                f"fallbacks deeper than {setting}{'' if max_setting else ' (LiteLLM default)'} are left out, as "
+                f"LiteLLM never reaches them: {_listed(cut, '; ')}",
+            )
+        if elsewhere:
+            self._warn(
+                where,
+                "each fallbacks list is LiteLLM's walk when every fallback fails with the first error's kind; "
+                "LiteLLM picks a fallback's own fallbacks by the error that fallback raised, understudy keeps to "
+                f"the one list, so LiteLLM also tries, {'; '.join(elsewhere)} (add them to the list to try them too)",
+            )
+        return chains
+
+    def _fallbacks(
+        self,
+        name: str,
+        siblings: list[str],
+        chains: dict[str, list[str] | None],
+        tables: list[_Table],
         unrouted: dict[str, list[str]],
     ) -> dict[str, list[str]]:
         """One profile's fallbacks table: the specific entries first, then ``"*"`` (the group's other
         deployments, then the general fallbacks)."""
         fallbacks: dict[str, list[str]] = {}
-        general = list(siblings)
         for table in tables:
-            rule = table.by_group.get(group.model_name, table.generic)
-            if rule is None and table.exception != WILDCARD:
+            if table.exception == WILDCARD:
+                continue
+            chain = chains[table.exception]
+            if chain is None:
                 # LiteLLM raises this error unchanged for a model its table does not name, instead of using
                 # the general fallbacks; an empty list does the same here.
                 fallbacks[table.exception] = []
                 unrouted.setdefault(table.where, []).append(name)
-                continue
-            # A group never falls back to itself: default_fallbacks and '*' name every group, this one too.
-            chain = [n for t in (rule.targets if rule else ()) if t != group.model_name for n in groups[t].names]
-            if table.exception == WILDCARD:
-                general += [n for n in chain if n not in general]
             else:
-                fallbacks[table.exception] = list(dict.fromkeys(chain))
+                fallbacks[table.exception] = chain
+        general = siblings + (chains[WILDCARD] or [])
         if general:
             fallbacks[WILDCARD] = general
         return fallbacks
+
+
+def _walk(primary: str, table_of: Callable[[str], _Table], max_fallbacks: int | None) -> list[tuple[str, int]]:
+    """The model groups LiteLLM's Router tries, in order, after ``primary`` fails and each of them fails too,
+    each with its depth (LiteLLM's ``fallback_depth`` when that group's own fallbacks are looked up).
+    ``table_of`` gives the fallbacks table a failed group's error makes LiteLLM consult.
+
+    As ``run_async_fallback`` (litellm/router_utils/fallback_event_handlers.py) does it: depth first, a failed
+    fallback's own list before the next entry; a group the request tried already is skipped; a fallback's
+    list is the entry under its own name, else the primary's (``fallback_lookup_groups``), else ``"*"``; and
+    a list is not looked into once the depth reaches ``max_fallbacks`` (None: no limit), the primary's at 0.
+    """
+    attempted = {primary}
+    tried: list[tuple[str, int]] = []
+
+    def targets(failed: str) -> Iterator[str]:
+        return iter(table_of(failed).lookup((failed,) if failed == primary else (failed, primary)) or ())
+
+    frames = [(primary, 0, targets(primary))] if max_fallbacks is None or max_fallbacks > 0 else []
+    while frames:
+        failed, depth, pending = frames[-1]
+        target = next((t for t in pending if t != failed and t not in attempted), None)
+        if target is None:
+            frames.pop()
+            continue
+        attempted.add(target)
+        depth += 1
+        tried.append((target, depth))
+        frames[-1] = (failed, depth, pending)
+        if max_fallbacks is None or depth < max_fallbacks:
+            frames.append((target, depth, targets(target)))
+    return tried
+
+
+def _tables_of(table: _Table, exception: tuple[str, _Table] | None = None) -> Callable[[str], _Table]:
+    """For ``_walk``: every failure consults ``table``, but that of the model group ``exception`` names, which
+    consults the table given with it (the group failed with another kind of error)."""
+
+    def table_of(failed: str) -> _Table:
+        return exception[1] if exception is not None and failed == exception[0] else table
+
+    return table_of
+
+
+def _names(groups: dict[str, _Group], model_names: Iterable[str]) -> list[str]:
+    """The profile names of model groups: every deployment of each."""
+    return [name for model_name in model_names for name in groups[model_name].names]
+
+
+def _kind(exception: str) -> str:
+    """A kind of error as a warning names it: ``"*"`` stands for every error without a list of its own."""
+    return "another error" if exception == WILDCARD else exception
+
+
+def _key(exception: str) -> str:
+    """A key of a profile's fallbacks table as a warning names it."""
+    return repr(WILDCARD) if exception == WILDCARD else exception
+
+
+def _listed(parts: list[str], separator: str) -> str:
+    shown = separator.join(parts[:_MAX_CLAUSES])
+    return shown + (f"{separator}... ({len(parts)} in all)" if len(parts) > _MAX_CLAUSES else "")
+
+
+def _group_where(group: _Group) -> str:
+    indexes = ", ".join(str(index) for index, _ in group.entries)
+    return f"model_list[{indexes}] ({group.model_name!r})"
 
 
 def _entry(index: int, model_name: str) -> str:
@@ -639,6 +857,11 @@ def _valid_name(model_name: str) -> str:
         return model_name
     name = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._-]", "-", model_name)).strip("._-")
     return name[:64].rstrip("._-") or "model"
+
+
+def _from_env(value: Any) -> bool:
+    """True for LiteLLM's ``os.environ/VAR``: a value the proxy reads from the environment."""
+    return isinstance(value, str) and value.startswith(_ENV_PREFIX)
 
 
 def _holds_secret(key: str, value: Any) -> bool:
