@@ -94,7 +94,7 @@ def test_run_demo_ends_with_a_stats_row_per_profile(demo: tuple[int, str]) -> No
     assert set(rows) == {"primary", "backup", "long-context", "local"}
     # profile, calls, ok, failed, tokens, cost ...
     assert rows["primary"][1:4] == ["12", "1", "11"]
-    assert rows["backup"][1:4] == ["2", "1", "1"]
+    assert rows["backup"][1:4] == ["3", "1", "2"]  # scenario 6 routes to backup, which fails over to local
     assert rows["local"][5] == "unknown"
     assert rows["long-context"][5].startswith("$")
     assert "RateLimitError x6" in " ".join(rows["primary"])
@@ -121,3 +121,9 @@ def test_understudy_demo_command_is_quiet_on_stderr_and_needs_no_key(tmp_path: P
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     assert "Stats per profile" in result.stdout
+
+
+def test_run_demo_shows_a_routed_call_that_still_falls_back(demo: tuple[int, str]) -> None:
+    section = demo[1].split("6. A router picks")[1].split("Stats per profile")[0]
+    assert "routed to backup by match:routes[0]" in section
+    assert "fallback backup" in section and "answer from local" in section

@@ -3,7 +3,8 @@
 Four profiles are written to a temp dir, all served by ``understudy.testing.FakeProvider`` on 127.0.0.1:
 a cheap primary, a bigger model for when the primary is rate-limited, a long-context model for prompts
 too large for the primary, and a "local" model litellm's cost map does not know. Each scenario scripts
-what the provider does, makes one call, and prints the events as they happen; a stats table ends it.
+what the provider does, makes one call (the last one through a match router), and prints the events as
+they happen; a stats table ends it.
 No API key and no network are needed.
 """
 
@@ -20,8 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from understudy.errors import FallbackExhaustedError
-from understudy.events import AttemptFailed, FallbackExhausted, FallbackSucceeded, FallbackTriggered, ProfileSkipped
+from understudy.events import (
+    AttemptFailed,
+    FallbackExhausted,
+    FallbackSucceeded,
+    FallbackTriggered,
+    ProfileSkipped,
+    RouteChosen,
+)
 from understudy.llm import served_by
+from understudy.match_router import MatchRouter
 from understudy.registry import LLMRegistry
 from understudy.retry import RetryPolicy
 from understudy.store import ProfileStore
@@ -72,6 +81,7 @@ class Scenario:
     prompt: str
     expect: str | None  # the serving profile, or None when every profile should fail
     use_async: bool = False
+    context: dict[str, Any] | None = None  # routed through ROUTER when set
 
 
 SCENARIOS: Final = (
@@ -121,7 +131,26 @@ SCENARIOS: Final = (
         expect="primary",
         use_async=True,
     ),
+    Scenario(
+        "6. A router picks the primary from the call's context (the owner gets gpt-4o); fallback still applies",
+        {
+            "gpt-4o": [ServerError(503)],
+            "local-llama-3.1-8b": [Reply("Routed, then rescued.", prompt_tokens=10, completion_tokens=4)],
+        },
+        "Plan my week.",
+        expect="local",
+        context={"source_kind": "owner", "platform": "cli"},
+    ),
 )
+
+# Routes for scenario 6, as a routes.toml would hold them; the chosen profile's fallbacks still apply.
+ROUTES: Final = {
+    "default": "primary",
+    "routes": [
+        {"match": {"source_kind": "owner"}, "profile": "backup", "fallbacks": {"*": ["local"]}},
+        {"match": {"platform": "discord"}, "profile": "primary", "overrides": {"temperature": 0.0}},
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -224,6 +253,8 @@ def event_printer(out: TextIO, marks: Symbols) -> Callable[[Event], None]:
                 )
             case FallbackExhausted():
                 line = f"{marks.fail} every profile failed ({len(event.attempts)} attempts in {event.latency:.2f}s)"
+            case RouteChosen():
+                line = f"{marks.step} routed to {event.profile} by {event.route} ({event.reason})"
             case _:
                 line = f"{marks.step} {event.kind}"
         print(f"  {line}", file=out, flush=True)
@@ -237,8 +268,11 @@ def run_scenario(registry: LLMRegistry, scenario: Scenario, out: TextIO, marks: 
     messages = [{"role": "user", "content": scenario.prompt}]
     started = time.perf_counter()
     try:
-        if scenario.use_async:
-            response: Any = asyncio.run(llm.acompletion(messages=messages))
+        if scenario.context is not None:
+            agent = registry.get_routed(MatchRouter.from_dict(ROUTES))
+            response: Any = agent.completion(messages=messages, context=scenario.context)
+        elif scenario.use_async:
+            response = asyncio.run(llm.acompletion(messages=messages))
         else:
             response = llm.completion(messages=messages)
     except FallbackExhaustedError as exc:
