@@ -748,3 +748,11 @@ def test_check_validates_a_tiers_file_beside_the_profiles(routed: Path, capsys: 
     assert code == 1
     assert "(tiers)" in out and "missing-one" in out
     assert "tiers.toml" not in run(capsys, "--profiles-path", str(routed), "profiles", "list")[1]
+
+
+def test_check_accepts_a_tiers_file_meant_for_a_function_classifier(
+    routed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (routed / "tiers.toml").write_text('default_tier = "simple"\n[tiers.simple]\nprofiles = ["fast"]\n')
+    code, out, _ = run(capsys, "--profiles-path", str(routed), "check")
+    assert code == 0 and "ok    (tiers)" in out

@@ -85,7 +85,7 @@ def test_a_route_may_replace_the_fallback_table() -> None:
     [
         ([{"match": {"x": {"$like": 1}}, "profile": "p"}], "routes[0].match.x", "unknown operator $like"),
         ([{"match": {"x": {"$regex": "("}}, "profile": "p"}], "routes[0].match.x", "bad $regex"),
-        ([{"match": {"x": {"$in": "abc"}}, "profile": "p"}], "routes[0].match.x", "$in takes a list"),
+        ([{"match": {"x": {"$in": "abc"}}, "profile": "p"}], "routes[0].match.x", "$in takes a non-empty list"),
         ([{"match": {"$xor": []}, "profile": "p"}], "routes[0].match", "unknown operator $xor"),
         ([{"match": {"x": {"nested": 1}}, "profile": "p"}], "routes[0].match.x", "use $eq"),
         ([{"match": {}, "profile": "not a name"}], "routes[0].profile", "not a profile name"),

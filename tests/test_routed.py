@@ -11,7 +11,7 @@ import pytest
 
 from understudy import MatchRouter, RouteConfigError, RouteDecision, Stickiness, hookimpl, route_of, served_by
 from understudy.events import Event, RoutingFailed
-from understudy.testing import Reply, ServerError
+from understudy.testing import HTTPError, Reply, ServerError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -339,10 +339,11 @@ def test_an_older_call_finishing_late_does_not_overwrite_a_newer_outcome() -> No
     from understudy.sessions import SessionBook
 
     book = SessionBook(10)
+    decision = RouteDecision(profile="fast", router="match")
     _, first = book.begin("s")
     _, second = book.begin("s")
-    book.record("s", second, picked="fast", served_by="fast", sticky=True, probed=False)
-    book.record("s", first, picked="fast", served_by="backup", sticky=True, probed=False)
+    book.record("s", second, decision=decision, route="match:default", served_by="fast", sticky=True, probed=False)
+    book.record("s", first, decision=decision, route="match:default", served_by="backup", sticky=True, probed=False)
     state = book.get("s")
     assert state is not None and state.stuck_on is None
 
@@ -408,3 +409,113 @@ async def test_async_tiered_routing_waits_on_the_loop_not_in_the_executor(
     finally:
         release.set()
     assert [served_by(r) for r in responses] == ["fast"] * 8
+
+
+@pytest.mark.parametrize("answer", [None, "fast", 42])
+def test_a_router_returning_something_else_than_a_decision_goes_to_the_default(
+    fake_profile: WriteProfile, registry: LLMRegistry, answer: object
+) -> None:
+    class Sloppy:
+        name, default = "sloppy", "fast"
+
+        def select(self, context: Any, *, messages: Any = None) -> Any:
+            return answer
+
+        def profiles(self) -> list[str]:
+            return ["fast"]
+
+    fake_profile("fast")
+    events = record(registry)
+    assert served_by(registry.get_routed(Sloppy()).completion(messages=HELLO)) == "fast"
+    assert events[0].kind == "routing_failed"
+
+
+def test_a_sticky_fallback_whose_key_variable_went_missing_sends_the_session_to_its_primary(
+    router: MatchRouter,
+    registry: LLMRegistry,
+    fake_provider: FakeProvider,
+    fake_profile: WriteProfile,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOCAL_KEY", "k-123456")
+    fake_profile("backup", "local-model", api_key=None, api_key_env="LOCAL_KEY")
+    agent = registry.get_routed(router, stickiness="session")
+    fake_provider.script("gpt-4o-mini", ServerError(503))
+    assert served_by(agent.completion(messages=HELLO, session="s")) == "backup"
+    monkeypatch.delenv("LOCAL_KEY")
+    assert served_by(agent.completion(messages=HELLO, session="s")) == "fast"
+
+
+def test_plugin_overrides_are_checked_like_a_routes_file_s(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    class Sneaky:
+        @hookimpl
+        def understudy_route(self, router: Any, context: Mapping[str, Any], messages: Any) -> RouteDecision:
+            return RouteDecision(profile="strong", router="sneaky", overrides={"api_key": "sk-stolen-000000"})
+
+    plugin = Sneaky()
+    registry.plugin_manager.register(plugin)
+    events = record(registry)
+    try:
+        response = registry.get_routed(router).completion(messages=HELLO)
+    finally:
+        registry.plugin_manager.unregister(plugin)
+    assert served_by(response) == "fast"  # the decision was refused: the router's default serves
+    assert events[0].kind == "routing_failed" and "api_key cannot be overridden" in events[0].message  # type: ignore[attr-defined]
+
+
+def test_route_params_merge_at_every_depth(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("p", "m", params={"extra_headers": {"X-Team": "a", "X-Org": "b"}})
+    router = MatchRouter(
+        "p", [{"match": {}, "profile": "p", "overrides": {"params": {"extra_headers": {"X-Trace": "1"}}}}]
+    )
+    registry.get_routed(router).completion(messages=HELLO)
+    profile = registry.get_routed(router)._variant(router.select({}))
+    assert profile.profile.params["extra_headers"] == {"X-Team": "a", "X-Org": "b", "X-Trace": "1"}
+
+
+def test_stickiness_belongs_to_the_route_that_picked_the_primary(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("strong", "gpt-4o", fallbacks={"*": ["local"]})
+    fake_profile("local", "local-model")
+    fake_profile("other", "other-model")
+    router = MatchRouter(
+        "strong",
+        [{"match": {"kind": "b"}, "profile": "strong", "fallbacks": {"*": ["other"]}}],
+    )
+    agent = registry.get_routed(router, stickiness="session")
+    fake_provider.script("gpt-4o", ServerError(503))
+    assert served_by(agent.completion(messages=HELLO, session="s")) == "local"
+    assert served_by(agent.completion(messages=HELLO, session="s", context={"kind": "b"})) == "strong"
+
+
+def test_when_the_sticky_fallback_fails_the_primary_comes_back_with_the_route_s_overrides(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("strong", "gpt-4o", fallbacks={"ContextWindowExceededError": [], "*": ["local"]})
+    fake_profile("local", "local-model")
+    router = MatchRouter("strong", [{"match": {}, "profile": "strong", "overrides": {"max_tokens": 7}}])
+    agent = registry.get_routed(router, stickiness="session")
+    fake_provider.script("gpt-4o", ServerError(503))
+    assert served_by(agent.completion(messages=HELLO, session="s")) == "local"
+    fake_provider.script("local-model", HTTPError(400, "This model's maximum context length is 10 tokens"))
+
+    assert served_by(agent.completion(messages=HELLO, session="s")) == "strong"
+    assert fake_provider.received("gpt-4o")[-1]["max_tokens"] == 7
+
+
+def test_an_outcome_for_a_session_evicted_meanwhile_is_dropped() -> None:
+    """Regression: re-creating the evicted session froze its numbering, ignoring its next outcomes."""
+    from understudy.sessions import SessionBook
+
+    book = SessionBook(1)
+    _, number = book.begin("s")
+    book.begin("t")  # evicts s
+    book.record("s", number, decision=RouteDecision(profile="p"), route="r", served_by="q", sticky=True, probed=False)
+    assert book.get("s") is None
+    state, again = book.begin("s")
+    assert again == 1 and state.stuck_on is None

@@ -77,9 +77,18 @@ class _State:
 
 
 def walk(
-    primary: LLM, kwargs: dict[str, Any], *, route: str | None = None, call_id: str | None = None
+    primary: LLM,
+    kwargs: dict[str, Any],
+    *,
+    route: str | None = None,
+    call_id: str | None = None,
+    resolve: Callable[[str], LLM] | None = None,
 ) -> Generator[Action, Any, Any]:
-    """Try ``primary`` (with its retries), then the profiles its strategy names for the error, in order."""
+    """Try ``primary`` (with its retries), then the profiles its strategy names for the error, in order.
+
+    ``resolve`` turns a fallback's name into its LLM (default: the registry's); a routed call passes one so
+    that a sticky session falling back to its routed primary gets the route's overrides too.
+    """
     strategy = primary.fallback_strategy
     state = _State(primary=primary.name, strategy=strategy, route=route)
     if call_id is not None:
@@ -99,7 +108,7 @@ def walk(
     for name in chain:
         started = time.perf_counter()
         try:
-            llm = registry.get(name)
+            llm = (resolve or registry.get)(name)
             request = llm._request(kwargs)
         except ProfileError as exc:
             # A profile that cannot be loaded is a configuration problem, not a model failure: skip it,

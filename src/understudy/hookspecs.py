@@ -78,9 +78,9 @@ def understudy_route(
     """Choose the primary profile of a routed call. Stops at the first non-None result.
 
     The built-in implementation asks ``router.select(context, messages=messages)``; it is registered first,
-    so it is asked last, and a plugin's non-None answer wins. A plugin that raises sends the call to
-    ``router.default`` with a ``RoutingFailed`` event, like a router that raises. Called in the calling
-    thread (in a worker thread for async calls), once per call.
+    so it is asked last, and a plugin's non-None answer wins. A plugin that raises is reported with a
+    ``RoutingFailed`` event and passed over. Called once per call, in the calling thread, also for async
+    calls: keep it quick and non-blocking (a router that must wait should offer ``aselect``).
 
     Args:
         router: the router the routed LLM was built with.

@@ -41,7 +41,7 @@ from understudy.routes import RouteDecision
 if TYPE_CHECKING:
     from understudy.store import ProfileStore
 
-__all__ = ["ROUTES_FILE_STEM", "MatchRouter", "Route"]
+__all__ = ["ROUTES_FILE_STEM", "MatchRouter", "Route", "validate_overrides"]
 
 
 Predicate = Callable[[Mapping[str, Any]], bool]
@@ -274,6 +274,16 @@ def _profile_name(name: Any, path: Path | None, where: str) -> str:
     return name
 
 
+def validate_overrides(overrides: Any, path: Path | None = None, where: str = "overrides") -> dict[str, Any]:
+    """Route overrides, checked like a routes file's: empty values dropped, only overridable fields, each
+    value validated and coerced. Used for every decision, a plugin's too.
+
+    Raises:
+        RouteConfigError: a field cannot be overridden or a value is invalid.
+    """
+    return _overrides(overrides, path, where)
+
+
 def _overrides(overrides: Mapping[str, Any], path: Path | None, where: str) -> dict[str, Any]:
     if not isinstance(overrides, Mapping):
         raise RouteConfigError("must be a table of profile fields", path=path, where=where)
@@ -349,6 +359,8 @@ def _compile(match: Mapping[str, Any], path: Path | None, where: str) -> Predica
 
 def _key_check(key: str, condition: Any, path: Path | None, where: str) -> Predicate:
     if isinstance(condition, list):  # any of
+        if not condition:
+            raise RouteConfigError("an empty list matches nothing; list the values to accept", path=path, where=where)
         if any(isinstance(option, Mapping | list) for option in condition):
             raise RouteConfigError(
                 'a list here is the values to accept; for operators use a table, e.g. { "$in" = [...] }',
@@ -378,8 +390,8 @@ def _key_check(key: str, condition: Any, path: Path | None, where: str) -> Predi
         elif op in _COMPARE:
             tests.append(_compare(_COMPARE[op], operand))
         elif op in ("$in", "$nin"):
-            if not isinstance(operand, list):
-                raise RouteConfigError(f"{op} takes a list", path=path, where=where)
+            if not isinstance(operand, list) or (op == "$in" and not operand):
+                raise RouteConfigError(f"{op} takes a non-empty list", path=path, where=where)
             tests.append(_membership(operand, negate=op == "$nin"))
         elif op == "$regex":
             try:

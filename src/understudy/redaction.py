@@ -31,8 +31,9 @@ _URL_PASSWORD = re.compile(r"//[^/@:\s]+:([^/@\s]+)@")
 
 def is_credential_key(name: str) -> bool:
     """True for a setting name that holds a credential (``Authorization``, ``x-api-key``, ``access_token``)."""
-    # "max_tokens" and friends are counts, not credentials.
-    return bool(_CREDENTIAL_KEY.search(name)) and not name.lower().endswith("tokens")
+    # "max_tokens" counts and "api_key_env" names a variable: neither is a credential.
+    lowered = name.lower()
+    return bool(_CREDENTIAL_KEY.search(name)) and not lowered.endswith(("tokens", "_env"))
 
 
 def credential_values(value: Any) -> list[str]:

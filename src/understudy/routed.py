@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -21,6 +22,7 @@ from understudy.engine import emit_async, emit_sync, run_async, run_sync, walk
 from understudy.errors import ProfileError
 from understudy.events import RouteChosen, RoutingFailed
 from understudy.llm import HIDDEN_KEY, LLM, served_by
+from understudy.match_router import validate_overrides
 from understudy.profiles import Profile
 from understudy.redaction import redact
 from understudy.routes import RouteDecision
@@ -28,7 +30,7 @@ from understudy.sessions import SessionBook, SessionState, Stickiness
 from understudy.strategy import FallbackStrategy
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from understudy.events import Event
     from understudy.registry import LLMRegistry
@@ -55,6 +57,7 @@ class _Plan:
     probed: bool = False
     number: int = 0
     failures: list[RoutingFailed] = field(default_factory=list)
+    resolve: Callable[[str], LLM] | None = None
 
     def events(self) -> list[Event]:
         chosen = RouteChosen(
@@ -86,6 +89,7 @@ class RoutedLLM:
         self.stickiness = Stickiness.of(stickiness)
         self.sessions = SessionBook(self.stickiness.max_sessions)
         self._variants: OrderedDict[str, tuple[Profile, LLM]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def completion(self, *, context: Mapping[str, Any] | None = None, session: str | None = None, **kwargs: Any) -> Any:
         """Route, then ``litellm.completion`` with fallbacks. Takes litellm's arguments besides these.
@@ -99,10 +103,11 @@ class RoutedLLM:
         if decision is None:
             decision = self._ask_router(context, kwargs.get("messages"), failures)
         plan = self._plan(decision, failures, session)
-        for event in plan.events():
-            emit_sync(self.registry.dispatch, event)
         try:
-            response = run_sync(walk(plan.llm, kwargs, route=plan.route, call_id=plan.call_id), self.registry.dispatch)
+            for event in plan.events():
+                emit_sync(self.registry.dispatch, event)
+            steps = walk(plan.llm, kwargs, route=plan.route, call_id=plan.call_id, resolve=plan.resolve)
+            response = run_sync(steps, self.registry.dispatch)
         except BaseException:
             self._after(plan, session, None)
             raise
@@ -120,19 +125,19 @@ class RoutedLLM:
             aselect = getattr(self.router, "aselect", None)
             if callable(aselect):
                 try:
-                    decision = await aselect(context, messages=kwargs.get("messages"))
+                    answer = aselect(context, messages=kwargs.get("messages"))
+                    decision = self._checked(await answer if inspect.isawaitable(answer) else answer)
                 except Exception as exc:
                     failures.append(self._failure(self.router.name, exc))
                     decision = self._default("the router raised")
             else:
                 decision = self._ask_router(context, kwargs.get("messages"), failures)
         plan = self._plan(decision, failures, session)
-        for event in plan.events():
-            await emit_async(self.registry.dispatch, event)
         try:
-            response = await run_async(
-                walk(plan.llm, kwargs, route=plan.route, call_id=plan.call_id), self.registry.dispatch
-            )
+            for event in plan.events():
+                await emit_async(self.registry.dispatch, event)
+            steps = walk(plan.llm, kwargs, route=plan.route, call_id=plan.call_id, resolve=plan.resolve)
+            response = await run_async(steps, self.registry.dispatch)
         except BaseException:  # a cancelled call is counted too
             self._after(plan, session, None)
             raise
@@ -166,8 +171,10 @@ class RoutedLLM:
                 if answer is not None and not isinstance(answer, RouteDecision):
                     raise TypeError(f"understudy_route returned {answer!r}, not a RouteDecision")
             except Exception as exc:
-                logger.warning("plugin %r raised in understudy_route; asking the next", impl.plugin_name)
-                failures.append(self._failure(f"plugin {impl.plugin_name}", exc))
+                # pluggy names an unnamed plugin by its id(); its class says more.
+                name = type(impl.plugin).__name__ if impl.plugin_name.isdigit() else impl.plugin_name
+                logger.warning("plugin %r raised in understudy_route; asking the next", name)
+                failures.append(self._failure(f"plugin {name}", exc))
                 continue
             if answer is not None:
                 return answer, failures
@@ -180,10 +187,16 @@ class RoutedLLM:
         failures: list[RoutingFailed],
     ) -> RouteDecision:
         try:
-            return self.router.select(context, messages=messages)
+            return self._checked(self.router.select(context, messages=messages))
         except Exception as exc:
             failures.append(self._failure(self.router.name, exc))
             return self._default("the router raised")
+
+    @staticmethod
+    def _checked(answer: object) -> RouteDecision:
+        if not isinstance(answer, RouteDecision):
+            raise TypeError(f"the router returned {answer!r}, not a RouteDecision")
+        return answer
 
     def _default(self, why: str) -> RouteDecision:
         return RouteDecision(profile=self.router.default, router=self.router.name, reason=f"{why}; the default")
@@ -210,8 +223,11 @@ class RoutedLLM:
             plan = self._session_plan(decision, state, session)
         except Exception as exc:  # a decision naming a profile that cannot load, bad plugin overrides ...
             failures.append(self._failure(decision.router, exc))
-            fallback = self._default(f"{decision.profile!r} could not be used")
-            plan = _Plan(self.registry.get(fallback.profile), fallback, f"{fallback.router}:default")
+            try:  # the switch cost may have kept the session on a profile that broke: try the new pick
+                plan = self._session_plan(decision, SessionState(), session)
+            except Exception:
+                fallback = self._default(f"{decision.profile!r} could not be used")
+                plan = _Plan(self.registry.get(fallback.profile), fallback, f"{fallback.router}:default")
         plan.number = number
         plan.failures = [
             failure.model_copy(update={"call_id": plan.call_id, "primary": plan.llm.name, "route": plan.route})
@@ -229,28 +245,24 @@ class RoutedLLM:
             and not self._cheaper_by(decision.profile, state.picked, rules.switch_cost)
         ):
             kept = True
-            decision = decision.model_copy(
-                update={
-                    "profile": state.picked,
-                    "overrides": {},
-                    "fallbacks": None,
-                    "reason": f"{decision.reason}; kept on {state.picked!r}: {decision.profile!r} is not "
-                    f"cheaper by more than {rules.switch_cost:g}x",
-                }
-            )
+            why = f"kept on {state.picked!r}: {decision.profile!r} is not cheaper by more than {rules.switch_cost:g}x"
+            previous = state.decision or RouteDecision(profile=state.picked, router=decision.router)
+            decision = previous.model_copy(update={"reason": f"{decision.reason}; {why}", "error": None})
         route = f"{decision.router}:{decision.route or 'default'}"
         primary = self._variant(decision)
         plan = _Plan(primary, decision, route, kept=kept)
-        stuck = state.stuck_on if rules.mode != "per_call" and state.picked == decision.profile else None
+        same_route = (state.picked, state.route) == (decision.profile, route)
+        stuck = state.stuck_on if rules.mode != "per_call" and same_route else None
         if stuck is not None and rules.mode == "ttl" and time.monotonic() - state.stuck_since >= (rules.ttl or 0):
             plan.probed = True  # the ttl lapsed: start at the primary again
         elif stuck is not None:
             try:
                 plan.llm, plan.sticky_on = self._stuck(stuck, primary), stuck
+                plan.resolve = lambda name: primary if name == primary.name else self.registry.get(name)
             except ProfileError:
-                # The fallback the session stayed on cannot be loaded any more: start at the primary.
+                # The fallback the session stayed on cannot be used any more: start at the primary.
                 if session is not None:
-                    self.sessions.unstick(session)
+                    self.sessions.unstick(session, stuck)
         return plan
 
     def _variant(self, decision: RouteDecision) -> LLM:
@@ -259,27 +271,34 @@ class RoutedLLM:
         if not decision.overrides and decision.fallbacks is None:
             return base
         key = json.dumps([decision.profile, decision.overrides, decision.fallbacks], sort_keys=True, default=str)
-        cached = self._variants.get(key)
-        if cached is not None and cached[0] == base.profile:
-            self._variants.move_to_end(key)
-            return cached[1]
-        params = {**base.profile.params, **decision.overrides.get("params", {})}
-        fields = {**base.profile.model_dump(exclude={"params"}), **decision.overrides, "params": params}
-        # Validated again here: a plugin's decision has not been through a routes file's checks.
+        with self._lock:
+            cached = self._variants.get(key)
+            if cached is not None and cached[0] == base.profile:
+                self._variants.move_to_end(key)
+                return cached[1]
+        # Checked like a routes file's, whoever decided: a plugin's decision has not been through one.
+        overrides = validate_overrides(decision.overrides)
+        fields = base.profile.model_dump(exclude={"params"})
+        if "api_key_env" in overrides:
+            fields["api_key"] = None  # a route that names another key variable replaces a literal key
+        fields.update(overrides, params=_merged(base.profile.params, overrides.get("params", {})))
         profile = Profile.model_validate({**fields, "name": base.name, "source": base.profile.source})
         llm = LLM(profile, self.registry)
         if decision.fallbacks is not None:
             llm.fallback_strategy = FallbackStrategy(decision.fallbacks, plugin_manager=self.registry.plugin_manager)
-        self._variants[key] = (base.profile, llm)
-        while len(self._variants) > _VARIANTS:
-            self._variants.popitem(last=False)
+        with self._lock:
+            self._variants[key] = (base.profile, llm)
+            while len(self._variants) > _VARIANTS:
+                self._variants.popitem(last=False)
         return llm
 
     def _stuck(self, name: str, picked: LLM) -> LLM:
         """The sticky fallback as primary; when it fails: the picked primary, then the picked primary's chain."""
         stuck = self.registry.get(name)
+        stuck.profile.resolve_api_key()  # a key variable unset since: unusable, like a broken file
+        # Whatever fails the sticky fallback, the routed primary comes next, then its own list.
         table = {
-            error: [picked.name, *[t for t in targets if t != name]] if targets else []
+            error: [picked.name, *[t for t in targets if t != name]]
             for error, targets in picked.fallback_strategy.entries.items()
         }
         table.setdefault("*", [picked.name])
@@ -298,7 +317,8 @@ class RoutedLLM:
             self.sessions.record(
                 session,
                 plan.number,
-                picked=plan.decision.profile,
+                decision=plan.decision,
+                route=plan.route,
                 served_by=serving,
                 sticky=self.stickiness.mode != "per_call",
                 probed=plan.probed,
@@ -322,3 +342,12 @@ class RoutedLLM:
 
     def __repr__(self) -> str:
         return f"RoutedLLM(router={self.router!r}, stickiness={self.stickiness.mode!r})"
+
+
+def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` merged in at every depth: a route adding one header keeps the others."""
+    merged = dict(base)
+    for key, value in over.items():
+        current = merged.get(key)
+        merged[key] = _merged(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
+    return merged

@@ -14,9 +14,12 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from understudy.routes import RouteDecision
 
 __all__ = ["SessionBook", "SessionState", "Stickiness"]
 
@@ -72,13 +75,17 @@ class SessionState:
 
     Attributes:
         picked: the primary it was last routed to (after switch cost).
-        stuck_on: the fallback it stays on, if any; only while the router keeps picking ``picked``.
+        route: the rule that picked it; stickiness belongs to that route.
+        decision: the decision that picked it, reused when the switch cost keeps the session there.
+        stuck_on: the fallback it stays on, if any; only while the same route keeps picking ``picked``.
         stuck_since: when it got stuck, or when the last probe of the primary failed (monotonic seconds).
         issued: calls started; each carries its number, so a slow old call cannot overwrite a newer outcome.
         applied: the number of the newest call whose outcome was recorded.
     """
 
     picked: str | None = None
+    route: str | None = None
+    decision: RouteDecision | None = None
     stuck_on: str | None = None
     stuck_since: float = 0.0
     issued: int = 0
@@ -107,7 +114,15 @@ class SessionBook:
             return replace(state) if state is not None else None
 
     def record(
-        self, session: str, number: int, *, picked: str, served_by: str | None, sticky: bool, probed: bool
+        self,
+        session: str,
+        number: int,
+        *,
+        decision: RouteDecision,
+        route: str,
+        served_by: str | None,
+        sticky: bool,
+        probed: bool,
     ) -> None:
         """A call ended: remember the pick, and whether the session now stays on a fallback.
 
@@ -117,24 +132,26 @@ class SessionBook:
             sticky: whether the policy keeps sessions on the fallback that served them.
             probed: the call was a ttl probe of the primary; if a fallback answered, the ttl starts again.
         """
+        picked = decision.profile
         with self._lock:
-            state = self._states.get(session) or SessionState()
-            if number < state.applied:
-                return  # a newer call already decided where this session is
+            state = self._states.get(session)
+            if state is None or number < state.applied:
+                return  # forgotten while the call ran, or a newer call already decided where it is
             state.applied = number
-            if state.picked != picked:
-                state.picked, state.stuck_on = picked, None  # a new route: what was stuck belonged to the old one
+            if (state.picked, state.route) != (picked, route):
+                state.picked, state.route, state.stuck_on = picked, route, None  # what stuck belonged to the old route
+            state.decision = decision
             if served_by == picked:
                 state.stuck_on = None  # the primary answered: back to it
             elif served_by is not None and sticky and (served_by != state.stuck_on or probed):
                 state.stuck_on, state.stuck_since = served_by, time.monotonic()
             self._store(session, state)
 
-    def unstick(self, session: str) -> None:
-        """Forget the fallback a session stays on (it can no longer be loaded)."""
+    def unstick(self, session: str, name: str) -> None:
+        """Forget that a session stays on ``name`` (it can no longer be used); a newer stick is kept."""
         with self._lock:
             state = self._states.get(session)
-            if state is not None:
+            if state is not None and state.stuck_on == name:
                 state.stuck_on = None
 
     def _store(self, session: str, state: SessionState) -> None:

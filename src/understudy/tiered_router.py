@@ -385,7 +385,9 @@ class TieredRouter:
             answer: object = function(context, messages)
             if inspect.isawaitable(answer):
                 answer = asyncio.run(_awaited(answer))  # on a worker thread: no running loop here
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            # A CancelledError from inside an async classifier must not reach the caller, where it would
+            # look like the caller's own task being cancelled.
             logger.warning("router %r: its classifier raised", self.name, exc_info=True)
             return _Outcome(error=exc)
         return _Outcome(answer=answer)
@@ -409,7 +411,10 @@ class TieredRouter:
                     "with slow classifiers"
                 )
             return self._fallback(f"took longer than {self.timeout:g}s (a later answer is dropped)")
-        outcome = job.result()
+        try:
+            outcome = job.result()
+        except BaseException as exc:  # the worker itself failed: still only a routing failure
+            outcome = _Outcome(error=exc)
         if outcome.error is not None:
             return self._fallback(f"raised {_describe(outcome.error)}")
         if isinstance(self.classifier, str):
@@ -483,7 +488,7 @@ class _Outcome:
     future itself, so nobody has to retrieve one from a future whose caller stopped waiting."""
 
     answer: object = None
-    error: Exception | None = None
+    error: BaseException | None = None
 
 
 class _Workers:
