@@ -519,3 +519,18 @@ def test_an_outcome_for_a_session_evicted_meanwhile_is_dropped() -> None:
     assert book.get("s") is None
     state, again = book.begin("s")
     assert again == 1 and state.stuck_on is None
+
+
+def test_when_the_ttl_lapses_one_concurrent_call_probes_the_primary(
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    agent = registry.get_routed(router, stickiness=0.3)
+    fake_provider.default("gpt-4o-mini", ServerError(503))
+    agent.completion(messages=HELLO, session="s")
+    time.sleep(0.35)  # let the ttl lapse (the assertion is on behaviour, not timing)
+    threads = [threading.Thread(target=agent.completion, kwargs={"messages": HELLO, "session": "s"}) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert fake_provider.requests("gpt-4o-mini") == 2  # the first call, and one probe

@@ -253,8 +253,9 @@ class RoutedLLM:
         plan = _Plan(primary, decision, route, kept=kept)
         same_route = (state.picked, state.route) == (decision.profile, route)
         stuck = state.stuck_on if rules.mode != "per_call" and same_route else None
-        if stuck is not None and rules.mode == "ttl" and time.monotonic() - state.stuck_since >= (rules.ttl or 0):
-            plan.probed = True  # the ttl lapsed: start at the primary again
+        lapsed = stuck is not None and rules.mode == "ttl" and time.monotonic() - state.stuck_since >= (rules.ttl or 0)
+        if lapsed and session is not None and self.sessions.claim_probe(session, rules.ttl or 0):
+            plan.probed = True  # the ttl lapsed: this call starts at the primary again
         elif stuck is not None:
             try:
                 plan.llm, plan.sticky_on = self._stuck(stuck, primary), stuck

@@ -147,6 +147,17 @@ class SessionBook:
                 state.stuck_on, state.stuck_since = served_by, time.monotonic()
             self._store(session, state)
 
+    def claim_probe(self, session: str, ttl: float) -> bool:
+        """True for the one call that probes the primary once the ttl has lapsed; the ttl restarts, so the
+        session's other calls meanwhile stay on the fallback instead of all waiting on a dead primary."""
+        with self._lock:
+            state = self._states.get(session)
+            now = time.monotonic()
+            if state is None or state.stuck_on is None or now - state.stuck_since < ttl:
+                return False
+            state.stuck_since = now
+            return True
+
     def unstick(self, session: str, name: str) -> None:
         """Forget that a session stays on ``name`` (it can no longer be used); a newer stick is kept."""
         with self._lock:
