@@ -257,7 +257,7 @@ def explain(args: argparse.Namespace, store: ProfileStore) -> int:
         return _fail("name a profile, or give --context KEY=VALUE to route one (not both)", EXIT_USAGE)
     if args.name is not None and args.error is None:
         return _fail("--error ERROR is needed with a profile name", EXIT_USAGE)
-    names = ExceptionNames(store.plugin_manager)
+    names = ExceptionNames.of(store.plugin_manager)
     if args.error is not None:
         names.check(args.error)  # an unknown name is a usage error: say so before loading anything
     strategy: FallbackStrategy | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+import weakref
 from typing import TYPE_CHECKING, Final
 
 from understudy.errors import UnknownExceptionNameError
@@ -59,12 +60,26 @@ Target = str | type[BaseException]
 
 
 class ExceptionNames:
-    """Resolves exception names through the plugins of one plugin manager."""
+    """Resolves exception names through the plugins of one plugin manager.
+
+    Get it with ``ExceptionNames.of(plugin_manager)``: one per manager, so what it resolves (imports, the
+    classes ``"*"`` covers) is worked out once per process, not once per strategy.
+    """
 
     def __init__(self, plugin_manager: pluggy.PluginManager) -> None:
         self._pm = plugin_manager
         self._resolved: dict[str, type[BaseException]] = {}
+        self._provider_errors: tuple[tuple[tuple[str, Target], ...], tuple[type[BaseException], ...]] | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, plugin_manager: pluggy.PluginManager) -> ExceptionNames:
+        """The shared instance for ``plugin_manager``."""
+        with _shared_lock:
+            names = _shared.get(plugin_manager)
+            if names is None:
+                names = _shared[plugin_manager] = cls(plugin_manager)
+            return names
 
     def table(self) -> dict[str, Target]:
         """Every registered name and its target; later plugins cannot shadow earlier registrations."""
@@ -103,7 +118,10 @@ class ExceptionNames:
             cached = self._resolved.get(name)
         if cached is not None:
             return cached
-        target = self.table().get(name)
+        return self._resolve(name, self.table())
+
+    def _resolve(self, name: str, table: dict[str, Target]) -> type[BaseException]:
+        target = table.get(name)
         if target is None:
             raise UnknownExceptionNameError(name, self.known())
         cls = _widest_of_same_name(_import(target) if isinstance(target, str) else target)
@@ -117,13 +135,24 @@ class ExceptionNames:
         A name whose class cannot be imported (a plugin's optional dependency, a class a newer litellm
         dropped) is left out rather than breaking every call.
         """
+        table = self.table()
+        snapshot = tuple(table.items())  # a plugin registered since changes it, and the answer
+        with self._lock:
+            if self._provider_errors is not None and self._provider_errors[0] == snapshot:
+                return self._provider_errors[1]
         classes = []
-        for name in self.table():
+        for name in table:
             try:
-                classes.append(self.resolve(name))
+                classes.append(self._resolved.get(name) or self._resolve(name, table))
             except (ImportError, AttributeError, TypeError):
                 continue
+        with self._lock:
+            self._provider_errors = (snapshot, tuple(classes))
         return tuple(classes)
+
+
+_shared: weakref.WeakKeyDictionary[pluggy.PluginManager, ExceptionNames] = weakref.WeakKeyDictionary()
+_shared_lock = threading.Lock()
 
 
 def _import(reference: str) -> type[BaseException]:

@@ -322,7 +322,7 @@ def _fallbacks(fallbacks: Any, path: Path | None, where: str) -> dict[str, list[
         return None
     if not isinstance(fallbacks, Mapping):
         raise RouteConfigError("must be a table of exception name to profile names", path=path, where=where)
-    names = ExceptionNames(get_plugin_manager())
+    names = ExceptionNames.of(get_plugin_manager())
     table: dict[str, list[str]] = {}
     for error, targets in fallbacks.items():
         try:

@@ -45,7 +45,7 @@ class LLMRegistry:
     def __init__(self, store: ProfileStore | None = None, *, retry_policy: RetryPolicy | None = None) -> None:
         self.store = store or ProfileStore()
         self.retry_policy = retry_policy or RetryPolicy()
-        self.exception_names = ExceptionNames(self.store.plugin_manager)
+        self.exception_names = ExceptionNames.of(self.store.plugin_manager)
         self.book = StatsBook()
         self._llms: dict[str, LLM] = {}
         self._subscribers: list[Subscriber] = []

@@ -66,7 +66,7 @@ class ProfileStore:
             tuple(Path(p) for p in paths) if paths is not None else tuple(default_search_path())
         )
         self._pm = plugin_manager or get_plugin_manager()
-        self._names = ExceptionNames(self._pm)
+        self._names = ExceptionNames.of(self._pm)
         self._cache: dict[Path, tuple[int, int, Profile]] = {}
         self._lock = threading.Lock()
 

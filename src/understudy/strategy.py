@@ -50,7 +50,7 @@ class FallbackStrategy:
         *,
         plugin_manager: pluggy.PluginManager | None = None,
     ) -> None:
-        self._names = ExceptionNames(plugin_manager or get_plugin_manager())
+        self._names = ExceptionNames.of(plugin_manager or get_plugin_manager())
         self._entries: dict[Key, tuple[str, ...]] = {}
         for key, targets in (fallbacks or {}).items():
             if isinstance(key, str):

@@ -116,7 +116,7 @@ class _Converter:
     def __init__(self, data: Mapping[str, Any], source: str, plugin_manager: pluggy.PluginManager) -> None:
         self.data = data
         self.source = source
-        self.exception_names = ExceptionNames(plugin_manager)
+        self.exception_names = ExceptionNames.of(plugin_manager)
         self.notes = Notes(source)
 
     def run(self) -> ImportResult:
