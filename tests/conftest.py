@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 
 # Set before anything imports litellm: use the bundled cost map, never fetch one.
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["UNDERSTUDY_DISABLE_PLUGINS"] = "*"
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import litellm
 import pytest
@@ -22,6 +24,63 @@ if TYPE_CHECKING:
 
 # litellm prints a "Give Feedback" banner on every exception; the tests raise hundreds on purpose.
 litellm.suppress_debug_info = True
+
+
+# -- no network: a test that connects (or looks up a name) outside loopback fails --------------------------------
+
+_outside: list[str] = []
+_connect = socket.socket.connect
+_connect_ex = socket.socket.connect_ex
+_getaddrinfo = socket.getaddrinfo
+
+
+def _is_local(host: object) -> bool:
+    if host is None or host in ("localhost", b"localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.decode() if isinstance(host, bytes) else str(host)).is_loopback
+    except ValueError:
+        return False
+
+
+def _check(address: Any, family: int) -> None:
+    if family == socket.AF_UNIX:
+        return
+    host = address[0] if isinstance(address, tuple) else address
+    if not _is_local(host):
+        _outside.append(f"{host}:{address[1] if isinstance(address, tuple) and len(address) > 1 else '?'}")
+        # Raised where the connection was attempted; a client may swallow it, so the test fails at teardown too.
+        raise ConnectionRefusedError(f"the test suite never connects outside 127.0.0.1; tried {host}")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check(address, self.family)
+    return _connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check(address, self.family)
+    return _connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    _check((host, args[0] if args else None), socket.AF_INET)
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+socket.getaddrinfo = _guarded_getaddrinfo
+
+
+@pytest.fixture(autouse=True)
+def no_network() -> Iterator[None]:
+    """Fails the test that tried to reach beyond loopback, even when the client caught the refusal."""
+    _outside.clear()
+    yield
+    tried, _outside[:] = list(_outside), []
+    if tried:
+        pytest.fail(f"the test tried to reach the network outside 127.0.0.1: {', '.join(sorted(set(tried)))}")
 
 
 @pytest.fixture(autouse=True)

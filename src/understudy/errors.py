@@ -93,10 +93,13 @@ class ProfileNotFoundError(ProfileError):
 class UnknownExceptionNameError(ConfigError):
     """A fallback table names an exception that no plugin registered."""
 
-    def __init__(self, name: str, known: Iterable[str]) -> None:
+    def __init__(self, name: str, known: Iterable[str], *, note: str | None = None) -> None:
         self.name = name
         names = sorted(set(known) - {"*"})
         short = name.rpartition(".")[2].rpartition(":")[2]
+        if note is not None:
+            super().__init__(f"unknown exception name {name!r}: {note}")
+            return
         if short != name and short in names:
             hint = f" Dotted paths are never imported; write the short name {short!r}."
         else:

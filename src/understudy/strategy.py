@@ -104,6 +104,28 @@ class FallbackStrategy:
             return WILDCARD, self._entries[WILDCARD]
         return None, ()
 
+    def match_name(self, error_name: str) -> tuple[str | None, tuple[str, ...]]:
+        """``match`` for a registered exception name, without importing litellm.
+
+        The name's lineage (its class and every class above it) is read from the installed litellm's source,
+        so ``understudy explain`` answers in milliseconds. Gives what ``match`` gives for the class.
+
+        Raises:
+            UnknownExceptionNameError: nobody registered the name.
+        """
+        if error_name == WILDCARD:
+            return (WILDCARD, self._entries[WILDCARD]) if WILDCARD in self._entries else (None, ())
+        if any(not isinstance(key, str) for key in self._entries):  # a class key: only the classes can tell
+            return self.match(self._names.resolve(error_name))
+        lineage = self._names.lineage(error_name)
+        for name in lineage:
+            if name in self._entries:
+                return name, self._entries[name]
+        known = self._names.known()
+        if WILDCARD in self._entries and any(name in known for name in lineage):
+            return WILDCARD, self._entries[WILDCARD]
+        return None, ()
+
     def _class_of(self, key: Key) -> type[BaseException]:
         return self._names.resolve(key) if isinstance(key, str) else key
 
