@@ -131,7 +131,7 @@ def test_content_policy_violation_walks_its_own_list(
     ("behaviour", "error_type"),
     [
         (Slow(5), "Timeout"),
-        (DropConnection(), "InternalServerError"),
+        (DropConnection(), "APIConnectionError"),  # litellm says InternalServerError: nothing came back
         (ServerError(500), "InternalServerError"),
         (HTTPError(404, "no such model"), "NotFoundError"),
         (HTTPError(402, "insufficient credit"), "APIError"),

@@ -640,3 +640,22 @@ async def test_an_async_routed_call_goes_to_the_default_tier_when_the_classifier
 def test_importing_the_tiered_router_does_not_import_litellm() -> None:
     code = "import sys, understudy.tiered_router; sys.exit('litellm' in sys.modules or 'openai' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_first_routed_call_of_a_process_is_not_sent_to_the_default_tier_by_litellms_import(
+    profiles: None, profiles_dir: Path, fake_provider: FakeProvider
+) -> None:
+    """litellm's first import (seconds) counted against the classifier's 1.5 s timeout, so the first routed call
+    of every process went to the default tier."""
+    fake_provider.script("router-mini", Reply("complex"))
+    script = f"""
+import json, sys
+from understudy import LLMRegistry, ProfileStore, TieredRouter
+assert "litellm" not in sys.modules
+registry = LLMRegistry(ProfileStore([{str(profiles_dir)!r}]))
+router = TieredRouter({TIERS!r}, classifier="router-mini", default_tier="simple", registry=registry, timeout=1.5)
+print(json.dumps(router.select({{}}, messages={HELLO!r}).route))
+"""
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "UNDERSTUDY_DISABLE_PLUGINS": "*", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == "tier:complex"

@@ -7,6 +7,7 @@ failure steps in. Importing understudy is cheap: litellm is imported only when a
 from __future__ import annotations
 
 from understudy import events
+from understudy.backend import warm_up
 from understudy.errors import (
     Attempt,
     ConfigError,
@@ -68,4 +69,5 @@ __all__ = [
     "hookimpl",
     "route_of",
     "served_by",
+    "warm_up",
 ]

@@ -13,8 +13,9 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+from understudy import backend
 from understudy.errors import Attempt, FallbackExhaustedError, ProfileError
 from understudy.events import (
     AttemptFailed,
@@ -25,6 +26,8 @@ from understudy.events import (
     FallbackTriggered,
     ProfileSkipped,
 )
+from understudy.exception_names import WILDCARD
+from understudy.failures import is_caller_error
 from understudy.redaction import redact, scrub
 from understudy.retry import is_transient
 
@@ -100,6 +103,8 @@ def walk(
     response, error = yield from _try(state, primary, request, as_fallback=False)
     if error is None:
         return response
+    if error is _SKIPPED:
+        raise AssertionError("unreachable: a primary is never skipped")
     chain = [name for name in strategy.resolve(error) if name != primary.name]
     if not chain:
         raise error  # no fallback for this kind of failure: the caller sees the provider's own error
@@ -129,6 +134,8 @@ def walk(
             )
         )
         response, error = yield from _try(state, llm, request, as_fallback=True)
+        if error is _SKIPPED:
+            continue
         if error is None:
             yield Emit(
                 FallbackSucceeded(
@@ -167,11 +174,27 @@ def _try(
         try:
             response = yield Call(llm, request, as_fallback)
         except Exception as exc:
+            latency = time.perf_counter() - started  # first: what follows resolves names, which takes time once
+            if is_caller_error(exc) and state.strategy.match(type(exc))[0] in (None, WILDCARD):
+                # litellm refused the request before sending it (a parameter this model does not take): the
+                # caller's error, not the model's, so "*" does not walk on it. A fallback that cannot take the
+                # request is passed over; the primary's refusal goes to the caller.
+                message = scrub(exc, state.secrets)
+                if not as_fallback:
+                    exc.add_note(
+                        f"understudy: profile {llm.name!r} cannot take this request; remove the parameter, or add "
+                        "drop_params = true to the profile's params to let litellm drop what the model lacks"
+                    )
+                    raise
+                state.attempts.append(Attempt(llm.name, exc, message, latency, loaded=False))
+                yield Emit(
+                    ProfileSkipped(**_base(state), profile=llm.name, error_type=type(exc).__name__, reason=message)
+                )
+                return None, _SKIPPED
             if not state.strategy.is_provider_error(exc):
                 if state.attempts:  # say what happened before it, since no exhausted error will
                     exc.add_note(f"understudy: raised by profile {llm.name!r} after: {_tried(state)}")
                 raise  # a programming error is never answered with a fallback
-            latency = time.perf_counter() - started
             message = scrub(exc, state.secrets)
             state.attempts.append(Attempt(llm.name, exc, message, latency))
             delay = None
@@ -197,6 +220,13 @@ def _try(
     raise AssertionError("unreachable: the last attempt returns")
 
 
+class _Skipped(Exception):
+    """What ``_try`` returns for a fallback that could not take the request (no model was called)."""
+
+
+_SKIPPED: Final = _Skipped()
+
+
 def _tried(state: _State) -> str:
     return "; ".join(f"{a.profile} {a.error_type}" for a in state.attempts)
 
@@ -207,6 +237,7 @@ def _base(state: _State) -> dict[str, Any]:
 
 def run_sync(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[Any]]) -> Any:
     """Drive a walk with blocking calls and sleeps."""
+    backend.litellm()  # the first import takes seconds: before the walk's clocks start, not inside an attempt
     send: Any = None
     thrown: Exception | None = None
     while True:
@@ -228,6 +259,7 @@ def run_sync(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[An
 
 async def run_async(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[Any]]) -> Any:
     """Drive a walk with awaited calls and sleeps; awaits async subscribers."""
+    backend.litellm()
     send: Any = None
     thrown: Exception | None = None
     while True:

@@ -6,8 +6,10 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from understudy import backend
 from understudy.engine import run_async, run_sync, walk
 from understudy.errors import ConfigError
+from understudy.failures import classify, is_caller_error, refusal
 from understudy.strategy import FallbackStrategy
 from understudy.streams import AsyncFallbackStream, FallbackStream, open_async_stream, open_stream
 
@@ -97,15 +99,26 @@ class LLM:
         return {**self.profile.litellm_kwargs(), **kwargs, "num_retries": 0, "max_retries": 0}
 
     def _call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
-        """One litellm call, no fallback; records stats. For a stream, waits for the first chunk."""
+        """One litellm call, no fallback; records stats. For a stream, waits for the first chunk.
+
+        Raises the provider's failure as the kind the provider reported (``understudy.failures``), and a
+        filtered 200 answer as a ``ContentPolicyViolationError``.
+        """
         litellm = _litellm()
         started = time.perf_counter()
         try:
             response = litellm.completion(**request)
             if request.get("stream"):
                 response = open_stream(self, response)
+            else:
+                self._refuse_filtered(response)
         except Exception as exc:
-            self._failed(exc, started)
+            error = self._failed(exc, started)
+            if error is exc:
+                raise
+            raise error from exc
+        except BaseException:  # cancelled or interrupted: the provider saw the request, so the stats count it
+            self.registry.book.cancelled(self.name, latency=time.perf_counter() - started)
             raise
         return self._served(response, started, as_fallback)
 
@@ -117,10 +130,29 @@ class LLM:
             response = await litellm.acompletion(**request)
             if request.get("stream"):
                 response = await open_async_stream(self, response)
+            else:
+                self._refuse_filtered(response)
         except Exception as exc:
-            self._failed(exc, started)
+            error = self._failed(exc, started)
+            if error is exc:
+                raise
+            raise error from exc
+        except BaseException:
+            self.registry.book.cancelled(self.name, latency=time.perf_counter() - started)
             raise
         return self._served(response, started, as_fallback)
+
+    def _refuse_filtered(self, response: Any) -> None:
+        refused = refusal(response, self.profile.model)
+        if refused is not None:
+            usage = getattr(response, "usage", None)
+            self.registry.book.usage(
+                self.name,
+                prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                cost=self.cost_of(response),
+            )
+            raise refused
 
     def cost_of(self, response: Any) -> float | None:
         """The response's cost in USD from litellm's cost map, or None when unknown (or a stream)."""
@@ -148,8 +180,17 @@ class LLM:
             cost = None
         self.registry.book.usage(self.name, prompt_tokens=prompt, completion_tokens=completion, cost=cost)
 
-    def _failed(self, error: Exception, started: float) -> None:
-        self.registry.book.failure(self.name, latency=time.perf_counter() - started, error_type=type(error).__name__)
+    def _failed(self, error: Exception, started: float) -> Exception:
+        """Book a failed call and return its error as the kind of failure the provider reported.
+
+        A request litellm refused before sending (a parameter the model does not take) is the caller's
+        error, not this model's: it is not booked.
+        """
+        latency = time.perf_counter() - started
+        error = classify(error)
+        if not is_caller_error(error):
+            self.registry.book.failure(self.name, latency=latency, error_type=type(error).__name__)
+        return error
 
     def _served(self, response: Any, started: float, as_fallback: bool) -> Any:
         book = self.registry.book
@@ -171,14 +212,7 @@ class LLM:
         return f"LLM(profile={self.name!r}, model={self.profile.model!r})"
 
 
-def _litellm() -> Any:
-    """litellm, imported on first use: importing it costs seconds, and most of understudy never needs it."""
-    import litellm
-
-    # litellm prints a "Give Feedback / Get Help" banner to stdout on every exception it maps. understudy
-    # expects and handles those exceptions; the banner would corrupt the output of the agent that runs it.
-    litellm.suppress_debug_info = True
-    return litellm
+_litellm = backend.litellm
 
 
 def route_of(response: Any) -> str | None:

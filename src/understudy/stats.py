@@ -26,6 +26,8 @@ class ProfileStats(BaseModel):
         served_as_fallback: successful calls this profile served in place of another.
         interrupted_streams: streams that failed after their first chunk (counted as successes too: the
             call had been served).
+        cancelled: calls cancelled (or interrupted) while the provider was working on them; counted in
+            ``calls`` and ``total_latency``, neither a success nor a failure.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -42,6 +44,7 @@ class ProfileStats(BaseModel):
     total_latency: float = 0.0
     served_as_fallback: int = 0
     interrupted_streams: int = 0
+    cancelled: int = 0
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -95,6 +98,14 @@ class StatsBook:
             row["total_latency"] += latency
             if as_fallback:
                 row["served_as_fallback"] += 1
+
+    def cancelled(self, profile: str, *, latency: float) -> None:
+        """A call was cancelled before it returned; the provider may have done the work."""
+        with self._lock:
+            row = self._row(profile)
+            row["calls"] += 1
+            row["cancelled"] += 1
+            row["total_latency"] += latency
 
     def usage(self, profile: str, *, prompt_tokens: int, completion_tokens: int, cost: float | None) -> None:
         """Tokens and cost of a successful call (for a stream, known only at its end)."""

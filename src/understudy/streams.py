@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from understudy.errors import StreamInterruptedError
+from understudy.failures import empty_stream
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -50,6 +51,16 @@ class _StreamBase:
                 # cost of this call are unknown, and the stats must say so rather than count it as free.
                 self._llm.registry.book.usage(self._llm.name, prompt_tokens=0, completion_tokens=0, cost=None)
 
+    def _ended(self) -> None:
+        """The inner stream stopped: a whole answer, unless the provider never finished it.
+
+        Some litellm releases end a stream whose connection dropped as if it were complete, with a made-up
+        ``stop``; litellm's stream still says the provider sent no finish reason, and that is believed.
+        """
+        if _unfinished(self._inner):
+            raise self._interrupted(ConnectionError("the provider's stream ended before the answer was finished"))
+        self._finished()
+
     def _interrupted(self, error: Exception) -> StreamInterruptedError:
         self._finished()
         self._llm.registry.book.interrupted(self._llm.name)
@@ -76,7 +87,7 @@ class FallbackStream(_StreamBase):
         try:
             chunk = next(self._inner)
         except StopIteration:
-            self._finished()
+            self._ended()
             raise
         except Exception as exc:
             raise self._interrupted(exc) from exc
@@ -96,7 +107,7 @@ class AsyncFallbackStream(_StreamBase):
         try:
             chunk = await self._inner.__anext__()
         except StopAsyncIteration:
-            self._finished()
+            self._ended()
             raise
         except Exception as exc:
             raise self._interrupted(exc) from exc
@@ -104,8 +115,15 @@ class AsyncFallbackStream(_StreamBase):
 
 
 def open_stream(llm: LLM, inner: Any) -> FallbackStream:
-    """Pull the first chunk (a failure here raises, so the call can fall back) and wrap the rest."""
-    return FallbackStream(llm, inner, next(inner, None))
+    """Pull the first chunk (a failure here raises, so the call can fall back) and wrap the rest.
+
+    A stream that ends before its first chunk sent no answer at all (some litellm releases report a connection
+    dropped at that point as an empty stream): it raises ``APIConnectionError``, so the call falls back.
+    """
+    first = next(inner, None)
+    if first is None or (_hollow(first) and _unfinished(inner)):
+        raise empty_stream(llm.profile.model)
+    return FallbackStream(llm, inner, first)
 
 
 async def open_async_stream(llm: LLM, inner: Any) -> AsyncFallbackStream:
@@ -113,5 +131,27 @@ async def open_async_stream(llm: LLM, inner: Any) -> AsyncFallbackStream:
     try:
         first = await inner.__anext__()
     except StopAsyncIteration:
-        first = None
+        raise empty_stream(llm.profile.model) from None
+    if _hollow(first) and _unfinished(inner):
+        raise empty_stream(llm.profile.model)
     return AsyncFallbackStream(llm, inner, first)
+
+
+def _unfinished(inner: Any) -> bool:
+    """True when litellm's stream says the provider sent no finish reason (False when it cannot say)."""
+    return getattr(inner, "received_finish_reason", "unknown") is None
+
+
+def _hollow(chunk: Any) -> bool:
+    """A first chunk that already finishes the answer and carries nothing: what litellm 1.83's async stream
+    makes up when the connection dropped before the provider sent a chunk."""
+    choices = getattr(chunk, "choices", None) or []
+    if not choices or getattr(chunk, "usage", None) is not None:
+        return False
+    for choice in choices:
+        delta = getattr(choice, "delta", None)
+        if getattr(choice, "finish_reason", None) is None or getattr(delta, "role", None):
+            return False
+        if getattr(delta, "content", None) or getattr(delta, "tool_calls", None):
+            return False
+    return True

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from understudy import backend
 from understudy.errors import ProfileError, ProfileNotFoundError, RouteConfigError
 from understudy.profiles import NAME_PATTERN
 from understudy.redaction import redact
@@ -369,6 +370,7 @@ class TieredRouter:
             if self._asked is None:
                 raise AssertionError("unreachable: __init__ requires a registry for a profile classifier")
             registry, profile = self._asked
+            backend.litellm()  # its first import takes seconds: paid here, never inside the decision's timeout
             text = _last_user_text(messages)
             if text is None:
                 return self._fallback("had no user message to label")
