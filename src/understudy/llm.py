@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Unpack
 
 from understudy import backend
 from understudy.engine import run_async, run_sync, walk
@@ -14,6 +14,7 @@ from understudy.strategy import FallbackStrategy
 from understudy.streams import AsyncFallbackStream, FallbackStream, open_async_stream, open_stream
 
 if TYPE_CHECKING:
+    from understudy.call_args import CompletionArgs
     from understudy.profiles import Profile
     from understudy.registry import LLMRegistry
     from understudy.stats import ProfileStats
@@ -49,7 +50,7 @@ class LLM:
     def name(self) -> str:
         return self.profile.name
 
-    def completion(self, **kwargs: Any) -> Any:
+    def completion(self, **kwargs: Unpack[CompletionArgs]) -> Any:
         """``litellm.completion`` with this profile's model and settings, falling back on failure.
 
         Takes litellm's keyword arguments (``messages``, ``tools``, ``response_format`` ...) and returns
@@ -63,11 +64,11 @@ class LLM:
             Exception: the provider's own error when the strategy names no fallback for it, and any
                 programming error unchanged.
         """
-        return run_sync(walk(self, kwargs), self.registry.dispatch)
+        return run_sync(walk(self, dict(kwargs)), self.registry.dispatch)
 
-    async def acompletion(self, **kwargs: Any) -> Any:
+    async def acompletion(self, **kwargs: Unpack[CompletionArgs]) -> Any:
         """The async twin of ``completion``: same arguments, same fallbacks, same events."""
-        return await run_async(walk(self, kwargs), self.registry.dispatch)
+        return await run_async(walk(self, dict(kwargs)), self.registry.dispatch)
 
     def stats(self) -> ProfileStats:
         """This profile's usage stats (as primary and as anyone's fallback)."""

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Unpack
 
 from understudy.engine import emit_async, emit_sync, run_async, run_sync, walk
 from understudy.errors import ProfileError
@@ -32,6 +32,7 @@ from understudy.strategy import FallbackStrategy
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from understudy.call_args import CompletionArgs
     from understudy.events import Event
     from understudy.registry import LLMRegistry
     from understudy.routes import Router
@@ -91,7 +92,9 @@ class RoutedLLM:
         self._variants: OrderedDict[str, tuple[Profile, LLM]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def completion(self, *, context: Mapping[str, Any] | None = None, session: str | None = None, **kwargs: Any) -> Any:
+    def completion(
+        self, *, context: Mapping[str, Any] | None = None, session: str | None = None, **kwargs: Unpack[CompletionArgs]
+    ) -> Any:
         """Route, then ``litellm.completion`` with fallbacks. Takes litellm's arguments besides these.
 
         Args:
@@ -106,7 +109,7 @@ class RoutedLLM:
         try:
             for event in plan.events():
                 emit_sync(self.registry.dispatch, event)
-            steps = walk(plan.llm, kwargs, route=plan.route, call_id=plan.call_id, resolve=plan.resolve)
+            steps = walk(plan.llm, dict(kwargs), route=plan.route, call_id=plan.call_id, resolve=plan.resolve)
             response = run_sync(steps, self.registry.dispatch)
         except BaseException:
             self._after(plan, session, None)
@@ -115,7 +118,7 @@ class RoutedLLM:
         return response
 
     async def acompletion(
-        self, *, context: Mapping[str, Any] | None = None, session: str | None = None, **kwargs: Any
+        self, *, context: Mapping[str, Any] | None = None, session: str | None = None, **kwargs: Unpack[CompletionArgs]
     ) -> Any:
         """The async twin of ``completion``. A router with ``aselect`` (``TieredRouter``) is awaited, so a slow
         classifier holds neither the event loop nor its executor."""
@@ -136,7 +139,7 @@ class RoutedLLM:
         try:
             for event in plan.events():
                 await emit_async(self.registry.dispatch, event)
-            steps = walk(plan.llm, kwargs, route=plan.route, call_id=plan.call_id, resolve=plan.resolve)
+            steps = walk(plan.llm, dict(kwargs), route=plan.route, call_id=plan.call_id, resolve=plan.resolve)
             response = await run_async(steps, self.registry.dispatch)
         except BaseException:  # a cancelled call is counted too
             self._after(plan, session, None)
