@@ -242,26 +242,29 @@ def test_litellms_first_import_is_not_charged_to_an_attempt(
     fake_provider.script("main", ServerError(500))
     script = textwrap.dedent(
         f"""
-        import json, sys
+        import json, sys, time
         from understudy import LLMRegistry, ProfileStore
         assert "litellm" not in sys.modules
         registry = LLMRegistry(ProfileStore([{str(profiles_dir)!r}]))
         events = []
         registry.subscribe(events.append)
+        started = time.perf_counter()
         registry.get("main").completion(messages=[{{"role": "user", "content": "hi"}}])
+        wall = time.perf_counter() - started
         stats = registry.stats()
         print(json.dumps({{
             "event": sum(e.latency for e in events if e.kind in ("attempt_failed",)),
             "stats": stats["main"].total_latency,
             "served": [e.latency for e in events if e.kind == "fallback_succeeded"][0],
             "total": stats["main"].total_latency + stats["backup"].total_latency,
+            "wall": wall,
         }}))
         """
     )
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "UNDERSTUDY_DISABLE_PLUGINS": "*"}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     numbers = json.loads(out.stdout.strip().splitlines()[-1])
-    # The import takes seconds; every latency the call reports is what the two model calls took, give or take
-    # understudy's own bookkeeping.
-    assert abs(numbers["event"] - numbers["stats"]) < 0.25, numbers
-    assert numbers["served"] < numbers["total"] + 0.5, numbers
+    # The import is most of the call's wall time; charged to an attempt, it would be most of the gap between what
+    # the event and the stats say. Relative to the wall time, so a loaded machine does not make it flaky.
+    assert abs(numbers["event"] - numbers["stats"]) < 0.2 * numbers["wall"], numbers
+    assert numbers["served"] - numbers["total"] < 0.2 * numbers["wall"], numbers

@@ -18,6 +18,8 @@ import sys
 import threading
 from typing import Any, Final
 
+from understudy.secret_logs import install_log_filter
+
 __all__ = ["COST_MAP_ENV", "litellm", "warm_up"]
 
 COST_MAP_ENV: Final = "LITELLM_LOCAL_MODEL_COST_MAP"
@@ -39,6 +41,8 @@ def litellm() -> Any:
         # litellm prints a "Give Feedback / Get Help" banner to stdout on every exception it maps. understudy
         # expects and handles those exceptions; the banner would corrupt the output of the agent that runs it.
         module.suppress_debug_info = True
+        # With litellm's debug logging on, its records carry keys and credential headers: mask them.
+        install_log_filter()
         _ready = True
         return module
 

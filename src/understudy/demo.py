@@ -6,6 +6,11 @@ too large for the primary, and a "local" model litellm's cost map does not know.
 what the provider does, makes one call (the last one through a match router), and prints the events as
 they happen; a stats table ends it.
 No API key and no network are needed.
+
+A failure is named by its exception class, except where the class may mislead: litellm's openai handler
+re-raises the openai client's ``APIConnectionError`` with status 500, so litellm (1.83 and 1.110 alike)
+reports a dropped connection as ``InternalServerError``. The demo knows what it scripted, so it says
+"connection dropped", whatever class the call raised.
 """
 
 from __future__ import annotations
@@ -191,14 +196,17 @@ def run_demo(out: TextIO = sys.stdout) -> int:
         write_profiles(Path(tmp), provider.base_url)
         registry = LLMRegistry(ProfileStore([tmp]), retry_policy=RetryPolicy(initial=0.05, max_delay=1))
         print_profiles(registry, out, marks)
-        registry.subscribe(event_printer(out, marks))
         for scenario in SCENARIOS:
             provider.reset()
             for model, behaviours in scenario.script.items():
                 provider.script(model, *behaviours)
             print(f"\n{scenario.title}", file=out)
-            if not run_scenario(registry, scenario, out, marks):
-                failures += 1
+            unsubscribe = registry.subscribe(event_printer(out, marks, narrator(provider, scenario)))
+            try:
+                if not run_scenario(registry, scenario, out, marks):
+                    failures += 1
+            finally:
+                unsubscribe()
         print_stats(registry, out, marks)
     if failures:
         print(f"\n{failures} scenario(s) did not go as scripted", file=out)
@@ -233,17 +241,48 @@ def print_profiles(registry: LLMRegistry, out: TextIO, marks: Symbols) -> None:
         print(f"  {error:<27} {marks.arrow} {chain}", file=out)
 
 
-def event_printer(out: TextIO, marks: Symbols) -> Callable[[Event], None]:
-    """A subscriber that prints each event as one line, as it happens."""
+def model_of(profile: str) -> str:
+    """The model name the fake provider sees for a demo profile (``"gpt-4o-mini"`` for ``"primary"``)."""
+    return PROFILES[profile][0].removeprefix("openai/")
+
+
+def scripted_failure(scenario: Scenario, profile: str, index: int) -> str | None:
+    """In words, the failure scripted for ``profile``'s request number ``index`` (from 0), when litellm's
+    exception class would misname it; else None."""
+    behaviours = scenario.script.get(model_of(profile), ())
+    if 0 <= index < len(behaviours) and isinstance(behaviours[index], DropConnection):
+        return "connection dropped"  # litellm raises InternalServerError for it
+    return None
+
+
+def narrator(provider: FakeProvider, scenario: Scenario) -> Callable[[str], str | None]:
+    """``scripted_failure`` of a profile's latest request: the one whose failure an event is reporting."""
+
+    def describe(profile: str) -> str | None:
+        return scripted_failure(scenario, profile, provider.requests(model_of(profile)) - 1)
+
+    return describe
+
+
+def event_printer(
+    out: TextIO, marks: Symbols, describe: Callable[[str], str | None] = lambda profile: None
+) -> Callable[[Event], None]:
+    """A subscriber that prints each event as one line, as it happens.
+
+    ``describe(profile)`` may name the failure of the profile's latest request in words; litellm's class
+    name is shown otherwise.
+    """
 
     def show(event: Event) -> None:
         match event:
             case AttemptFailed():
                 then = f"retrying in {event.retry_in:.3f}s" if event.retry_in is not None else "no retry"
-                line = f"{marks.step} attempt {event.attempt} of {event.profile} failed: {event.error_type} ({then})"
+                what = describe(event.profile)
+                failure = f"{what}, raised as {event.error_type}" if what else event.error_type
+                line = f"{marks.step} attempt {event.attempt} of {event.profile} failed: {failure} ({then})"
             case FallbackTriggered():
                 route = f"{event.from_profile} {marks.arrow} {event.to_profile}"
-                line = f"{marks.step} fallback {route} ({event.error_type})"
+                line = f"{marks.step} fallback {route} ({describe(event.from_profile) or event.error_type})"
             case ProfileSkipped():
                 line = f"{marks.step} skipped {event.profile}: {event.reason}"
             case FallbackSucceeded():
@@ -279,9 +318,14 @@ def run_scenario(registry: LLMRegistry, scenario: Scenario, out: TextIO, marks: 
         text = textwrap.fill(f"FallbackExhaustedError: {exc.message}", width=110, subsequent_indent="    ")
         print(f"  {text}", file=out)
         print("  its attempts:", file=out)
+        tries: dict[str, int] = {}
         for number, attempt in enumerate(exc.attempts, 1):
+            index = tries[attempt.profile] = tries.get(attempt.profile, -1) + 1
+            what = scripted_failure(scenario, attempt.profile, index) if attempt.loaded else None
             message = shorten(provider_message(attempt.message), 60)
-            print(f"    {number}. {attempt.profile:<8} {attempt.error_type:<20} {message}", file=out)
+            if what:
+                message = f"{attempt.error_type}: {message}"
+            print(f"    {number}. {attempt.profile:<8} {what or attempt.error_type:<20} {message}", file=out)
         return scenario.expect is None
     except Exception as exc:  # the demo reports surprises instead of dying half-way
         print(f"  unexpected {type(exc).__name__}: {shorten(str(exc), 200)}", file=out)
@@ -298,7 +342,17 @@ def run_scenario(registry: LLMRegistry, scenario: Scenario, out: TextIO, marks: 
 def print_stats(registry: LLMRegistry, out: TextIO, marks: Symbols) -> None:
     """One row per profile from ``registry.stats()``."""
     stats = registry.stats()
-    header = ("profile", "calls", "ok", "failed", "tokens", "cost", "mean latency", "as fallback", "failures by type")
+    header = (
+        "profile",
+        "attempts",
+        "ok",
+        "failed",
+        "tokens",
+        "cost",
+        "mean latency",
+        "as fallback",
+        "failures by type",
+    )
     rows = [header, *(stats_row(s) for s in stats.values())]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     print("\nStats per profile (registry.stats()):", file=out)
@@ -308,6 +362,10 @@ def print_stats(registry: LLMRegistry, out: TextIO, marks: Symbols) -> None:
         print("  " + "  ".join([row[0].ljust(widths[0]), *numbers, row[-1]]), file=out)
         if index == 0:
             print("  " + marks.rule * (sum(widths[:-1]) + 2 * (len(widths) - 1) + len(header[-1])), file=out)
+    print(
+        "  attempts: model calls, retries included (ProfileStats.calls); failures by type: the class each raised",
+        file=out,
+    )
 
 
 def stats_row(stats: ProfileStats) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from understudy.events import (
 )
 from understudy.exception_names import WILDCARD
 from understudy.failures import is_caller_error
-from understudy.redaction import redact, scrub
+from understudy.redaction import credential_values, redact, remember_secrets, scrub
 from understudy.retry import is_transient
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def walk(
         state.call_id = call_id
     registry = primary.registry
     request = primary._request(kwargs)  # a broken primary is the caller's error: raise it, do not fall back
-    state.secrets.update(primary.profile.secrets())
+    _remember(state, primary.profile.secrets(), request)
 
     response, error = yield from _try(state, primary, request, as_fallback=False)
     if error is None:
@@ -122,7 +122,7 @@ def walk(
             state.attempts.append(Attempt(name, exc, message, time.perf_counter() - started, loaded=False))
             yield Emit(ProfileSkipped(**_base(state), profile=name, error_type=type(exc).__name__, reason=message))
             continue
-        state.secrets.update(llm.profile.secrets())
+        _remember(state, llm.profile.secrets(), request)
         yield Emit(
             FallbackTriggered(
                 **_base(state),
@@ -225,6 +225,15 @@ class _Skipped(Exception):
 
 
 _SKIPPED: Final = _Skipped()
+
+
+def _remember(state: _State, secrets: list[str], request: dict[str, Any]) -> None:
+    """What this call can send that must never be shown: for its events, and for the log filter."""
+    secrets = [*secrets, *credential_values(request.get("extra_headers") or {})]
+    if isinstance(request.get("api_key"), str):
+        secrets.append(request["api_key"])
+    state.secrets.update(secrets)
+    remember_secrets(secrets)
 
 
 def _tried(state: _State) -> str:
