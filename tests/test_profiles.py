@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import ValidationError
 
 from understudy import Profile, ProfileError
-from understudy.profiles import load_profile_file
+from understudy.profiles import NAME_PATTERN, load_profile_file, validate_name
 
 if TYPE_CHECKING:
     from conftest import WriteProfile
@@ -157,3 +159,54 @@ def test_credentials_in_params_and_the_url_never_show_in_repr() -> None:
     text = repr(profile)
     assert "url-pass-999" not in text and "tok-abcdef-123456" not in text and "top_p" in text
     assert {"url-pass-999", "Bearer tok-abcdef-123456"} <= set(profile.secrets())
+
+
+def test_a_name_with_a_trailing_newline_is_not_a_name() -> None:
+    """Regression: NAME_PATTERN ended in `$`, so .match() accepted "name\\n" (a `$` matches before a final \\n)."""
+    assert NAME_PATTERN.match("name\n") is None and NAME_PATTERN.match("name")
+    with pytest.raises(ProfileError, match="invalid profile name"):
+        validate_name("name\n")
+
+
+def test_api_base_env_is_read_at_call_time_and_its_url_password_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = Profile(name="p", model="openai/x", api_base_env="UNDERSTUDY_BASE")
+    monkeypatch.setenv("UNDERSTUDY_BASE", "https://user:base-pass-777@proxy.example/v1")
+    assert profile.litellm_kwargs() == {"model": "openai/x", "api_base": "https://user:base-pass-777@proxy.example/v1"}
+    assert "base-pass-777" in profile.secrets()
+    assert "base-pass-777" not in repr(profile) + profile.model_dump_json()
+    monkeypatch.delenv("UNDERSTUDY_BASE")
+    with pytest.raises(ProfileError, match="export UNDERSTUDY_BASE=") as caught:
+        profile.litellm_kwargs()
+    assert caught.value.field == "api_base_env" and caught.value.profile == "p"
+
+
+def test_api_base_env_loads_from_a_file_and_refuses_api_base_beside_it(write_profile: WriteProfile) -> None:
+    assert load_profile_file(write_profile("p", model="openai/x", api_base_env="BASE_URL")).api_base_env == "BASE_URL"
+    with pytest.raises(ProfileError, match="not both"):
+        load_profile_file(write_profile("q", model="openai/x", api_base="http://h", api_base_env="BASE_URL"))
+    with pytest.raises(ProfileError, match="not the URL itself") as caught:
+        load_profile_file(write_profile("r", model="openai/x", api_base_env="http://h"))
+    assert "http://h" not in str(caught.value)
+
+
+def test_the_json_dump_redacts_credentials_in_params_and_the_url_but_python_dumps_keep_them() -> None:
+    """Regression: model_dump_json() showed credential headers in params and the password inside api_base."""
+    profile = Profile(
+        name="p",
+        model="openai/x",
+        api_base="https://user:url-pass-999@proxy.example/v1",
+        params={"extra_headers": {"Authorization": "Bearer tok-abcdef-123456"}, "top_p": 0.5},
+    )
+    for text in (profile.model_dump_json(), json.dumps(profile.model_dump(mode="json"))):
+        assert "url-pass-999" not in text and "tok-abcdef-123456" not in text
+        shown = json.loads(text)
+        assert shown["api_base"] == "https://user:***@proxy.example/v1" and shown["params"]["top_p"] == 0.5
+    dumped = profile.model_dump()  # python mode: routed.py rebuilds profiles from it
+    assert dumped["api_base"] == "https://user:url-pass-999@proxy.example/v1"
+    assert dumped["params"]["extra_headers"]["Authorization"] == "Bearer tok-abcdef-123456"
+
+
+def test_a_profile_built_in_python_is_bounded_too() -> None:
+    for bad in ({"timeout": float("inf")}, {"temperature": float("nan")}, {"max_tokens": 0}, {"model": " "}):
+        with pytest.raises(ValidationError):
+            Profile.model_validate({"name": "p", "model": "openai/x", **bad})

@@ -28,7 +28,7 @@ def test_listing_names_reads_no_file(
     (profiles_dir / "notes.txt").write_text("ignored")
     (profiles_dir / "bad name.toml").write_text('model = "x"')
     reads: list[Path] = []
-    monkeypatch.setattr(store_module, "load_profile_file", lambda path: reads.append(path))
+    monkeypatch.setattr(store_module, "read_profile_bytes", lambda path: reads.append(path))
 
     assert ProfileStore([profiles_dir]).names() == ["a", "b", "c"]
     assert reads == []
@@ -39,9 +39,9 @@ def test_load_reads_only_the_named_file(
 ) -> None:
     write_profile("a", model="openai/a")
     write_profile("b", model="openai/b")
-    real = store_module.load_profile_file
+    real = store_module.read_profile_bytes
     reads: list[str] = []
-    monkeypatch.setattr(store_module, "load_profile_file", lambda path: reads.append(path.stem) or real(path))
+    monkeypatch.setattr(store_module, "read_profile_bytes", lambda path: reads.append(path.stem) or real(path))
 
     assert ProfileStore([profiles_dir]).load("a").model == "openai/a"
     assert reads == ["a"]
@@ -175,3 +175,109 @@ def test_fallback_table_mistakes_get_messages_that_say_the_fix(
         ProfileStore([profiles_dir]).load("p")
     assert expected in str(caught.value)
     assert str(caught.value).count("'*'") <= 1  # the wildcard is offered once, not listed twice
+
+
+def test_an_edit_that_keeps_the_size_and_the_mtime_is_seen(write_profile: WriteProfile, profiles_dir: Path) -> None:
+    """Regression: the cache was keyed on (mtime_ns, size) and missed a same-size edit with the mtime restored."""
+    path = write_profile("a", model="openai/one")
+    store = ProfileStore([profiles_dir])
+    assert store.load("a").model == "openai/one"
+    before = path.stat()
+    path.write_text('model = "openai/two"\n')
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    assert store.load("a").model == "openai/two"
+
+
+def test_an_unchanged_file_is_read_but_not_parsed_again(
+    write_profile: WriteProfile, profiles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_profile("a", model="openai/a")
+    real = store_module.parse_profile
+    parses: list[str] = []
+    monkeypatch.setattr(store_module, "parse_profile", lambda path, data: parses.append(path.stem) or real(path, data))
+    store = ProfileStore([profiles_dir])
+    first = store.load("a")
+    assert store.load("a") is first and store.load("a") is first
+    assert parses == ["a"]
+
+
+def test_a_file_caught_mid_rewrite_is_read_once_more(
+    write_profile: WriteProfile, profiles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a file rewritten in place (truncated, then written) made calls fail while it lasted."""
+    path = write_profile("a", model="openai/a", timeout=30)
+    whole = path.read_bytes()
+    reads = iter([whole[:9], whole])  # the first read sees the writer halfway through
+    monkeypatch.setattr(store_module, "read_profile_bytes", lambda _: next(reads))
+    assert ProfileStore([profiles_dir]).load("a").timeout == 30
+
+
+def test_a_file_broken_on_both_reads_raises_the_error(
+    write_profile: WriteProfile, profiles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_profile("a", "model = = broken\n")
+    real = store_module.read_profile_bytes
+    reads: list[Path] = []
+    monkeypatch.setattr(store_module, "read_profile_bytes", lambda path: reads.append(path) or real(path))
+    with pytest.raises(ProfileError, match="invalid TOML"):
+        ProfileStore([profiles_dir]).load("a")
+    assert len(reads) == 2
+
+
+def test_a_plugin_returning_something_other_than_a_profile_is_a_profile_error() -> None:
+    """Regression: a plugin hook returning a dict raised AttributeError on `.name` out of load()."""
+
+    class Broken:
+        @hookimpl
+        def understudy_load_profile(self, name: str) -> object:
+            return {"name": name, "model": "openai/x"}
+
+    pm = make_plugin_manager(entry_points=False)
+    pm.register(Broken())
+    with pytest.raises(ProfileError, match="returned a dict, not a Profile") as caught:
+        ProfileStore([], plugin_manager=pm).load("p")
+    assert caught.value.profile == "p"
+
+
+def test_only_regular_files_are_listed(profiles_dir: Path, tmp_path: Path) -> None:
+    """Regression: directories, fifos and dangling symlinks named *.toml were listed as profiles."""
+    (profiles_dir / "dir.toml").mkdir()
+    (profiles_dir / "dangling.toml").symlink_to(tmp_path / "nowhere.toml")
+    (tmp_path / "real.toml").write_text('model = "openai/x"\n')
+    (profiles_dir / "linked.toml").symlink_to(tmp_path / "real.toml")
+    (profiles_dir / "plain.json").write_text('{"model": "openai/x"}')
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(profiles_dir / "fifo.toml")
+    (profiles_dir / "newline\n.toml").write_text('model = "openai/x"\n')
+    store = ProfileStore([profiles_dir])
+    assert store.names() == ["linked", "plain"]
+    assert store.load("linked").model == "openai/x"
+
+
+def test_one_of_each_broken_file_never_stops_the_others(profiles_dir: Path, tmp_path: Path) -> None:
+    """Regression: a deep-nesting or huge-integer file raised raw RecursionError / ValueError out of load_all,
+    taking down `understudy check`, `profiles list` and every call that had it as a fallback."""
+    (profiles_dir / "good.toml").write_text('model = "openai/good"\n')
+    (profiles_dir / "bom.toml").write_bytes(b'\xef\xbb\xbfmodel = "openai/bom"\n')
+    (profiles_dir / "deep.toml").write_text('model = "x"\nparams = ' + "{a = " * 450 + "1" + "}" * 450 + "\n")
+    (profiles_dir / "deep-json.json").write_text('{"model": "x", "params": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    (profiles_dir / "huge-int.toml").write_text('model = "x"\nmax_tokens = ' + "9" * 5000 + "\n")
+    (profiles_dir / "inf.toml").write_text('model = "x"\ntimeout = inf\n')
+    (profiles_dir / "x.toml").mkdir()
+    (profiles_dir / "dangling.toml").symlink_to(tmp_path / "nowhere.toml")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(profiles_dir / "fifo.toml")
+    store = ProfileStore([profiles_dir])
+
+    names = store.names()
+    results = store.load_all()
+    asked = store.load_all(["x", "dangling", "fifo", "deep"])
+
+    assert names == ["bom", "deep", "deep-json", "good", "huge-int", "inf"]
+    assert {name for name, result in results.items() if isinstance(result, Profile)} == {"good", "bom"}
+    broken = {name: result for name, result in {**results, **asked}.items() if isinstance(result, ProfileError)}
+    assert set(broken) == {"deep", "deep-json", "huge-int", "inf", "x", "dangling", "fifo"}
+    for name, error in broken.items():
+        assert error.path is not None and error.path.stem == name and str(error.path) in str(error)
+    assert "not a regular file" in broken["x"].reason and "not a regular file" in broken["dangling"].reason

@@ -6,6 +6,7 @@ import difflib
 import json
 import os
 import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
@@ -16,6 +17,8 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -26,32 +29,76 @@ from understudy.redaction import credential_values, redact, redact_mapping
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["NAME_PATTERN", "PROFILE_SUFFIXES", "Profile", "load_profile_file", "validate_name"]
+__all__ = [
+    "MAX_NESTING",
+    "MAX_PROFILE_BYTES",
+    "MAX_TIMEOUT",
+    "MAX_TOKENS",
+    "NAME_PATTERN",
+    "PROFILE_SUFFIXES",
+    "Profile",
+    "load_profile_file",
+    "parse_profile",
+    "read_profile_bytes",
+    "validate_name",
+]
 
-NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME_BODY: Final = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+# \A...\Z: correct under .match, .search and .fullmatch alike (`$` also matches before a final "\n").
+NAME_PATTERN: Final = re.compile(rf"\A{_NAME_BODY}\Z")
 PROFILE_SUFFIXES: Final = (".toml", ".json")
+MAX_PROFILE_BYTES: Final = 1024 * 1024  # a profile is a few hundred bytes; a bigger file is a mistake
+MAX_NESTING: Final = 64  # levels of tables and lists; deeper data would exhaust the stack of what reads it
+MAX_TIMEOUT: Final = 3600  # seconds per attempt
+MAX_TOKENS: Final = 10_000_000
 ROUTES_FILE_STEM: Final = "routes"  # routes.toml beside the profiles is a router, not a profile
 TIERS_FILE_STEM: Final = "tiers"  # and so is tiers.toml
 RESERVED_STEMS: Final = frozenset({ROUTES_FILE_STEM, TIERS_FILE_STEM})
+_NOT_A_FILE: Final = "not a regular file; a profile must be a file of fields (remove or rename this)"
+_TOO_BIG: Final = (
+    f"the file is larger than the {MAX_PROFILE_BYTES} bytes a profile may have; a profile holds a few fields: "
+    "check that this is the right file"
+)
 _NAME_RULE: Final = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-_ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Keys that must not go in `params`: the profile's own fields (a duplicate would silently lose to them),
 # what understudy sets on every call (retries), and what belongs to each call (messages, stream).
 _FIELD_PARAMS: Final = frozenset(
-    {"model", "api_key", "api_base", "api_version", "temperature", "max_tokens", "timeout"}
+    {"model", "api_key", "api_key_env", "api_base", "api_base_env", "api_version", "temperature", "max_tokens"}
+    | {"timeout"}
 )
 _CALL_PARAMS: Final = frozenset({"messages", "stream"})
 _OWNED_PARAMS: Final = frozenset({"base_url", "num_retries", "max_retries", "retry_policy", "fallbacks"})
+# What each field takes, and an example value, for error messages that say what to write.
+_FIELD_RULES: Final = {
+    "model": ("the litellm model string", '"openai/gpt-4o"'),
+    "api_base": ("the endpoint URL", '"http://localhost:11434"'),
+    "api_base_env": ("the name of the environment variable holding the endpoint URL", '"OPENAI_BASE_URL"'),
+    "api_key_env": ("the name of the environment variable holding the key", '"OPENAI_API_KEY"'),
+    "api_version": ("the provider's API version", '"2024-10-21"'),
+    "temperature": ("a number from 0 to 2", "0.2"),
+    "max_tokens": (f"a whole number from 1 to {MAX_TOKENS}", "4096"),
+    "timeout": (f"a number of seconds, more than 0 and at most {MAX_TIMEOUT}", "30"),
+    "num_retries": ("a whole number from 0 to 10", "2"),
+    "description": ("text", '"cloud primary"'),
+}
 
-ProfileName = Annotated[str, Field(pattern=NAME_PATTERN.pattern)]
+# pydantic checks patterns with Rust's regex, which has no \Z but whose `$` matches only at the very end.
+ProfileName = Annotated[str, Field(pattern=rf"^{_NAME_BODY}$")]
 
 
 class Profile(BaseModel):
     """One LLM: a litellm model string, how to reach it, and where to go when it fails.
 
+    A profile file is validated strictly: ``timeout = "30"``, ``max_tokens = 1.0`` and ``num_retries = true``
+    are errors, not coerced. Numbers are finite and bounded: ``temperature`` 0 to 2, ``max_tokens`` 1 to
+    ``MAX_TOKENS``, ``timeout`` more than 0 and at most ``MAX_TIMEOUT`` seconds, ``num_retries`` 0 to 10.
+
     Attributes:
         name: the profile name (the file stem).
         model: litellm model string, e.g. ``"openai/gpt-4o"``.
+        api_base: the endpoint URL.
+        api_base_env: name of the environment variable holding the endpoint URL, read at each call.
         api_key_env: name of the environment variable holding the key (preferred over ``api_key``).
         api_key: a literal key; held as a secret and never printed.
         timeout: seconds allowed per attempt.
@@ -65,26 +112,37 @@ class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: ProfileName
-    model: Annotated[str, Field(min_length=1)]
+    model: str
     api_base: str | None = None
+    api_base_env: str | None = None
     api_key_env: str | None = None
     api_key: SecretStr | None = None
     api_version: str | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    max_tokens: Annotated[int, Field(gt=0)] | None = None
-    timeout: Annotated[float, Field(gt=0)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
+    timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
     num_retries: Annotated[int, Field(ge=0, le=10)] = 0
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
     fallbacks: dict[str, list[ProfileName]] = Field(default_factory=dict)
     source: Path | None = Field(default=None, exclude=True, repr=False)
 
-    @field_validator("api_key_env")
+    @field_validator("model", "api_base", "api_version")
     @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        if value is not None and value != value.strip():
+            raise ValueError("must not have spaces or line breaks around it")
+        return value
+
+    @field_validator("api_key_env", "api_base_env")
+    @classmethod
+    def _env_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            what = "the key" if info.field_name == "api_key_env" else "the URL"
             # The value is not echoed: a key pasted here by mistake must not reach a log.
-            raise ValueError("must be the name of an environment variable (letters, digits, _), not the key itself")
+            raise ValueError(f"must be the name of an environment variable (letters, digits, _), not {what} itself")
         return value
 
     @field_validator("params")
@@ -104,6 +162,8 @@ class Profile(BaseModel):
     def _consistent(self) -> Profile:
         if self.api_key is not None and self.api_key_env is not None:
             raise ValueError("set api_key_env or api_key, not both (api_key_env is preferred)")
+        if self.api_base is not None and self.api_base_env is not None:
+            raise ValueError("set api_base_env or api_base, not both")
         for error, targets in self.fallbacks.items():
             if self.name in targets:
                 raise ValueError(f"fallbacks[{error!r}] names the profile itself; remove {self.name!r}")
@@ -111,6 +171,11 @@ class Profile(BaseModel):
             if dupes:
                 raise ValueError(f"fallbacks[{error!r}] names {', '.join(dupes)} more than once")
         return self
+
+    @field_serializer("api_base", "params", when_used="json")
+    def _redacted(self, value: Any) -> Any:
+        # JSON is for display and logs; python-mode dumps keep the real values (routed.py rebuilds from them).
+        return redact_mapping(value, self.secrets())
 
     def resolve_api_key(self) -> str | None:
         """The key to send, read from ``api_key_env`` at call time.
@@ -122,25 +187,40 @@ class Profile(BaseModel):
             return self.api_key.get_secret_value()
         if self.api_key_env is None:
             return None
-        value = os.environ.get(self.api_key_env)
+        return self._from_env("api_key_env", self.api_key_env, "...")
+
+    def resolve_api_base(self) -> str | None:
+        """The endpoint to call: ``api_base``, or the URL read from ``api_base_env`` at call time.
+
+        Raises:
+            ProfileError: ``api_base_env`` names a variable that is not set.
+        """
+        if self.api_base_env is None:
+            return self.api_base
+        return self._from_env("api_base_env", self.api_base_env, "https://...")
+
+    def _from_env(self, field: str, variable: str, placeholder: str) -> str:
+        value = os.environ.get(variable)
         if not value:
             raise ProfileError(
-                f"environment variable {self.api_key_env} is not set; export {self.api_key_env}=... "
-                "or point api_key_env at another variable",
+                f"environment variable {variable} is not set; export {variable}={placeholder} "
+                f"or point {field} at another variable",
                 profile=self.name,
                 path=self.source,
-                field="api_key_env",
+                field=field,
             )
         return value
 
     def secrets(self) -> list[str]:
         """Secret values this profile can send, for redaction: its key, credential-looking ``params``
-        values (``extra_headers.Authorization`` ...), and a password inside ``api_base``."""
+        values (``extra_headers.Authorization`` ...), and a password inside the endpoint URL."""
         found = [self.api_key.get_secret_value()] if self.api_key is not None else []
         if self.api_key_env and os.environ.get(self.api_key_env):
             found.append(os.environ[self.api_key_env])
         found.extend(credential_values(self.params))
         found.extend(credential_values(self.api_base or ""))
+        if self.api_base_env:
+            found.extend(credential_values(os.environ.get(self.api_base_env, "")))
         return found
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
@@ -155,9 +235,16 @@ class Profile(BaseModel):
                 yield name, value
 
     def litellm_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments this profile contributes to ``litellm.completion``."""
+        """The keyword arguments this profile contributes to ``litellm.completion``.
+
+        Raises:
+            ProfileError: ``api_key_env`` or ``api_base_env`` names a variable that is not set.
+        """
         kwargs: dict[str, Any] = {"model": self.model, **self.params}
-        for field in ("api_base", "api_version", "temperature", "max_tokens", "timeout"):
+        api_base = self.resolve_api_base()
+        if api_base is not None:
+            kwargs["api_base"] = api_base
+        for field in ("api_version", "temperature", "max_tokens", "timeout"):
             value = getattr(self, field)
             if value is not None:
                 kwargs[field] = value
@@ -173,68 +260,157 @@ def validate_name(name: str) -> str:
     Raises:
         ProfileError: the name does not match ``NAME_PATTERN``.
     """
-    if not NAME_PATTERN.match(name):
-        raise ProfileError(f"invalid profile name {name!r}: {_NAME_RULE}", profile=name)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ProfileError(f"invalid profile name {_clip(repr(name))}: {_NAME_RULE}", profile=str(name)[:64])
     if name in RESERVED_STEMS:
         raise ProfileError(f"{name!r} is reserved for a router file; name the profile otherwise", profile=name)
     return name
 
 
 def load_profile_file(path: Path) -> Profile:
-    """Parse and validate one profile file; its name is the file stem.
+    """Read, parse and validate one profile file; its name is the file stem.
 
     Raises:
         ProfileError: the file cannot be read or parsed, or a field is invalid. The message names the file,
             every bad field and what to do.
     """
+    validate_name(path.stem)
+    return parse_profile(path, read_profile_bytes(path))
+
+
+def read_profile_bytes(path: Path) -> bytes:
+    """The bytes of a profile file: a regular file (or a link to one) of at most ``MAX_PROFILE_BYTES``.
+
+    Raises:
+        ProfileError: the file cannot be read, is not a regular file, or is too big.
+    """
+    try:
+        # O_NONBLOCK: opening a fifo must not wait for a writer; the mode check below refuses it.
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ProfileError(_NOT_A_FILE, profile=path.stem, path=path)
+            if info.st_size > MAX_PROFILE_BYTES:
+                raise ProfileError(_TOO_BIG, profile=path.stem, path=path)
+            data = file.read(MAX_PROFILE_BYTES + 1)
+    except IsADirectoryError:  # from fdopen, which refuses a directory before the mode check can
+        raise ProfileError(_NOT_A_FILE, profile=path.stem, path=path) from None
+    except OSError as exc:
+        message = f"cannot read the file: {exc.strerror or exc}; check that it exists and is readable"
+        raise ProfileError(message, profile=path.stem, path=path) from exc
+    if len(data) > MAX_PROFILE_BYTES:  # it grew since fstat
+        raise ProfileError(_TOO_BIG, profile=path.stem, path=path)
+    return data
+
+
+def parse_profile(path: Path, data: bytes) -> Profile:
+    """Parse and validate the bytes of the profile file ``path`` (TOML or JSON by its suffix).
+
+    Raises:
+        ProfileError: the bytes are not UTF-8 TOML or JSON holding one table of valid fields.
+    """
     name = validate_name(path.stem)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"cannot read the file: {exc}", profile=name, path=path) from exc
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"invalid TOML: {exc}", profile=name, path=path) from exc
-    except json.JSONDecodeError as exc:
-        raise ProfileError(f"invalid JSON: {exc}", profile=name, path=path) from exc
-    if not isinstance(data, dict):
+        text = data.decode("utf-8-sig")  # a BOM, as some Windows editors write, is not part of the text
+    except UnicodeDecodeError as exc:
+        raise ProfileError(
+            f"not UTF-8 text (byte {exc.start} is invalid); save the file as UTF-8", profile=name, path=path
+        ) from None
+    fields = _parse(text, name, path)
+    if not isinstance(fields, dict):
         raise ProfileError("the file must hold one table of fields", profile=name, path=path)
-    if "name" in data:
+    deep = next((key for key, value in fields.items() if _depth(value) > MAX_NESTING), None)
+    if deep is not None:
+        raise ProfileError(
+            f"nested more than {MAX_NESTING} levels deep; flatten it", profile=name, path=path, field=_clip(deep, 100)
+        )
+    if "name" in fields:
         raise ProfileError(
             "the name is the file stem; remove the field (or rename the file)", profile=name, path=path, field="name"
         )
-    if "source" in data:
+    if "source" in fields:
         raise ProfileError(
             "unknown field; remove it (understudy records the file itself)", profile=name, path=path, field="source"
         )
     try:
-        return Profile.model_validate({**data, "name": name, "source": path})
+        # Strict: a file says what it means ("30" is not 30); Python callers keep pydantic's coercion.
+        return Profile.model_validate({**fields, "name": name, "source": path}, strict=True)
     except ValidationError as exc:
         raise _profile_error(exc, name, path) from None
+
+
+def _parse(text: str, name: str, path: Path) -> Any:
+    kind = "TOML" if path.suffix == ".toml" else "JSON"
+    try:
+        return tomllib.loads(text) if kind == "TOML" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ProfileError(f"invalid {kind}: {exc}", profile=name, path=path) from None
+    except RecursionError:
+        message = f"nested too deeply to read; a profile needs at most {MAX_NESTING} levels of tables and lists"
+        raise ProfileError(message, profile=name, path=path) from None
+    except ValueError as exc:  # an integer longer than Python's int-string limit (4300 digits)
+        message = f"invalid {kind}: a value cannot be read ({str(exc).split(';')[0]}); shorten it"
+        raise ProfileError(message, profile=name, path=path) from None
+
+
+def _depth(value: Any) -> int:
+    """How many levels of tables and lists ``value`` holds, counted without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_NESTING:
+                return deepest
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _profile_error(exc: ValidationError, name: str, path: Path) -> ProfileError:
     problems: list[tuple[str | None, str]] = []
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or None  # None: a rule across fields
+        field = _clip(".".join(str(part) for part in error["loc"]), 100) or None  # None: a rule across fields
         if error["type"] == "extra_forbidden":
             close = difflib.get_close_matches(field or "", Profile.model_fields, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"valid fields: {', '.join(_FILE_FIELDS)}"
             problems.append((field, f"unknown field; {hint}"))
         elif error["type"] == "string_pattern_mismatch":
-            problems.append((field, f"{error['input']!r} is not a profile name: {_NAME_RULE}"))
+            problems.append((field, f"{_clip(repr(error['input']))} is not a profile name: {_NAME_RULE}"))
         elif field and field.startswith("fallbacks.") and error["type"] == "list_type":
             example = f'{error["loc"][1]} = ["other-profile"]'
             problems.append((field, f"must be a list of profile names, e.g. {example}"))
+        elif field in _FIELD_RULES:
+            problems.append((field, _rule_message(field, error["type"], error["msg"], error["input"], path)))
         else:
             # pydantic prefixes validator messages with "Value error, "; the rest is ours.
             problems.append((field, error["msg"].removeprefix("Value error, ")))
     if len(problems) == 1:
         field, message = problems[0]
         return ProfileError(message, profile=name, path=path, field=field)
-    text = "; ".join(f"field {field!r}: {message}" if field else message for field, message in problems)
-    return ProfileError(text, profile=name, path=path)
+    shown = [f"field {field!r}: {message}" if field else message for field, message in problems[:10]]
+    more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+    return ProfileError("; ".join(shown) + more, profile=name, path=path)
+
+
+def _rule_message(field: str, kind: str, msg: str, value: Any, path: Path) -> str:
+    rule, example = _FIELD_RULES[field]
+    write = f"{field} = {example}" if path.suffix == ".toml" else f'"{field}": {example}'
+    if kind == "value_error":  # our validators' message says what is wrong
+        return f"{msg.removeprefix('Value error, ')}; write e.g. {write}"
+    if not kind.endswith("_type"):  # the right type but out of bounds: pydantic says which bound
+        return f"{msg}; write {rule}, e.g. {write}"
+    if kind == "float_type" and type(value) is int:
+        return f"the number is far out of range; write {rule}, e.g. {write}"
+    # The value is not echoed: whatever was written there may be a secret.
+    return f"must be {rule}, not {_KINDS.get(type(value), type(value).__name__)}; write {write}"
+
+
+_KINDS: Final[dict[type, str]] = {bool: "true/false", int: "a number", float: "a decimal number", str: "a string"}
+
+
+def _clip(text: str, limit: int = 70) -> str:
+    """``text`` cut to ``limit`` characters: a 1 MB key or value must not become a 1 MB message."""
+    return text if len(text) <= limit else f"{text[: limit - 10]}...(cut)"
 
 
 _FILE_FIELDS: Final = tuple(f for f in Profile.model_fields if f not in {"name", "source"})

@@ -285,6 +285,10 @@ class RoutedLLM:
         fields = base.profile.model_dump(exclude={"params"})
         if "api_key_env" in overrides:
             fields["api_key"] = None  # a route that names another key variable replaces a literal key
+        if "api_base" in overrides:
+            fields["api_base_env"] = None  # and a route's endpoint replaces one read from a variable
+        if "api_base_env" in overrides:
+            fields["api_base"] = None
         fields.update(overrides, params=_merged(base.profile.params, overrides.get("params", {})))
         profile = Profile.model_validate({**fields, "name": base.name, "source": base.profile.source})
         llm = LLM(profile, self.registry)
@@ -300,6 +304,7 @@ class RoutedLLM:
         """The sticky fallback as primary; when it fails: the picked primary, then the picked primary's chain."""
         stuck = self.registry.get(name)
         stuck.profile.resolve_api_key()  # a key variable unset since: unusable, like a broken file
+        stuck.profile.resolve_api_base()
         # Whatever fails the sticky fallback, the routed primary comes next, then its own list.
         table = {
             error: [picked.name, *[t for t in targets if t != name]]

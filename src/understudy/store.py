@@ -13,14 +13,20 @@ import platformdirs
 from understudy.errors import ProfileError, ProfileNotFoundError, UnknownExceptionNameError
 from understudy.exception_names import ExceptionNames
 from understudy.plugins import get_plugin_manager
-from understudy.profiles import NAME_PATTERN, PROFILE_SUFFIXES, RESERVED_STEMS, load_profile_file, validate_name
+from understudy.profiles import (
+    NAME_PATTERN,
+    PROFILE_SUFFIXES,
+    RESERVED_STEMS,
+    Profile,
+    parse_profile,
+    read_profile_bytes,
+    validate_name,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     import pluggy
-
-    from understudy.profiles import Profile
 
 __all__ = ["CONFIG_DIR_ENV", "PROFILES_PATH_ENV", "ProfileStore", "default_search_path", "user_config_dir"]
 
@@ -47,9 +53,14 @@ def default_search_path() -> list[Path]:
 class ProfileStore:
     """Profiles on a search path of directories; an earlier directory wins a name.
 
-    Listing names reads no file. ``load(name)`` reads that one file, validates it and caches it until the
-    file changes. A broken file raises ``ProfileError`` for its own name only; every other profile still
-    loads. Names with no file may come from plugins (``understudy_load_profile``).
+    Listing names reads no file, and lists only regular files (or links to them). ``load(name)`` reads that
+    one file on every call and parses it only when its bytes differ from the last good read. A broken file
+    raises ``ProfileError`` for its own name only; every other profile still loads. Names with no file may
+    come from plugins (``understudy_load_profile``).
+
+    Write profile files atomically: write a temporary file beside it, then ``os.replace`` it over the old
+    one. A file rewritten in place is briefly empty or half-written; a read that fails is retried once, and
+    the second read is used if the file changed in between, but a slow writer can still be caught mid-write.
 
     Args:
         paths: directories to search, in order (default: ``default_search_path()``).
@@ -67,7 +78,7 @@ class ProfileStore:
         )
         self._pm = plugin_manager or get_plugin_manager()
         self._names = ExceptionNames.of(self._pm)
-        self._cache: dict[Path, tuple[int, int, Profile]] = {}
+        self._cache: dict[Path, tuple[bytes, Profile]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -78,18 +89,17 @@ class ProfileStore:
         """Every profile name on the search path and from plugins, sorted. Reads no file."""
         found = {path.stem for path in self._files()}
         for names in self._pm.hook.understudy_profile_names():
-            found.update(n for n in names if NAME_PATTERN.match(n))
+            found.update(n for n in names if isinstance(n, str) and NAME_PATTERN.match(n))
         return sorted(found)
 
     def locate(self, name: str) -> Path | None:
         """The file that defines ``name``, or None when no directory has one.
 
         Raises:
-            ProfileError: one directory has both ``name.toml`` and ``name.json``.
+            ProfileError: one directory has both ``name.toml`` and ``name.json``, or a file cannot be checked.
         """
         for directory in self.paths:
-            hits = [directory / f"{name}{suffix}" for suffix in PROFILE_SUFFIXES]
-            hits = [path for path in hits if path.is_file()]
+            hits = [path for path in (directory / f"{name}{suffix}" for suffix in PROFILE_SUFFIXES) if _exists(path)]
             if len(hits) > 1:
                 raise ProfileError(
                     f"both {hits[0].name} and {hits[1].name} exist in {directory}; keep one",
@@ -110,11 +120,12 @@ class ProfileStore:
         return None
 
     def load(self, name: str) -> Profile:
-        """The profile called ``name``, read from its file (cached until the file changes) or a plugin.
+        """The profile called ``name``, read from its file (parsed again only when it changed) or a plugin.
 
         Raises:
             ProfileNotFoundError: no file and no plugin has it; says where it looked and close names.
-            ProfileError: the file is invalid; says which file, which field and what to do.
+            ProfileError: the file is invalid or is not a regular file; says which file, which field and what
+                to do.
         """
         validate_name(name)
         path = self.locate(name)
@@ -128,22 +139,20 @@ class ProfileStore:
                     f"the plugin that supplies it failed: {type(exc).__name__}: {exc}", profile=name
                 ) from exc
             if profile is None:
+                self._refuse_non_file(name)
                 close = difflib.get_close_matches(name, self.names(), n=3)
                 raise ProfileNotFoundError(name, self.paths, close)
+            if not isinstance(profile, Profile):
+                raise ProfileError(
+                    f"the plugin that supplies it returned a {type(profile).__name__}, not a Profile; its "
+                    "understudy_load_profile hook must return a Profile or None",
+                    profile=name,
+                )
             if profile.name != name:
                 raise ProfileError(f"a plugin returned profile {profile.name!r} when asked for it", profile=name)
             self._check_exception_names(profile)
             return profile
-        stat = path.stat()
-        with self._lock:
-            cached = self._cache.get(path)
-        if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
-            return cached[2]
-        profile = load_profile_file(path)
-        self._check_exception_names(profile)
-        with self._lock:
-            self._cache[path] = (stat.st_mtime_ns, stat.st_size, profile)
-        return profile
+        return self._load_file(path)
 
     def load_all(self, names: Sequence[str] | None = None) -> dict[str, Profile | ProfileError]:
         """Load every profile (or the given ones); a failure is returned in place of its profile."""
@@ -154,6 +163,42 @@ class ProfileStore:
             except ProfileError as exc:
                 result[name] = exc
         return result
+
+    def _load_file(self, path: Path) -> Profile:
+        data = read_profile_bytes(path)
+        with self._lock:
+            cached = self._cache.get(path)
+        if cached is not None and cached[0] == data:
+            return cached[1]
+        try:
+            profile = self._parse(path, data)
+        except ProfileError:
+            # A writer rewriting the file in place may have been caught mid-write: read once more.
+            again = read_profile_bytes(path)
+            if again == data:
+                raise
+            data, profile = again, self._parse(path, again)
+        with self._lock:
+            self._cache[path] = (data, profile)
+        return profile
+
+    def _parse(self, path: Path, data: bytes) -> Profile:
+        profile = parse_profile(path, data)
+        self._check_exception_names(profile)
+        return profile
+
+    def _refuse_non_file(self, name: str) -> None:
+        """Raise for a ``name.toml`` or ``name.json`` that is there but is not a file, so the error names it."""
+        for directory in self.paths:
+            for suffix in PROFILE_SUFFIXES:
+                odd = directory / f"{name}{suffix}"
+                if os.path.lexists(odd):
+                    raise ProfileError(
+                        "not a regular file (a directory, a fifo or a broken link); replace it with a profile file "
+                        "or remove it",
+                        profile=name,
+                        path=odd,
+                    )
 
     def _files(self) -> list[Path]:
         files: list[Path] = []
@@ -168,6 +213,7 @@ class ProfileStore:
                 if entry.name.endswith(PROFILE_SUFFIXES)
                 and NAME_PATTERN.match(Path(entry.name).stem)
                 and Path(entry.name).stem not in RESERVED_STEMS
+                and _is_file(entry)
             )
         return files
 
@@ -180,3 +226,23 @@ class ProfileStore:
 
     def __repr__(self) -> str:
         return f"ProfileStore(paths={[str(p) for p in self.paths]!r})"
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` is a regular file or a link to one.
+
+    Raises:
+        ProfileError: it cannot be checked (a directory on the path that may not be searched).
+    """
+    try:
+        return path.is_file()
+    except OSError as exc:
+        raise ProfileError(f"cannot check the file: {exc.strerror or exc}", profile=path.stem, path=path) from exc
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """A regular file, or a link to one: not a directory, a fifo or a dangling link."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
