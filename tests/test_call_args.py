@@ -44,5 +44,6 @@ def test_a_misspelt_or_mistyped_argument_is_a_type_error(tmp_path: Path) -> None
 
 def test_every_common_litellm_argument_is_declared() -> None:
     declared = set(get_type_hints(CompletionArgs))
-    assert {"messages", "tools", "tool_choice", "response_format", "stream", "stream_options", "temperature"} <= declared
+    common = {"messages", "tools", "tool_choice", "response_format", "stream", "stream_options", "temperature"}
+    assert common <= declared
     assert not declared & {"model", "api_key", "api_base", "num_retries", "max_retries"}  # the profile owns these

@@ -122,6 +122,7 @@ def test_listing_checking_and_help_never_import_litellm(chain: Path) -> None:
         ["profiles", "show", "primary", "--json"],
         ["check"],
         ["check", "primary", "--json"],
+        ["check", "--allow-missing-keys", "--json"],
         ["plugins"],
     ]
     script = (
@@ -296,7 +297,10 @@ def test_profiles_show_of_an_invalid_profile_prints_its_error_and_exits_1(
         ["profiles", "show", "backup", "--json"],
         ["check"],
         ["check", "--json"],
+        ["check", "--json", "--allow-missing-keys"],
         ["explain", "primary", "--error", "RateLimitError"],
+        ["explain", "primary", "--error", "RateLimitError", "--json"],
+        ["explain", "backup", "--error", "*", "--json"],
     ],
 )
 def test_no_output_ever_contains_a_literal_key_or_a_key_variable_value(
@@ -469,9 +473,128 @@ def test_check_json_lists_problems_per_profile_and_sets_the_exit_code(
     code, out, _ = run(capsys, "--profiles-path", str(chain), "check", "--json")
     assert code == 1  # DEMO_KEY is unset
     reports = {r["name"]: r for r in json.loads(out)}
-    assert reports["big"] == {"name": "big", "source": str(chain / "big.toml"), "problems": [], "ok": True}
+    assert reports["big"] == {
+        "name": "big",
+        "source": str(chain / "big.toml"),
+        "problems": [],
+        "ok": True,
+        "warnings": [],
+        "records": [],
+    }
     assert reports["backup"]["ok"] is False
     assert "DEMO_KEY is not set" in reports["backup"]["problems"][0]
+    assert reports["backup"]["records"] == [
+        {
+            "profile": "backup",
+            "file": str(chain / "backup.toml"),
+            "field": "api_key_env",
+            "problem": "DEMO_KEY is not set",
+            "fix": "export DEMO_KEY=... before calling this profile, or point api_key_env at another variable",
+            "severity": "error",
+        }
+    ]
+
+
+def test_check_reports_every_unknown_exception_name_and_every_other_problem_in_one_run(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the store refuses a profile at its first unknown exception name, so check reported one name
+    per run and nothing else about the profile."""
+    monkeypatch.delenv("MAIN_KEY", raising=False)
+    fallbacks = {"RateLimitErorr": ["other"], "Timout": ["other"], "APIError": ["ghost"], "*": ["other"]}
+    path = write_profile("main", model="openai/x", api_key_env="MAIN_KEY", fallbacks=fallbacks)
+    write_profile("other", model="openai/y")
+    code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), "check")
+    assert code == 1
+    problems = [line.removeprefix("      - ") for line in out.splitlines() if line.startswith("      - ")]
+    assert [problem.split(";")[0] for problem in problems] == [
+        f"{path}: field 'fallbacks': unknown exception name 'RateLimitErorr'",
+        f"{path}: field 'fallbacks': unknown exception name 'Timout'",
+        f"{path}: field 'fallbacks': fallback 'ghost' (for APIError) does not exist",
+        f"{path}: field 'api_key_env': MAIN_KEY is not set",
+    ]
+    assert "did you mean 'RateLimitError'?" in problems[0] and "did you mean 'Timeout'?" in problems[1]
+    assert out.splitlines()[-1] == "2 profiles checked: 1 ok, 1 with problems (4 in all)"
+    report = {r["name"]: r for r in json.loads(run(capsys, "--profiles-path", str(profiles_dir), "check", "--json")[1])}
+    records = report["main"]["records"]
+    assert [(r["field"], r["problem"]) for r in records] == [
+        ("fallbacks", "unknown exception name 'RateLimitErorr'"),
+        ("fallbacks", "unknown exception name 'Timout'"),
+        ("fallbacks", "fallback 'ghost' (for APIError) does not exist"),
+        ("api_key_env", "MAIN_KEY is not set"),
+    ]
+    assert records[0]["fix"] == "did you mean 'RateLimitError'? Rename the key, or use '*' for any provider error"
+    assert {(r["profile"], r["file"], r["severity"]) for r in records} == {("main", str(path), "error")}
+
+
+def test_check_gives_each_invalid_field_of_a_profile_its_own_problem(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_profile("main", model="openai/x", temperature=9, num_retry=3)
+    code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), "check")
+    assert code == 1
+    assert f"      - {path}: field 'num_retry': unknown field; did you mean 'num_retries'?" in out.splitlines()
+    assert any(line.startswith(f"      - {path}: field 'temperature': ") for line in out.splitlines())
+    assert out.splitlines()[-1] == "1 profile checked: 0 ok, 1 with problems (2 in all)"
+    records = json.loads(run(capsys, "--profiles-path", str(profiles_dir), "check", "--json")[1])[0]["records"]
+    fixes = {r["field"]: r["fix"] for r in records}
+    assert fixes.keys() == {"temperature", "num_retry"} and fixes["temperature"]
+    assert fixes["num_retry"] == "did you mean 'num_retries'?"
+
+
+def test_check_allow_missing_keys_reports_unset_variables_as_warnings_and_passes(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("MAIN_KEY", "MAIN_URL", "BACKUP_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    write_profile(
+        "main", model="openai/a", api_key_env="MAIN_KEY", api_base_env="MAIN_URL", fallbacks={"*": ["backup"]}
+    )
+    write_profile("backup", model="openai/b", api_key_env="BACKUP_KEY")
+    path = ["--profiles-path", str(profiles_dir)]
+    assert run(capsys, *path, "check")[0] == 1
+    code, out, _ = run(capsys, *path, "check", "--allow-missing-keys")
+    assert code == 0
+    assert [line.split()[:2] for line in out.splitlines() if not line.startswith(" ")][:2] == [
+        ["WARN", "backup"],
+        ["WARN", "main"],
+    ]
+    assert "      - warning: " in out and "BACKUP_KEY is not set" in out
+    assert "field 'api_base_env': MAIN_URL is not set; export MAIN_URL=<the endpoint URL>" in out
+    assert out.splitlines()[-1] == "2 profiles checked: all ok, 3 warnings"
+
+    code, out, _ = run(capsys, *path, "check", "main", "--allow-missing-keys", "--json")
+    assert code == 0
+    (report,) = json.loads(out)
+    assert (report["ok"], report["problems"], len(report["warnings"])) == (True, [], 3)
+    assert [(r["field"], r["problem"], r["severity"]) for r in report["records"]] == [
+        ("fallbacks", "fallback 'backup' (for *) needs BACKUP_KEY, which is not set", "warning"),
+        ("api_key_env", "MAIN_KEY is not set", "warning"),
+        ("api_base_env", "MAIN_URL is not set", "warning"),
+    ]
+
+
+def test_allow_missing_keys_still_fails_on_every_other_problem(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MAIN_KEY", raising=False)
+    write_profile("main", model="openai/a", api_key_env="MAIN_KEY", fallbacks={"*": ["ghost"]})
+    code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), "check", "--allow-missing-keys")
+    assert code == 1
+    assert "FAIL  main" in out and "fallback 'ghost' (for *) does not exist" in out
+    assert out.splitlines()[-1] == "1 profile checked: 0 ok, 1 with problems (1 in all), 1 warning"
+
+
+def test_check_json_records_name_the_router_files_place_for_their_problems(
+    routed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (routed / "routes.toml").write_text(ROUTES.replace('profile = "strong"', 'profile = "ghost"'))
+    code, out, _ = run(capsys, "--profiles-path", str(routed), "check", "--json")
+    assert code == 1
+    (record,) = next(r for r in json.loads(out) if r["name"] == "(routes)")["records"]
+    assert (record["profile"], record["field"]) == (None, "routes[0].profile")
+    assert record["file"] == str(routed / "routes.toml")
+    assert record["problem"].startswith("no profile named 'ghost'")
 
 
 # -- explain -------------------------------------------------------------------------------------------------------
@@ -563,6 +686,59 @@ def test_explain_marks_missing_and_invalid_fallbacks_without_failing(
     assert "  2. ghost: not found; the call would skip it" in out
     assert "  3. broken: invalid, the call would skip it: field 'timeout'" in out
     assert "  4. fine: ok, openai/z" in out
+
+
+def test_explain_json_gives_the_profile_the_error_the_matched_entry_and_each_step(
+    chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--profiles-path", str(chain), "explain", "primary", "--error", "RateLimitError"]
+    code, out, _ = run(capsys, *argv, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["profile"] == {"name": "primary", "model": "openai/gpt-4o-mini", "source": str(chain / "primary.toml")}
+    assert (data["route"], data["error"], data["transient"]) == (None, "RateLimitError", True)
+    assert data["matched"] == "RateLimitError"
+    assert (data["propagates"], data["reason"]) == (False, "as fallbacks['RateLimitError'] says")
+    keys = ("position", "name", "role", "status", "retries", "skipped")
+    assert [{key: step[key] for key in keys} for step in data["chain"]] == [
+        {"position": 1, "name": "primary", "role": "primary", "status": "ok", "retries": 2, "skipped": False},
+        {"position": 2, "name": "backup", "role": "fallback", "status": "key_not_set", "retries": 1, "skipped": True},
+        {"position": 3, "name": "local", "role": "fallback", "status": "ok", "retries": 0, "skipped": False},
+    ]
+    assert [step["model"] for step in data["chain"]] == ["openai/gpt-4o-mini", "openai/gpt-4o", "ollama/llama3.1"]
+    text = run(capsys, *argv)[1]
+    for step in data["chain"]:  # the same words as the text
+        assert f"  {step['position']}. {step['name']}: {step['detail']}" in text.splitlines()
+
+
+def test_explain_json_of_an_error_that_propagates_has_only_the_primary(
+    chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys, "--profiles-path", str(chain), "explain", "primary", "--error", "ContentPolicyViolationError", "--json"
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert (data["transient"], data["matched"], data["propagates"]) == (False, "ContentPolicyViolationError", True)
+    assert data["reason"].startswith("the error propagates unchanged: fallbacks['ContentPolicyViolationError']")
+    assert [(step["name"], step["retries"]) for step in data["chain"]] == [("primary", 0)]
+
+
+def test_explain_json_marks_missing_and_invalid_fallbacks(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_profile("main", model="openai/x", fallbacks={"*": ["ghost", "broken", "fine"]})
+    write_profile("broken", model="openai/y", timeout=-1)
+    write_profile("fine", model="openai/z")
+    code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), "explain", "main", "--error", "*", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert (data["transient"], data["matched"], data["chain"][0]["retries"]) == (None, "*", None)
+    assert [(step["status"], step["skipped"], step["model"]) for step in data["chain"][1:]] == [
+        ("not_found", True, None),
+        ("invalid", True, None),
+        ("ok", False, "openai/z"),
+    ]
 
 
 def test_explain_a_programming_error_name_is_an_unknown_name_exit_2(
@@ -714,6 +890,29 @@ def test_explain_context_with_an_error_shows_route_and_chain(routed: Path, capsy
     assert "2. fast: ok" in out and "local" not in out.split("2. fast")[1]
 
 
+def test_explain_json_with_a_context_gives_the_route_and_the_chain_from_its_primary(
+    routed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--profiles-path", str(routed), "explain", "--context", "platform=discord", "--json"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    data = json.loads(out)
+    assert data["route"] == {
+        "context": {"platform": "discord"},
+        "file": str(routed / "routes.toml"),
+        "rule": "routes[1]",
+        "profile": "fast",
+        "reason": data["route"]["reason"],
+        "overrides": {"temperature": 0.0},
+        "fallbacks": None,
+    }
+    assert data["chain"] is None and data["profile"] is None
+    code, out, _ = run(capsys, *argv, "--context", "tokens=5000", "--error", "RateLimitError")
+    data = json.loads(out)
+    assert (data["route"]["profile"], data["route"]["fallbacks"]) == ("strong", {"*": ["fast"]})
+    assert [step["name"] for step in data["chain"]] == ["strong", "fast"]
+
+
 def test_explain_needs_a_name_or_a_context(routed: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "--profiles-path", str(routed), "explain")
     assert code == 2 and "--context" in err
@@ -756,3 +955,16 @@ def test_check_accepts_a_tiers_file_meant_for_a_function_classifier(
     (routed / "tiers.toml").write_text('default_tier = "simple"\n[tiers.simple]\nprofiles = ["fast"]\n')
     code, out, _ = run(capsys, "--profiles-path", str(routed), "check")
     assert code == 0 and "ok    (tiers)" in out
+
+
+@pytest.mark.parametrize("error", ["RateLimitError", "Timeout", "ContentPolicyViolationError", "*"])
+def test_explain_with_an_error_answers_without_importing_litellm(routed: Path, error: str) -> None:
+    """explain took 4-5 s because matching an error name imported litellm."""
+    code = (
+        "import sys; from understudy.cli import main; "
+        f"rc = main(['--profiles-path', {str(routed)!r}, 'explain', 'strong', '--error', {error!r}]); "
+        "sys.exit(rc or ('litellm' in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "1. strong" in result.stdout and "2. local" in result.stdout

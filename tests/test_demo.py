@@ -146,10 +146,6 @@ def test_run_demo_shows_a_routed_call_that_still_falls_back(demo: tuple[int, str
     assert "fallback backup" in section and "answer from local" in section
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs cli.py: demo() must refuse --profiles-path (the demo writes its own profiles), exit 2",
-)
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_demo_refuses_profiles_path_instead_of_ignoring_it(
     where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -13,7 +13,15 @@ from understudy.errors import UnknownExceptionNameError
 if TYPE_CHECKING:
     from understudy.exception_names import ExceptionNames
 
-__all__ = ["TRANSIENT_ERRORS", "TRANSIENT_STATUS", "RetryPolicy", "is_transient", "is_transient_class", "retry_after"]
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "TRANSIENT_STATUS",
+    "RetryPolicy",
+    "is_transient",
+    "is_transient_class",
+    "is_transient_name",
+    "retry_after",
+]
 
 # Model-scoped, passing failures: trying the same profile again may work. Request-scoped ones (context
 # too long, content policy, bad request) never are: the same request fails the same way.
@@ -71,6 +79,11 @@ def is_transient_class(error_class: type[BaseException], names: ExceptionNames) 
         except (UnknownExceptionNameError, ImportError, AttributeError):
             continue
     return False
+
+
+def is_transient_name(name: str, names: ExceptionNames) -> bool:
+    """``is_transient_class`` for a registered exception name, without importing litellm."""
+    return any(ancestor in TRANSIENT_ERRORS for ancestor in names.lineage(name))
 
 
 def retry_after(error: BaseException) -> float | None:

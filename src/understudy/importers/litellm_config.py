@@ -31,7 +31,25 @@ CONFIG_SUFFIXES: Final = (".yaml", ".yml", ".json", ".toml")
 # The top level is a Router(...) dict; router_settings and litellm_settings are the proxy's config.yaml. The
 # Router takes router_settings as its arguments and litellm_settings only for what it was not given.
 _SECTIONS: Final = ("", "router_settings", "litellm_settings")
-_SETTINGS: Final = frozenset({*FALLBACK_SETTINGS, "default_fallbacks", "max_fallbacks", "num_retries", "timeout"})
+_SETTINGS: Final = frozenset(
+    {
+        *FALLBACK_SETTINGS,
+        "default_fallbacks",
+        "max_fallbacks",
+        "num_retries",
+        "timeout",
+        "drop_params",
+        "default_litellm_params",
+    }
+)
+# Settings LiteLLM reads from some sections only, and where it reads them instead. The proxy sets
+# litellm.<key> for each key of litellm_settings (drop_params included; its timeout is request_timeout),
+# while default_litellm_params and timeout are arguments of Router(...).
+_READ_ONLY_IN: Final = {
+    "drop_params": (("litellm_settings",), "litellm_settings.drop_params or a model's litellm_params"),
+    "default_litellm_params": (("", "router_settings"), "router_settings.default_litellm_params"),
+    "timeout": (("", "router_settings"), "router_settings.timeout or litellm_settings.request_timeout"),
+}
 # What LiteLLM's Router uses when the config says nothing (litellm/router.py, Router.__init__): num_retries
 # is openai.DEFAULT_MAX_RETRIES, max_fallbacks is litellm.ROUTER_MAX_FALLBACKS (litellm/constants.py; the
 # ROUTER_MAX_FALLBACKS variable can change it where LiteLLM runs, which a static import cannot see).
@@ -124,6 +142,7 @@ class _Converter:
         num_retries = self._retries(settings.get("num_retries"))
         timeout = self._timeout(settings.get("timeout"))
         max_fallbacks = self._max_fallbacks(settings.get("max_fallbacks"))
+        drop_params = self._drop_params(settings)
         groups, wildcards = read_groups(self.notes, self.data)
         tables = read_tables(self.notes, settings, set(groups), wildcards)
         self.notes.raise_problems()
@@ -136,6 +155,8 @@ class _Converter:
             chains = fallback_chains(self.notes, group, tables, groups, max_fallbacks, settings.get("max_fallbacks"))
             for position, ((index, entry), name) in enumerate(zip(group.entries, group.names, strict=True)):
                 fields = profile_fields(self.notes, index, entry)
+                if drop_params is not None:
+                    self._apply_drop_params(fields, drop_params, entry_where(index, group.model_name))
                 fields.setdefault("timeout", timeout)
                 if "num_retries" in fields:
                     where = f"model_list[{index}].litellm_params.num_retries"
@@ -176,6 +197,46 @@ class _Converter:
         profiles = tuple(imported[index] for index in sorted(imported))
         return ImportResult(self.source, profiles, tuple(dict.fromkeys(self.notes.warnings)))
 
+    def _drop_params(self, settings: dict[str, tuple[Any, str]]) -> str | None:
+        """Where LiteLLM is told to drop the params a provider does not support on every call, if it is:
+        ``litellm_settings.drop_params`` (the proxy's ``litellm.drop_params``) or ``drop_params`` in the
+        Router's ``default_litellm_params``. Each profile then says ``drop_params = true`` in its params."""
+        found = None
+        if "default_litellm_params" in settings:
+            defaults, where = settings["default_litellm_params"]
+            if not isinstance(defaults, Mapping):
+                self.notes.problem(where, "must be a table of litellm parameters")
+            else:
+                others = [str(key) for key in defaults if key != "drop_params"]
+                if others:
+                    self.notes.warn(
+                        where,
+                        f"left out {', '.join(others)}: only drop_params is carried into the profiles; add the "
+                        "others to each model_list entry's litellm_params and import again",
+                    )
+                if "drop_params" in defaults:
+                    found = self._flag(defaults["drop_params"], f"{where}.drop_params")
+        if "drop_params" in settings:
+            found = self._flag(*settings["drop_params"]) or found  # LiteLLM's global flag wins over all
+        return found
+
+    def _flag(self, value: Any, where: str) -> str | None:
+        if not isinstance(value, bool):
+            self.notes.problem(where, "must be true or false")
+            return None
+        return where if value else None
+
+    def _apply_drop_params(self, fields: dict[str, Any], where: str, entry: str) -> None:
+        params = fields.setdefault("params", {})
+        if params.get("drop_params") is False and where.startswith("litellm_settings"):
+            self.notes.warn(
+                entry,
+                f"its drop_params = false has no effect in LiteLLM, as {where} is true; the profile says "
+                "drop_params = true",
+            )
+            params["drop_params"] = True
+        params.setdefault("drop_params", True)
+
     def _profile(self, name: str, where: str, values: dict[str, Any]) -> Profile | None:
         try:
             profile = Profile.model_validate({**values, "name": name})
@@ -208,7 +269,10 @@ class _Converter:
             for key, value in table.items():
                 where = f"{section}.{key}" if section else str(key)
                 name = "timeout" if (section, key) == ("litellm_settings", "request_timeout") else key
-                if name not in _SETTINGS:
+                sections, instead = _READ_ONLY_IN.get(key, ((section,), ""))
+                if section not in sections:
+                    self.notes.warn(where, f"ignored: LiteLLM does not read it there (it reads {instead})")
+                elif name not in _SETTINGS:
                     if section or key not in _SKIPPED_SECTIONS:
                         ignored.append(where)
                 elif value is None or value == []:

@@ -1,6 +1,7 @@
 """``model_list``: its entries grouped by ``model_name`` and given profile names, and each entry's
 ``litellm_params`` made into profile fields, leaving out (with a warning) what a profile file must not or
-cannot hold."""
+cannot hold. An endpoint read from the environment (``api_base: os.environ/VAR``) becomes
+``api_base_env = "VAR"``: the variable's name, never its value."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from understudy.errors import ConfigError
-from understudy.profiles import NAME_PATTERN, RESERVED_STEMS
+from understudy.profiles import NAME_PATTERN, RESERVED_STEMS, Profile
 from understudy.redaction import is_credential_key, redact
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ _REFUSED: Final = {
     "fallbacks": "the profile's fallbacks table replaces them",
     "messages": "they belong to each call",
     "stream": "they belong to each call",
+    "api_key_env": "they are not LiteLLM parameters; write api_key: os.environ/VAR (or api_base: os.environ/VAR)",
+    "api_base_env": "they are not LiteLLM parameters; write api_key: os.environ/VAR (or api_base: os.environ/VAR)",
 }
 
 
@@ -155,7 +158,9 @@ def profile_fields(notes: Notes, index: int, entry: Mapping[str, Any]) -> dict[s
     for key, value in entry["litellm_params"].items():
         if value is None:
             continue  # LiteLLM's "not set"
-        if key == endpoint and (_from_env(value) or _holds_secret(key, value)):
+        if key == endpoint and _from_env(value) and reads_endpoint_from_env():
+            fields["api_base_env"] = value.removeprefix(_ENV_PREFIX)
+        elif key == endpoint and (_from_env(value) or _holds_secret(key, value)):
             _endpoint_problem(notes, where, key, value)
         elif key == "api_key":
             _api_key(notes, value, where, entry["litellm_params"]["model"], fields)
@@ -185,6 +190,11 @@ def profile_fields(notes: Notes, index: int, entry: Mapping[str, Any]) -> dict[s
     if params:
         fields["params"] = params
     return fields
+
+
+def reads_endpoint_from_env() -> bool:
+    """True when profiles have ``api_base_env`` (the variable holding the endpoint URL)."""
+    return "api_base_env" in Profile.model_fields
 
 
 def _endpoint_problem(notes: Notes, where: str, key: str, value: Any) -> None:

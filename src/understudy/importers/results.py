@@ -11,7 +11,23 @@ from understudy.errors import ConfigError
 if TYPE_CHECKING:
     from understudy.profiles import Profile
 
-__all__ = ["ImportResult", "ImportedProfile"]
+__all__ = ["ImportNote", "ImportRefusedError", "ImportResult", "ImportedProfile"]
+
+
+@dataclass(frozen=True)
+class ImportNote:
+    """One warning or problem of an import, and where in the config it is.
+
+    Attributes:
+        where: the place in the config, e.g. ``"model_list[2] ('claude-sonnet')"``; empty for the whole config.
+        message: what was renamed, left out, approximated or is wrong; never a secret.
+    """
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
 
 
 @dataclass(frozen=True)
@@ -40,12 +56,17 @@ class ImportResult:
     Attributes:
         source: the config it came from, as messages name it.
         profiles: one per imported ``model_list`` entry, in ``model_list`` order.
-        warnings: what was renamed, left out or approximated, each naming where in the config; never a secret.
+        notes: the warnings, each with its place in the config.
     """
 
     source: str
     profiles: tuple[ImportedProfile, ...]
-    warnings: tuple[str, ...]
+    notes: tuple[ImportNote, ...] = ()
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What was renamed, left out or approximated, each naming where in the config; never a secret."""
+        return tuple(str(note) for note in self.notes)
 
     def files(self) -> dict[str, str]:
         """File name to TOML text, in ``model_list`` order."""
@@ -54,6 +75,27 @@ class ImportResult:
     def key_variables(self) -> list[str]:
         """The ``api_key_env`` variables the profiles read, sorted: what to export before using them."""
         return sorted({p.profile.api_key_env for p in self.profiles if p.profile.api_key_env})
+
+    def endpoint_variables(self) -> list[str]:
+        """The ``api_base_env`` variables the profiles read their endpoint from, sorted."""
+        return sorted({name for p in self.profiles if (name := getattr(p.profile, "api_base_env", None))})
+
+
+class ImportRefusedError(ConfigError):
+    """The config cannot be imported; nothing was converted.
+
+    Attributes:
+        source: the config, as messages name it.
+        problems: every problem found, each with its place in the config.
+    """
+
+    def __init__(self, source: str, problems: tuple[ImportNote, ...]) -> None:
+        self.source = source
+        self.problems = problems
+        if len(problems) == 1:
+            super().__init__(f"{source}: {problems[0]}")
+        else:
+            super().__init__(f"{source}: {len(problems)} problems: {'; '.join(str(p) for p in problems)}")
 
 
 @dataclass
@@ -66,18 +108,16 @@ class Notes:
     """
 
     source: str
-    warnings: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    warnings: list[ImportNote] = field(default_factory=list)
+    problems: list[ImportNote] = field(default_factory=list)
 
     def warn(self, where: str, message: str) -> None:
-        self.warnings.append(f"{where}: {message}" if where else message)
+        self.warnings.append(ImportNote(where, message))
 
     def problem(self, where: str, message: str) -> None:
-        self.problems.append(f"{where}: {message}")
+        self.problems.append(ImportNote(where, message))
 
     def raise_problems(self) -> None:
-        """Raise ``ConfigError`` naming the config and every problem found so far, if any."""
-        if len(self.problems) == 1:
-            raise ConfigError(f"{self.source}: {self.problems[0]}")
+        """Raise ``ImportRefusedError`` naming the config and every problem found so far, if any."""
         if self.problems:
-            raise ConfigError(f"{self.source}: {len(self.problems)} problems: {'; '.join(self.problems)}")
+            raise ImportRefusedError(self.source, tuple(self.problems))

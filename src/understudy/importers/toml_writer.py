@@ -24,6 +24,7 @@ _FILE_ORDER: Final = (
     "model",
     "description",
     "api_base",
+    "api_base_env",
     "api_key_env",
     "api_version",
     "temperature",
@@ -49,7 +50,7 @@ def profile_toml(profile: Profile, *, comment: str | None = None) -> str:
         raise ValueError(f"profile {profile.name!r} holds a literal api_key; a file holds api_key_env instead")
     lines = [f"# {' '.join(comment.split())}", ""] if comment else []
     for key in _FILE_ORDER:
-        value = getattr(profile, key)
+        value = getattr(profile, key, None)  # api_base_env: a field only newer profiles have
         if value is not None and value != "" and not (key == "num_retries" and value == 0):
             if isinstance(value, float) and value.is_integer():
                 value = int(value)  # `timeout = 60`, as people write it; the field reads it back as 60.0

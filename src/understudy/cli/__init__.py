@@ -1,0 +1,156 @@
+"""The ``understudy`` command: list, show, explain and check profiles; list plugins; run the demo.
+
+::
+
+    understudy profiles list [--json]          every profile on the search path, broken ones included
+    understudy profiles show NAME [--json]     every field (secrets redacted) and the fallbacks table
+    understudy explain NAME --error ERROR      the chain a call to NAME walks when it raises ERROR
+    understudy check [NAME ...] [--json]       offline validation; exit 1 when anything needs fixing
+    understudy plugins [--json]                registered plugins and their hooks
+    understudy demo                            fallbacks at work against a fake provider, offline
+    understudy import litellm CONFIG           LiteLLM Router config -> profile files
+
+One module per command (``profiles``, ``explain``, ``check``, ``import_litellm``, ``plugins``, ``demo``);
+this one holds the parser and ``main``. Only ``explain`` (it walks litellm's exception classes) and
+``demo`` import litellm, inside the functions that run them: importing litellm takes seconds, and listing
+or checking profiles must answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from understudy import __version__
+from understudy.cli._common import EXIT_PROBLEMS, EXIT_USAGE, fail
+from understudy.cli.check import check
+from understudy.cli.demo import demo
+from understudy.cli.explain import explain
+from understudy.cli.import_litellm import import_litellm
+from understudy.cli.plugins import plugins
+from understudy.cli.profiles import profiles_list, profiles_show
+from understudy.errors import ConfigError, UnknownExceptionNameError
+from understudy.redaction import redact
+from understudy.store import PROFILES_PATH_ENV, ProfileStore
+
+__all__ = ["build_parser", "main"]
+
+Command = Callable[[argparse.Namespace, ProfileStore], int]
+"""What a subcommand runs: the parsed arguments and the store to read; returns the exit code."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``understudy`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version and usage errors; argparse has printed them
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    paths = [*(args.profiles_path or ()), *(args.sub_profiles_path or ())]
+    for path in paths:
+        if not Path(path).is_dir():
+            return fail(f"--profiles-path {path}: not a directory", EXIT_USAGE)
+    store = ProfileStore(paths) if paths else ProfileStore()
+    command: Command = args.command
+    try:
+        return command(args, store)
+    except UnknownExceptionNameError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    except ConfigError as exc:
+        return fail(redact(str(exc)), EXIT_PROBLEMS)
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="understudy",
+        description="Keeps LLM agents working when a model fails: inspect and check fallback profiles.",
+        epilog=(
+            f"Profiles are searched in ${PROFILES_PATH_ENV} (os.pathsep-separated), else ./profiles and "
+            "the user's config dir. Try `understudy demo` to watch fallbacks at work, offline."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"understudy {__version__}")
+    _add_path_option(parser, "profiles_path")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    profiles = commands.add_parser("profiles", help="list profiles or show one")
+    profile_commands = profiles.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    listing = _command(profile_commands, "list", profiles_list, "every profile on the search path")
+    _add_json(listing)
+    show = _command(profile_commands, "show", profiles_show, "every field of one profile (secrets redacted)")
+    show.add_argument("name", metavar="NAME")
+    _add_json(show)
+
+    explain_ = _command(
+        commands, "explain", explain, "the route a context takes and the chain a call walks when it raises ERROR"
+    )
+    explain_.add_argument("name", metavar="NAME", nargs="?", help="the profile a call starts with (or --context)")
+    explain_.add_argument("--error", metavar="ERROR", help="an exception name, e.g. RateLimitError, or '*'")
+    explain_.add_argument(
+        "--context",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="route a call with this context (repeatable; VALUE is JSON when it parses, else text)",
+    )
+    explain_.add_argument(
+        "--routes", metavar="FILE", type=Path, help="the routes file (default: routes.toml on the search path)"
+    )
+    _add_json(explain_)
+
+    check_ = _command(commands, "check", check, "validate profiles offline; exit 1 on any problem")
+    check_.add_argument("names", nargs="*", metavar="NAME", help="profiles to check (default: all)")
+    check_.add_argument(
+        "--allow-missing-keys",
+        action="store_true",
+        help="report unset key and endpoint variables (api_key_env, api_base_env) as warnings, not failures",
+    )
+    _add_json(check_)
+
+    plugins_ = _command(commands, "plugins", plugins, "registered plugins and the hooks they implement")
+    _add_json(plugins_)
+
+    import_ = commands.add_parser("import", help="convert another tool's model config into profile files")
+    import_formats = import_.add_subparsers(title="formats", metavar="FORMAT", required=True)
+    litellm_ = _command(
+        import_formats, "litellm", import_litellm, "convert a LiteLLM Router config into one profile file per model"
+    )
+    litellm_.add_argument("config", metavar="CONFIG", type=Path, help="the config: .yaml, .yml, .json or .toml")
+    litellm_.add_argument(
+        "--out", metavar="DIR", type=Path, default=Path("profiles"), help="write the profiles here (default: profiles)"
+    )
+    litellm_.add_argument("--force", action="store_true", help="overwrite profile files that exist")
+    litellm_.add_argument("--dry-run", action="store_true", help="print the files instead of writing them")
+    _add_json(litellm_)
+
+    _command(commands, "demo", demo, "watch fallbacks at work against a fake provider (offline, no API key)")
+    return parser
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, run: Command, help_: str
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help_, description=help_[:1].upper() + help_[1:] + ".")
+    parser.set_defaults(command=run)
+    # Accepted after the subcommand too (`understudy check --profiles-path profiles`). A separate dest,
+    # since argparse lets a subcommand's defaults overwrite what the main parser read.
+    _add_path_option(parser, "sub_profiles_path")
+    return parser
+
+
+def _add_path_option(parser: argparse.ArgumentParser, dest: str) -> None:
+    parser.add_argument(
+        "--profiles-path",
+        action="append",
+        dest=dest,
+        metavar="DIR",
+        help=f"search DIR for profiles instead of the default path (repeatable; overrides ${PROFILES_PATH_ENV})",
+    )
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
