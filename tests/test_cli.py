@@ -968,3 +968,24 @@ def test_explain_with_an_error_answers_without_importing_litellm(routed: Path, e
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "1. strong" in result.stdout and "2. local" in result.stdout
+
+
+def test_check_flags_params_the_model_cannot_take_where_litellm_can_tell(
+    write_profile: WriteProfile, profiles_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A param the model does not take made every call fail with UnsupportedParamsError, and check said nothing."""
+    write_profile("claude", model="anthropic/claude-3-5-sonnet-20240620", params={"logit_bias": {"1": 1}})
+    write_profile(
+        "claude-dropping",
+        model="anthropic/claude-3-5-sonnet-20240620",
+        params={"logit_bias": {"1": 1}, "drop_params": True},
+    )
+    write_profile("gpt", model="openai/gpt-4o", params={"logit_bias": {"1": 1}})
+    write_profile("unknown", model="openai/some-local-finetune", params={"top_k": 3})
+    code, out, _ = run(capsys, "--profiles-path", str(profiles_dir), "check", "--json")
+    assert code == 1
+    reports = {report["name"]: report for report in json.loads(out)}
+    assert [(r["field"], r["severity"]) for r in reports["claude"]["records"]] == [("params", "error")]
+    assert "does not take logit_bias" in reports["claude"]["records"][0]["problem"]
+    assert "drop_params = true" in reports["claude"]["records"][0]["fix"]
+    assert all(reports[name]["ok"] for name in ("claude-dropping", "gpt", "unknown"))

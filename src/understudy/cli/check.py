@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from understudy import backend
 from understudy.cli._common import EXIT_PROBLEMS, dirs, display, fail, load, locate, print_json
 from understudy.errors import ProfileError, ProfileNotFoundError, RouteConfigError, UnknownExceptionNameError
 from understudy.exception_names import ExceptionNames
@@ -208,12 +209,52 @@ class _ProfileChecker:
                     problem = f"{what} needs {variable}{role}, which is not set"
                     fix = f"export {variable}=... or the call will skip it"
                     findings.append(_finding(profile, "fallbacks", problem, fix, self.missing))
+        findings.extend(_unsupported_params(profile))
         for variable, role in _unset_variables(profile):
             field = "api_base_env" if role else "api_key_env"
             value = "<the endpoint URL>" if role else "..."
             fix = f"export {variable}={value} before calling this profile, or point {field} at another variable"
             findings.append(_finding(profile, field, f"{variable} is not set", fix, self.missing))
         return findings
+
+
+# OpenAI's standard chat parameters: the ones litellm can say a model takes or not. Provider-specific ones
+# (top_k, thinking, safety_settings ...) pass through to the provider, and litellm cannot tell.
+_OPENAI_PARAMS: Final = frozenset(
+    {
+        "tools", "tool_choice", "parallel_tool_calls", "response_format", "top_p", "n", "stop",
+        "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs",
+        "top_logprobs", "seed", "user", "reasoning_effort", "modalities", "audio", "prediction",
+        "web_search_options", "service_tier",
+    }
+)  # fmt: skip
+
+
+def _unsupported_params(profile: Profile) -> list[Finding]:
+    """``params`` the model does not take, where litellm can tell: every call would fail before sending.
+
+    Imports litellm, and only for a profile whose ``params`` hold one of OpenAI's standard parameters.
+    """
+    asked = sorted(_OPENAI_PARAMS & profile.params.keys())
+    if not asked or profile.params.get("drop_params") is True:
+        return []
+    try:
+        litellm = backend.litellm()
+        model, provider, _, _ = litellm.get_llm_provider(profile.model)
+        supported = litellm.get_supported_openai_params(model=model, custom_llm_provider=provider)
+    except Exception:  # a model litellm does not know: it cannot tell, so neither can check
+        return []
+    if not supported:
+        return []
+    unsupported = [name for name in asked if name not in supported]
+    if not unsupported:
+        return []
+    problem = (
+        f"{profile.model} does not take {', '.join(unsupported)} (litellm would refuse every call with "
+        "UnsupportedParamsError)"
+    )
+    fix = "remove it from params, or add drop_params = true to params to let litellm drop what the model lacks"
+    return [_finding(profile, "params", problem, fix)]
 
 
 def _unset_variables(profile: Profile) -> list[tuple[str, str]]:
