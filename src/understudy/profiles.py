@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
 import re
-import stat
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
@@ -16,7 +12,6 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     field_serializer,
     field_validator,
@@ -37,9 +32,6 @@ __all__ = [
     "NAME_PATTERN",
     "PROFILE_SUFFIXES",
     "Profile",
-    "load_profile_file",
-    "parse_profile",
-    "read_profile_bytes",
     "validate_name",
 ]
 
@@ -54,11 +46,6 @@ MAX_TOKENS: Final = 10_000_000
 ROUTES_FILE_STEM: Final = "routes"  # routes.toml beside the profiles is a router, not a profile
 TIERS_FILE_STEM: Final = "tiers"  # and so is tiers.toml
 RESERVED_STEMS: Final = frozenset({ROUTES_FILE_STEM, TIERS_FILE_STEM})
-_NOT_A_FILE: Final = "not a regular file; a profile must be a file of fields (remove or rename this)"
-_TOO_BIG: Final = (
-    f"the file is larger than the {MAX_PROFILE_BYTES} bytes a profile may have; a profile holds a few fields: "
-    "check that this is the right file"
-)
 _NAME_RULE: Final = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Keys that must not go in `params`: the profile's own fields (a duplicate would silently lose to them),
@@ -267,150 +254,6 @@ def validate_name(name: str) -> str:
     return name
 
 
-def load_profile_file(path: Path) -> Profile:
-    """Read, parse and validate one profile file; its name is the file stem.
-
-    Raises:
-        ProfileError: the file cannot be read or parsed, or a field is invalid. The message names the file,
-            every bad field and what to do.
-    """
-    validate_name(path.stem)
-    return parse_profile(path, read_profile_bytes(path))
-
-
-def read_profile_bytes(path: Path) -> bytes:
-    """The bytes of a profile file: a regular file (or a link to one) of at most ``MAX_PROFILE_BYTES``.
-
-    Raises:
-        ProfileError: the file cannot be read, is not a regular file, or is too big.
-    """
-    try:
-        # O_NONBLOCK: opening a fifo must not wait for a writer; the mode check below refuses it.
-        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as file:
-            info = os.fstat(file.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ProfileError(_NOT_A_FILE, profile=path.stem, path=path)
-            if info.st_size > MAX_PROFILE_BYTES:
-                raise ProfileError(_TOO_BIG, profile=path.stem, path=path)
-            data = file.read(MAX_PROFILE_BYTES + 1)
-    except IsADirectoryError:  # from fdopen, which refuses a directory before the mode check can
-        raise ProfileError(_NOT_A_FILE, profile=path.stem, path=path) from None
-    except OSError as exc:
-        message = f"cannot read the file: {exc.strerror or exc}; check that it exists and is readable"
-        raise ProfileError(message, profile=path.stem, path=path) from exc
-    if len(data) > MAX_PROFILE_BYTES:  # it grew since fstat
-        raise ProfileError(_TOO_BIG, profile=path.stem, path=path)
-    return data
-
-
-def parse_profile(path: Path, data: bytes) -> Profile:
-    """Parse and validate the bytes of the profile file ``path`` (TOML or JSON by its suffix).
-
-    Raises:
-        ProfileError: the bytes are not UTF-8 TOML or JSON holding one table of valid fields.
-    """
-    name = validate_name(path.stem)
-    try:
-        text = data.decode("utf-8-sig")  # a BOM, as some Windows editors write, is not part of the text
-    except UnicodeDecodeError as exc:
-        raise ProfileError(
-            f"not UTF-8 text (byte {exc.start} is invalid); save the file as UTF-8", profile=name, path=path
-        ) from None
-    fields = _parse(text, name, path)
-    if not isinstance(fields, dict):
-        raise ProfileError("the file must hold one table of fields", profile=name, path=path)
-    deep = next((key for key, value in fields.items() if _depth(value) > MAX_NESTING), None)
-    if deep is not None:
-        raise ProfileError(
-            f"nested more than {MAX_NESTING} levels deep; flatten it", profile=name, path=path, field=_clip(deep, 100)
-        )
-    if "name" in fields:
-        raise ProfileError(
-            "the name is the file stem; remove the field (or rename the file)", profile=name, path=path, field="name"
-        )
-    if "source" in fields:
-        raise ProfileError(
-            "unknown field; remove it (understudy records the file itself)", profile=name, path=path, field="source"
-        )
-    try:
-        # Strict: a file says what it means ("30" is not 30); Python callers keep pydantic's coercion.
-        return Profile.model_validate({**fields, "name": name, "source": path}, strict=True)
-    except ValidationError as exc:
-        raise _profile_error(exc, name, path) from None
-
-
-def _parse(text: str, name: str, path: Path) -> Any:
-    kind = "TOML" if path.suffix == ".toml" else "JSON"
-    try:
-        return tomllib.loads(text) if kind == "TOML" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ProfileError(f"invalid {kind}: {exc}", profile=name, path=path) from None
-    except RecursionError:
-        message = f"nested too deeply to read; a profile needs at most {MAX_NESTING} levels of tables and lists"
-        raise ProfileError(message, profile=name, path=path) from None
-    except ValueError as exc:  # an integer longer than Python's int-string limit (4300 digits)
-        message = f"invalid {kind}: a value cannot be read ({str(exc).split(';')[0]}); shorten it"
-        raise ProfileError(message, profile=name, path=path) from None
-
-
-def _depth(value: Any) -> int:
-    """How many levels of tables and lists ``value`` holds, counted without recursion."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth + 1)
-            if deepest > MAX_NESTING:
-                return deepest
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
-
-
-def _profile_error(exc: ValidationError, name: str, path: Path) -> ProfileError:
-    problems: list[tuple[str | None, str]] = []
-    for error in exc.errors():
-        field = _clip(".".join(str(part) for part in error["loc"]), 100) or None  # None: a rule across fields
-        if error["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(field or "", Profile.model_fields, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"valid fields: {', '.join(_FILE_FIELDS)}"
-            problems.append((field, f"unknown field; {hint}"))
-        elif error["type"] == "string_pattern_mismatch":
-            problems.append((field, f"{_clip(repr(error['input']))} is not a profile name: {_NAME_RULE}"))
-        elif field and field.startswith("fallbacks.") and error["type"] == "list_type":
-            example = f'{error["loc"][1]} = ["other-profile"]'
-            problems.append((field, f"must be a list of profile names, e.g. {example}"))
-        elif field in _FIELD_RULES:
-            problems.append((field, _rule_message(field, error["type"], error["msg"], error["input"], path)))
-        else:
-            # pydantic prefixes validator messages with "Value error, "; the rest is ours.
-            problems.append((field, error["msg"].removeprefix("Value error, ")))
-    if len(problems) == 1:
-        field, message = problems[0]
-        return ProfileError(message, profile=name, path=path, field=field)
-    shown = [f"field {field!r}: {message}" if field else message for field, message in problems[:10]]
-    more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
-    return ProfileError("; ".join(shown) + more, profile=name, path=path)
-
-
-def _rule_message(field: str, kind: str, msg: str, value: Any, path: Path) -> str:
-    rule, example = _FIELD_RULES[field]
-    write = f"{field} = {example}" if path.suffix == ".toml" else f'"{field}": {example}'
-    if kind == "value_error":  # our validators' message says what is wrong
-        return f"{msg.removeprefix('Value error, ')}; write e.g. {write}"
-    if not kind.endswith("_type"):  # the right type but out of bounds: pydantic says which bound
-        return f"{msg}; write {rule}, e.g. {write}"
-    if kind == "float_type" and type(value) is int:
-        return f"the number is far out of range; write {rule}, e.g. {write}"
-    # The value is not echoed: whatever was written there may be a secret.
-    return f"must be {rule}, not {_KINDS.get(type(value), type(value).__name__)}; write {write}"
-
-
-_KINDS: Final[dict[type, str]] = {bool: "true/false", int: "a number", float: "a decimal number", str: "a string"}
-
-
 def _clip(text: str, limit: int = 70) -> str:
     """``text`` cut to ``limit`` characters: a 1 MB key or value must not become a 1 MB message."""
     return text if len(text) <= limit else f"{text[: limit - 10]}...(cut)"
-
-
-_FILE_FIELDS: Final = tuple(f for f in Profile.model_fields if f not in {"name", "source"})

@@ -13,15 +13,8 @@ import platformdirs
 from understudy.errors import ProfileError, ProfileNotFoundError, UnknownExceptionNameError
 from understudy.exception_names import ExceptionNames
 from understudy.plugins import get_plugin_manager
-from understudy.profiles import (
-    NAME_PATTERN,
-    PROFILE_SUFFIXES,
-    RESERVED_STEMS,
-    Profile,
-    parse_profile,
-    read_profile_bytes,
-    validate_name,
-)
+from understudy.profile_files import parse_profile, read_profile_bytes
+from understudy.profiles import NAME_PATTERN, PROFILE_SUFFIXES, RESERVED_STEMS, Profile, validate_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

@@ -23,7 +23,8 @@ from understudy.cli._common import EXIT_PROBLEMS, dirs, display, fail, load, loc
 from understudy.errors import ProfileError, ProfileNotFoundError, RouteConfigError, UnknownExceptionNameError
 from understudy.exception_names import ExceptionNames
 from understudy.match_router import MatchRouter
-from understudy.profiles import TIERS_FILE_STEM, Profile, load_profile_file
+from understudy.profile_files import load_profile_file
+from understudy.profiles import TIERS_FILE_STEM, Profile
 from understudy.redaction import redact
 
 if TYPE_CHECKING:
