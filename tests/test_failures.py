@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import litellm
 import pytest
@@ -18,12 +18,18 @@ from understudy import FallbackExhaustedError, LLMRegistry, served_by
 from understudy.events import AttemptFailed, Event, FallbackTriggered, ProfileSkipped
 from understudy.failures import Evidence, recognise
 from understudy.testing import (
+    AzureContentFilter,
+    ContentFiltered,
     ContentPolicyViolation,
     ContextLengthExceeded,
     DropConnection,
     HTTPError,
+    Overloaded,
+    PromptTooLong,
+    QuotaExceeded,
     RateLimit,
     Reply,
+    SafetyBlock,
     ServerError,
     Slow,
 )
@@ -268,3 +274,93 @@ def test_litellms_first_import_is_not_charged_to_an_attempt(
     # the event and the stats say. Relative to the wall time, so a loaded machine does not make it flaky.
     assert abs(numbers["event"] - numbers["stats"]) < 0.2 * numbers["wall"], numbers
     assert numbers["served"] - numbers["total"] < 0.2 * numbers["wall"], numbers
+
+
+# -- the shapes real providers send, through their own litellm provider ----------------------------------------------
+
+PROVIDER_PROFILES = {
+    # name: (model, which base URL of the fake provider, extra fields)
+    "openai": ("openai/test-model", "base_url", {}),
+    "azure": ("azure/test-model", "azure_base_url", {"api_version": "2025-02-01-preview"}),
+    "anthropic": ("anthropic/test-model", "anthropic_base_url", {}),
+    "gemini": ("gemini/test-model", "gemini_base_url", {}),
+}
+
+
+@pytest.fixture
+def provider_profile(write_profile: WriteProfile, fake_profile: WriteProfile, fake_provider: FakeProvider) -> Any:
+    """Write profile ``main`` on the given provider with README's table, and its fallbacks on OpenAI."""
+
+    def write(provider: str) -> None:
+        model, base, extra = PROVIDER_PROFILES[provider]
+        write_profile(
+            "main",
+            model=model,
+            api_base=getattr(fake_provider, base),
+            api_key="sk-test-key-0000",
+            fallbacks=README_TABLE,
+            **extra,
+        )
+        for name in ("limits", "bigger", "lenient", "anything"):
+            fake_profile(name)
+
+    return write
+
+
+SHAPES = [
+    ("openai", ContentPolicyViolation(), "ContentPolicyViolationError", "lenient"),
+    ("openai", ContextLengthExceeded(), "ContextWindowExceededError", "bigger"),
+    ("openai", ContentFiltered(), "ContentPolicyViolationError", "lenient"),
+    ("openai", QuotaExceeded(), "APIError", "anything"),
+    ("azure", AzureContentFilter(), "ContentPolicyViolationError", "lenient"),
+    ("azure", ContentFiltered(), "ContentPolicyViolationError", "lenient"),
+    ("azure", ContextLengthExceeded(), "ContextWindowExceededError", "bigger"),
+    ("anthropic", Overloaded(), "ServiceUnavailableError", "anything"),
+    ("anthropic", PromptTooLong(), "ContextWindowExceededError", "bigger"),
+    ("anthropic", RateLimit(), "RateLimitError", "limits"),
+    ("anthropic", QuotaExceeded(), "APIError", "anything"),
+    ("gemini", SafetyBlock(), "ContentPolicyViolationError", "lenient"),
+    ("gemini", SafetyBlock(blocked="response"), "ContentPolicyViolationError", "lenient"),
+    ("gemini", PromptTooLong(), "ContextWindowExceededError", "bigger"),
+    ("gemini", QuotaExceeded(), "APIError", "anything"),
+]
+
+
+@pytest.mark.parametrize(
+    ("provider", "behaviour", "kind", "served"),
+    SHAPES,
+    ids=[f"{provider}-{type(behaviour).__name__}" for provider, behaviour, _, _ in SHAPES],
+)
+def test_each_providers_shape_is_recognised_whatever_class_litellm_chose(
+    provider_profile: Any,
+    registry: LLMRegistry,
+    fake_provider: FakeProvider,
+    provider: str,
+    behaviour: object,
+    kind: str,
+    served: str,
+) -> None:
+    """The same table walks the same list for the same failure on every provider and litellm release."""
+    provider_profile(provider)
+    fake_provider.script("test-model", behaviour)  # type: ignore[arg-type]
+    events: list[Event] = []
+    registry.subscribe(events.append)
+
+    response = registry.get("main").completion(messages=HELLO)
+
+    assert served_by(response) == served
+    assert [e.error_type for e in events if isinstance(e, AttemptFailed)] == [kind]
+
+
+def test_a_gemini_stream_refused_before_its_first_chunk_is_recognised(
+    provider_profile: Any, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    """litellm raises MidStreamFallbackError on a Gemini stream's first read; the provider said 429."""
+    provider_profile("gemini")
+    fake_provider.script("test-model", RateLimit())
+    events: list[Event] = []
+    registry.subscribe(events.append)
+    stream = registry.get("main").completion(messages=HELLO, stream=True)
+    assert served_by(stream) == "limits"
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == "ok"
+    assert [e.error_type for e in events if isinstance(e, AttemptFailed)] == ["RateLimitError"]

@@ -99,8 +99,11 @@ def evidence(error: BaseException) -> Evidence:
     found = Evidence()
     texts: list[str] = []
     seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
         seen.add(id(current))
         name = type(current).__name__
         if name in _CONNECTION_ERRORS:
@@ -117,7 +120,13 @@ def evidence(error: BaseException) -> Evidence:
             texts.append(body if isinstance(body, str) else json.dumps(body, default=str))
         message = getattr(current, "message", None)
         texts.append(message if isinstance(message, str) else str(current))
-        current = current.__cause__ or current.__context__
+        # litellm keeps the provider's error as the cause, the context, or (MidStreamFallbackError)
+        # original_exception; a provider client's own error may carry the status litellm mapped away.
+        linked = (current.__cause__, current.__context__, getattr(current, "original_exception", None))
+        pending.extend(link for link in linked if isinstance(link, BaseException))
+        own = getattr(current, "status_code", None)
+        if found.status is None and isinstance(own, int) and not type(current).__module__.startswith("litellm"):
+            found.status = own
     if found.status is not None:
         found.no_response = found.timed_out = False  # an answer came back: whatever failed, it was not the wire
     joined = "\n".join(texts)
@@ -137,6 +146,11 @@ def recognise(found: Evidence) -> str | None:
         return "ContextWindowExceededError"
     if found.status == 429 or found.codes & _RATE_LIMIT_CODES:
         return "RateLimitError"
+    if found.status == 402:
+        # Out of credits or quota: this account at this provider, not the request. litellm 1.106+ raises
+        # PaymentRequiredError (a BadRequestError) for some providers, which `BadRequestError = []` would stop;
+        # on every release understudy raises an APIError, which "*" answers.
+        return "APIError"
     if found.status in (503, 529) or found.codes & _OVERLOADED_CODES:
         return "ServiceUnavailableError"
     if found.no_response and not found.timed_out:
@@ -151,10 +165,11 @@ def classify(error: Exception) -> Exception:
     litellm's class for that kind, with the same message, chained to ``error``. Never raises: when the class
     cannot be built, ``error`` is returned unchanged.
     """
-    kind = recognise(evidence(error))
+    found = evidence(error)
+    kind = recognise(found)
     if kind is None:
         return error
-    return _as_kind(error, kind)
+    return _as_kind(error, kind, found.status)
 
 
 def is_caller_error(error: BaseException) -> bool:
@@ -196,11 +211,15 @@ def empty_stream(model: str) -> Exception:
     return built if built is not None else ConnectionError(message)
 
 
-def _as_kind(error: Exception, kind: str) -> Exception:
+def _as_kind(error: Exception, kind: str, found_status: int | None = None) -> Exception:
     import litellm.exceptions
 
     cls = getattr(litellm.exceptions, kind, None)
     if not isinstance(cls, type) or isinstance(error, cls):
+        return error
+    payment = getattr(litellm.exceptions, "PaymentRequiredError", None)
+    same_status = kind == "APIError" and getattr(error, "status_code", None) == found_status
+    if same_status and (payment is None or not isinstance(error, payment)):  # already the 402: keep its class
         return error
     message = getattr(error, "message", None)
     text = message if isinstance(message, str) else str(error)
@@ -211,6 +230,7 @@ def _as_kind(error: Exception, kind: str) -> Exception:
         message=text,
         model=getattr(error, "model", None) or "",
         llm_provider=getattr(error, "llm_provider", None) or "",
+        status_code=found_status,
         response=response if type(response).__name__ == "Response" else None,
         request=getattr(response, "request", None) if type(response).__name__ == "Response" else None,
         litellm_debug_info=getattr(error, "litellm_debug_info", None),

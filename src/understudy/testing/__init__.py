@@ -1,4 +1,4 @@
-"""A real HTTP fake of an OpenAI-compatible LLM provider, for tests of code that calls litellm.
+"""A real HTTP fake of LLM providers, for tests of code that calls litellm.
 
 Script what each model does, point litellm at the provider, and check what it received::
 
@@ -16,21 +16,29 @@ Script what each model does, point litellm at the provider, and check what it re
         litellm.completion(**call)               # answers "hi"
         assert provider.requests("gpt-4o-mini") == 2
 
-Each request pops the next behaviour queued for its ``model``; an empty queue falls back to the
-model's :meth:`~FakeProvider.default` (``Reply()`` unless set). With pytest, the ``fake_provider``
-fixture gives a started provider. Importing this module does not import litellm.
+The provider speaks OpenAI's chat completions (``base_url``), Azure OpenAI's deployments
+(``azure_base_url``), Anthropic's Messages (``anthropic_base_url``) and Gemini's generateContent
+(``gemini_base_url``). Each request pops the next behaviour queued for its model; an empty queue falls
+back to the model's :meth:`~FakeProvider.default` (``Reply()`` unless set). With pytest, the
+``fake_provider`` fixture gives a started provider. Importing this module does not import litellm.
 """
 
 from __future__ import annotations
 
 from understudy.testing._behaviours import (
+    AzureContentFilter,
     Behaviour,
+    ContentFiltered,
     ContentPolicyViolation,
     ContextLengthExceeded,
     DropConnection,
     HTTPError,
+    Overloaded,
+    PromptTooLong,
+    QuotaExceeded,
     RateLimit,
     Reply,
+    SafetyBlock,
     ServerError,
     Slow,
     StreamFailure,
@@ -38,14 +46,20 @@ from understudy.testing._behaviours import (
 from understudy.testing._provider import FakeProvider
 
 __all__ = [
+    "AzureContentFilter",
     "Behaviour",
+    "ContentFiltered",
     "ContentPolicyViolation",
     "ContextLengthExceeded",
     "DropConnection",
     "FakeProvider",
     "HTTPError",
+    "Overloaded",
+    "PromptTooLong",
+    "QuotaExceeded",
     "RateLimit",
     "Reply",
+    "SafetyBlock",
     "ServerError",
     "Slow",
     "StreamFailure",

@@ -1,37 +1,56 @@
-"""What the fake provider does with one request: small frozen dataclasses, one per behaviour."""
+"""What the fake provider does with one request: small frozen dataclasses, one per behaviour.
+
+Three families:
+
+- Generic behaviours (``Reply``, ``RateLimit``, ``ServerError``, ``HTTPError``, ``ContextLengthExceeded``,
+  ``StreamFailure``) render in the native format of the endpoint that received the request.
+- Provider shapes (``ContentPolicyViolation``, ``AzureContentFilter``, ``Overloaded``, ``PromptTooLong``,
+  ``SafetyBlock``, ``ContentFiltered``, ``QuotaExceeded``) send exactly what the named provider sends, on
+  any endpoint, the way a gateway passes a provider's answer through.
+- Transport behaviours (``Slow``, ``DropConnection``) act on the connection.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 __all__ = [
+    "AzureContentFilter",
     "Behaviour",
+    "ContentFiltered",
     "ContentPolicyViolation",
     "ContextLengthExceeded",
     "DropConnection",
     "HTTPError",
+    "Overloaded",
+    "PromptTooLong",
+    "QuotaExceeded",
     "RateLimit",
     "Reply",
+    "SafetyBlock",
     "ServerError",
     "Slow",
     "StreamFailure",
 ]
 
+AZURE_FILTER_CATEGORIES = ("hate", "self_harm", "sexual", "violence")
+
 
 @dataclass(frozen=True)
 class Reply:
-    """A successful chat completion; streamed as SSE when the request asks for ``stream``.
+    """A successful answer in the endpoint's native format; streamed when the request asks for it.
 
     Args:
         content: The assistant message text.
-        prompt_tokens: Reported in ``usage``.
-        completion_tokens: Reported in ``usage``.
-        tool_calls: Optional ``{"name": ..., "arguments": "<json string>"}`` items, sent as OpenAI
-            tool calls with generated ids; the finish reason becomes ``"tool_calls"``.
+        prompt_tokens: Reported as the usage's input tokens.
+        completion_tokens: Reported as the usage's output tokens.
+        tool_calls: Optional ``{"name": ..., "arguments": "<json string>"}`` items, sent as the
+            endpoint's tool calls (OpenAI ``tool_calls`` with ``call_...`` ids, Anthropic ``tool_use``
+            blocks, Gemini ``functionCall`` parts).
     """
 
     content: str = "ok"
@@ -42,10 +61,11 @@ class Reply:
 
 @dataclass(frozen=True)
 class RateLimit:
-    """HTTP 429 with OpenAI's error body.
+    """HTTP 429 with the endpoint's native error body.
 
     Args:
-        retry_after: Seconds; when set, sent as ``retry-after`` (rounded up) and ``retry-after-ms``.
+        retry_after: Seconds; when set, sent as ``retry-after`` (rounded up) and ``retry-after-ms``
+            on every endpoint (and as a ``RetryInfo`` detail on Gemini's).
     """
 
     retry_after: float | None = None
@@ -53,7 +73,7 @@ class RateLimit:
 
 @dataclass(frozen=True)
 class ServerError:
-    """An HTTP 5xx with an error body (litellm maps 500, 502, 503 and 504 to distinct classes)."""
+    """An HTTP 5xx with the endpoint's native error body (litellm maps 500, 502, 503 and 504 apart)."""
 
     status: int = 500
     message: str = "The fake provider failed while processing your request."
@@ -65,24 +85,23 @@ class ServerError:
 
 @dataclass(frozen=True)
 class ContextLengthExceeded:
-    """OpenAI's HTTP 400 for a prompt longer than the model's context window."""
+    """HTTP 400 for a prompt longer than the context window, as the endpoint's provider words it.
+
+    OpenAI and Azure: ``code: context_length_exceeded``; Anthropic: ``prompt is too long: N tokens > limit
+    maximum``; Gemini: ``INVALID_ARGUMENT``, ``The input token count (N) exceeds the maximum ...``.
+    """
 
     limit: int = 128000
 
 
 @dataclass(frozen=True)
-class ContentPolicyViolation:
-    """OpenAI's HTTP 400 for a request its safety system rejected."""
-
-
-@dataclass(frozen=True)
 class HTTPError:
-    """Any 4xx/5xx status with an OpenAI-style error body.
+    """Any 4xx/5xx status with the endpoint's native error body.
 
     Args:
         status: The HTTP status code.
-        message: ``error.message`` in the body.
-        code: ``error.code`` in the body.
+        message: The error message in the body.
+        code: OpenAI's ``error.code``; Anthropic's ``error.type`` and Gemini's ``error.status`` when set.
     """
 
     status: int
@@ -92,6 +111,76 @@ class HTTPError:
     def __post_init__(self) -> None:
         if not 400 <= self.status <= 599:
             raise ValueError(f"HTTPError status must be 4xx or 5xx, got {self.status}")
+
+
+@dataclass(frozen=True)
+class ContentPolicyViolation:
+    """OpenAI's HTTP 400 for a request its safety system rejected (``code: content_policy_violation``)."""
+
+
+@dataclass(frozen=True)
+class AzureContentFilter:
+    """Azure OpenAI's HTTP 400 for a prompt its content filter rejected (``code: content_filter``).
+
+    Args:
+        category: The filtered category in ``innererror.content_filter_result``: ``"hate"``,
+            ``"self_harm"``, ``"sexual"`` or ``"violence"``; the others are reported safe.
+        severity: That category's severity: ``"low"``, ``"medium"`` or ``"high"``.
+    """
+
+    category: str = "hate"
+    severity: str = "high"
+
+    def __post_init__(self) -> None:
+        if self.category not in AZURE_FILTER_CATEGORIES:
+            raise ValueError(f"category must be one of {AZURE_FILTER_CATEGORIES}, got {self.category!r}")
+        if self.severity not in ("low", "medium", "high"):
+            raise ValueError(f"severity must be 'low', 'medium' or 'high', got {self.severity!r}")
+
+
+@dataclass(frozen=True)
+class Overloaded:
+    """Anthropic's HTTP 529 ``overloaded_error``."""
+
+
+@dataclass(frozen=True)
+class PromptTooLong:
+    """Anthropic's HTTP 400 ``prompt is too long: {tokens} tokens > {limit} maximum``."""
+
+    tokens: int = 215000
+    limit: int = 200000
+
+
+@dataclass(frozen=True)
+class SafetyBlock:
+    """Gemini's HTTP 200 answer for blocked content: no text, ``SAFETY`` as the reason.
+
+    Args:
+        blocked: ``"prompt"``: ``promptFeedback.blockReason`` is ``SAFETY`` and there are no candidates.
+            ``"response"``: one candidate with ``finishReason: SAFETY`` and no content.
+    """
+
+    blocked: Literal["prompt", "response"] = "prompt"
+
+    def __post_init__(self) -> None:
+        if self.blocked not in ("prompt", "response"):
+            raise ValueError(f"blocked must be 'prompt' or 'response', got {self.blocked!r}")
+
+
+@dataclass(frozen=True)
+class ContentFiltered:
+    """An HTTP 200 OpenAI-style completion whose answer a filter withheld.
+
+    The choice has ``finish_reason: "content_filter"`` and ``content: null`` (with Azure's
+    ``content_filter_results``), as Azure and OpenAI-compatible gateways send; streamed when asked.
+    """
+
+
+@dataclass(frozen=True)
+class QuotaExceeded:
+    """OpenRouter's HTTP 402 for an account out of credits: ``{"error": {"code": 402, "message": ...}}``."""
+
+    message: str = "Insufficient credits. Add more using https://openrouter.ai/settings/credits"
 
 
 @dataclass(frozen=True)
@@ -109,9 +198,9 @@ class DropConnection:
 
 @dataclass(frozen=True)
 class StreamFailure:
-    """Start a 200 SSE stream, send ``after_chunks`` content chunks, then drop the connection.
+    """Start a 200 stream in the endpoint's format, send ``after_chunks`` content chunks, then hang up.
 
-    The chunks together carry ``content``. A request without ``stream`` is simply dropped.
+    The chunks together carry ``content``. A request that does not stream is simply dropped.
     """
 
     after_chunks: int = 0
@@ -127,8 +216,14 @@ Behaviour: TypeAlias = (
     | RateLimit
     | ServerError
     | ContextLengthExceeded
-    | ContentPolicyViolation
     | HTTPError
+    | ContentPolicyViolation
+    | AzureContentFilter
+    | Overloaded
+    | PromptTooLong
+    | SafetyBlock
+    | ContentFiltered
+    | QuotaExceeded
     | Slow
     | DropConnection
     | StreamFailure

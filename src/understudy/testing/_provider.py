@@ -1,56 +1,46 @@
-"""The fake provider: an OpenAI-compatible HTTP server on 127.0.0.1 that plays scripted behaviours."""
+"""The fake provider: an HTTP server on 127.0.0.1 that plays scripted behaviours in each provider's format."""
 
 from __future__ import annotations
 
-import itertools
 import json
-import math
-import re
 import socket
 import threading
-import time
-import uuid
 from collections import defaultdict, deque
 from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, Any, Final, Self, cast
 
-from understudy.testing._behaviours import (
-    ContentPolicyViolation,
-    ContextLengthExceeded,
-    DropConnection,
-    HTTPError,
-    RateLimit,
-    Reply,
-    ServerError,
-    Slow,
-    StreamFailure,
-)
+from understudy.testing._behaviours import Reply, Slow
+from understudy.testing._endpoints import not_found, respond, route
+from understudy.testing._wire import Answer, EventStream, Hangup, encode_answer, encode_stream_head
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from understudy.testing._behaviours import Behaviour
+    from understudy.testing._wire import JSON, Request, Response
 
 __all__ = ["FakeProvider"]
 
-_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
-_JSON = dict[str, Any]
+# litellm's provider prefixes: "azure/gpt-4o" and "gpt-4o" name the same model.
+_PREFIXES: Final = ("openai/", "azure/", "anthropic/", "gemini/")
 
 
 class FakeProvider:
-    """An OpenAI-compatible chat completions server whose answers are scripted per model.
+    """An LLM provider on 127.0.0.1 whose answers are scripted per model.
 
-    Each request's ``model`` picks a queue of behaviours, consumed in order; once it is empty the
-    model's default applies (``Reply()`` unless set). ``"openai/<name>"`` and ``"<name>"`` name the
-    same model, so the names given to litellm work here too.
+    It serves OpenAI's chat completions, Azure OpenAI's deployments, Anthropic's Messages and Gemini's
+    generateContent. Each request's model (from the body, or from the path for Azure and Gemini) picks a
+    queue of behaviours, consumed in order; once it is empty the model's default applies (``Reply()``
+    unless set). ``"openai/<name>"``, ``"azure/<name>"``, ``"anthropic/<name>"``, ``"gemini/<name>"`` and
+    ``"<name>"`` name the same model, so the names given to litellm work here too.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queues: dict[str, deque[Behaviour]] = defaultdict(deque)
         self._defaults: dict[str, Behaviour] = {}
-        self._received: dict[str, list[_JSON]] = defaultdict(list)
+        self._received: dict[str, list[JSON]] = defaultdict(list)
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -97,10 +87,34 @@ class FakeProvider:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT/v1``, to pass to litellm as ``api_base``."""
+        """``http://127.0.0.1:PORT/v1``: the ``api_base`` for ``openai/`` models."""
+        return f"{self._root()}/v1"
+
+    @property
+    def azure_base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: the ``api_base`` for ``azure/<deployment>`` models.
+
+        litellm's Azure client appends ``/openai/deployments/<deployment>/chat/completions``.
+        """
+        return self._root()
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: the ``api_base`` for ``anthropic/`` models (litellm adds ``/v1/messages``)."""
+        return self._root()
+
+    @property
+    def gemini_base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1beta``: the ``api_base`` for ``gemini/`` models.
+
+        litellm appends ``/models/<model>:generateContent`` (or ``:streamGenerateContent?alt=sse``).
+        """
+        return f"{self._root()}/v1beta"
+
+    def _root(self) -> str:
         if self._server is None:
             raise RuntimeError("FakeProvider is not running; call start() or use it as a context manager")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- scripting and inspection ---------------------------------------------------------------------
 
@@ -115,7 +129,7 @@ class FakeProvider:
             self._defaults[_key(model)] = behaviour
 
     def requests(self, model: str) -> int:
-        """How many requests ``model`` received, whatever they were answered with."""
+        """How many requests ``model`` received, on any endpoint, whatever they were answered with."""
         with self._lock:
             return len(self._received.get(_key(model), ()))
 
@@ -138,11 +152,11 @@ class FakeProvider:
         where = self.base_url if self._server is not None else "stopped"
         return f"<FakeProvider {where} requests={counts} pending={pending}>"
 
-    def _take(self, body: _JSON) -> Behaviour:
+    def _take(self, request: Request) -> Behaviour:
         """Record one request and pop the behaviour that answers it."""
-        model = _key(str(body.get("model", "")))
+        model = _key(request.model)
         with self._lock:
-            self._received[model].append(body)
+            self._received[model].append(request.body)
             queue = self._queues.get(model)
             if queue:
                 return queue.popleft()
@@ -150,7 +164,10 @@ class FakeProvider:
 
 
 def _key(model: str) -> str:
-    return model.removeprefix("openai/")
+    for prefix in _PREFIXES:
+        if model.startswith(prefix):
+            return model.removeprefix(prefix)
+    return model
 
 
 class _Server(ThreadingHTTPServer):
@@ -197,6 +214,10 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, and chunked streams whose truncation clients detect
+    # TCP_NODELAY on each accepted socket. With Nagle's algorithm on, a write that follows another
+    # write waits for the client's delayed ACK of the first (~40 ms on Linux); every response is also
+    # written whole (see encode_answer), and each stream event is meant to leave as soon as it is written.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -204,184 +225,39 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
-        if self.path.split("?")[0] not in _PATHS:
-            self._send_json(404, _error(f"Unknown path {self.path}", "invalid_request_error"))
+        found = route(self.path)
+        if found is None:
+            self._send(not_found(self.path))
             return
         try:
             body = json.loads(raw)
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            self._send_json(400, _error("The request body is not a JSON object.", "invalid_request_error"))
+            self._send(found.wire.error(400, "The request body is not a JSON object.", None))
             return
+        request = found.request(body)
         provider = cast("_Server", self.server).provider
-        self._behave(provider._take(body), body, provider._stopping)
+        behaviour = provider._take(request)
+        while isinstance(behaviour, Slow):
+            if provider._stopping.wait(behaviour.seconds):
+                self.close_connection = True  # the provider is stopping: hang up
+                return
+            behaviour = behaviour.then
+        self._send(respond(behaviour, request))
 
-    def _behave(self, behaviour: Behaviour, body: _JSON, stopping: threading.Event) -> None:
-        model = str(body.get("model", ""))
-        stream = bool(body.get("stream"))
-        match behaviour:
-            case Reply() if stream:
-                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-                self._stream(_stream_chunks(behaviour, model, include_usage), done=True)
-            case Reply():
-                self._send_json(200, _completion(behaviour, model))
-            case RateLimit(retry_after=retry_after):
-                message = f"Rate limit reached for {model} on requests per min (RPM). Please try again later."
-                headers = {}
-                if retry_after is not None:
-                    headers["retry-after"] = str(math.ceil(retry_after))
-                    headers["retry-after-ms"] = str(round(retry_after * 1000))
-                self._send_json(429, _error(message, "requests", "rate_limit_exceeded"), headers)
-            case ServerError(status=status, message=message):
-                self._send_json(status, _error(message, "server_error"))
-            case ContextLengthExceeded(limit=limit):
-                message = (
-                    f"This model's maximum context length is {limit} tokens. However, your messages "
-                    f"resulted in {limit + 1000} tokens. Please reduce the length of the messages."
-                )
-                error = _error(message, "invalid_request_error", "context_length_exceeded", "messages")
-                self._send_json(400, error)
-            case ContentPolicyViolation():
-                message = (
-                    "Your request was rejected as a result of our safety system. Your prompt may contain "
-                    "text that is not allowed by our safety system."
-                )
-                self._send_json(400, _error(message, "invalid_request_error", "content_policy_violation"))
-            case HTTPError(status=status, message=message, code=code):
-                self._send_json(status, _error(message, _ERROR_TYPES.get(status, "api_error"), code))
-            case Slow(seconds=seconds, then=then):
-                if stopping.wait(seconds):
-                    self.close_connection = True  # the provider is stopping: hang up
+    def _send(self, response: Response) -> None:
+        match response:
+            case Answer():
+                self.wfile.write(encode_answer(response))
+            case EventStream(events=events, complete=complete):
+                self.wfile.write(encode_stream_head())
+                for event in events:  # one write per event, so the client sees each as it is sent
+                    data = event.encode()
+                    self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+                if complete:
+                    self.wfile.write(b"0\r\n\r\n")
                 else:
-                    self._behave(then, body, stopping)
-            case DropConnection():
+                    self.close_connection = True  # no terminating chunk: the client sees a truncated body
+            case Hangup():
                 self.close_connection = True
-            case StreamFailure() if stream:
-                self._stream(_failure_chunks(behaviour, model), done=False)
-            case StreamFailure():
-                self.close_connection = True
-
-    def _send_json(self, status: int, payload: _JSON, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _stream(self, chunks: list[_JSON], *, done: bool) -> None:
-        """Send ``chunks`` as SSE over chunked encoding; without ``done``, hang up mid-body."""
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        events = [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks]
-        if done:
-            events.append("data: [DONE]\n\n")
-        for event in events:
-            data = event.encode()
-            self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
-        if done:
-            self.wfile.write(b"0\r\n\r\n")
-        else:
-            self.close_connection = True  # no terminating chunk: the client sees a truncated body
-
-
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "conflict_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-}
-
-
-def _error(message: str, type_: str, code: str | None = None, param: str | None = None) -> _JSON:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
-def _completion(reply: Reply, model: str) -> _JSON:
-    message: _JSON = {"role": "assistant", "content": reply.content}
-    if reply.tool_calls:
-        message["tool_calls"] = _tool_calls(reply)
-        message["content"] = reply.content or None
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": _finish_reason(reply)}],
-        "usage": _usage(reply),
-    }
-
-
-def _tool_calls(reply: Reply) -> list[_JSON]:
-    return [
-        {
-            "id": f"call_{uuid.uuid4().hex[:24]}",
-            "type": "function",
-            "function": {"name": call["name"], "arguments": call.get("arguments", "{}")},
-        }
-        for call in reply.tool_calls or ()
-    ]
-
-
-def _finish_reason(reply: Reply) -> str:
-    return "tool_calls" if reply.tool_calls else "stop"
-
-
-def _usage(reply: Reply) -> _JSON:
-    return {
-        "prompt_tokens": reply.prompt_tokens,
-        "completion_tokens": reply.completion_tokens,
-        "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-    }
-
-
-def _chunk(completion_id: str, model: str, delta: _JSON, finish_reason: str | None = None) -> _JSON:
-    return {
-        "id": completion_id,
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-    }
-
-
-def _stream_chunks(reply: Reply, model: str, include_usage: bool) -> list[_JSON]:
-    """A reply as ``chat.completion.chunk`` objects: content word by word, finish, then usage."""
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    pieces = _words(reply.content) or [""]
-    deltas: list[_JSON] = [{"content": piece} for piece in pieces]
-    for index, call in enumerate(_tool_calls(reply)):
-        deltas.append({"tool_calls": [{"index": index, **call}]})
-    deltas[0]["role"] = "assistant"
-    chunks = [_chunk(completion_id, model, delta) for delta in deltas]
-    chunks.append(_chunk(completion_id, model, {}, _finish_reason(reply)))
-    if include_usage:
-        usage_chunk = _chunk(completion_id, model, {})
-        usage_chunk.update(choices=[], usage=_usage(reply))
-        chunks.append(usage_chunk)
-    return chunks
-
-
-def _failure_chunks(failure: StreamFailure, model: str) -> list[_JSON]:
-    """``failure.content`` spread over exactly ``failure.after_chunks`` chunks."""
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    count, text = failure.after_chunks, failure.content
-    bounds = [len(text) * i // count for i in range(count + 1)] if count else []
-    deltas: list[_JSON] = [{"content": text[start:end]} for start, end in itertools.pairwise(bounds)]
-    if deltas:
-        deltas[0]["role"] = "assistant"
-    return [_chunk(completion_id, model, delta) for delta in deltas]
-
-
-def _words(text: str) -> list[str]:
-    """Split ``text`` into words (leading whitespace attached) that join back to exactly ``text``."""
-    return re.findall(r"\s*\S+|\s+$", text)
