@@ -74,6 +74,7 @@ def write_profiles(directory: Path, base_url: str, count: int = 0) -> None:
 
 
 def main() -> None:
+    import httpx
     import litellm
 
     from understudy import LLM, LLMRegistry, MatchRouter, ProfileStore, RetryPolicy
@@ -100,6 +101,12 @@ def main() -> None:
             )
         )
         rows.append(("`understudy check`, 52 profiles (ms)", summary(subprocess_time([*cli, "check"], env=env))))
+        rows.append(
+            (
+                "`understudy explain main --error RateLimitError` (ms)",
+                summary(subprocess_time([*cli, "explain", "main", "--error", "RateLimitError"], env=env)),
+            )
+        )
 
         registry = LLMRegistry(ProfileStore([directory]), retry_policy=RetryPolicy(initial=0))
         llm = registry.get("main")
@@ -108,10 +115,22 @@ def main() -> None:
             litellm.completion(messages=HELLO, **raw)
             llm.completion(messages=HELLO)
         calls = 300
+        # The floor: the same request as a bare HTTP POST over one kept-alive connection, no client library.
+        body = {"model": "gpt-4o-mini", "messages": HELLO}
+        with httpx.Client(base_url=provider.base_url) as client:
+            for _ in range(20):
+                client.post("/chat/completions", json=body)
+            floor = timed_runs(lambda: client.post("/chat/completions", json=body), calls)
+        base = statistics.median(floor)
+
+        def versus_floor(samples: list[float]) -> str:
+            return f"{summary(samples)}; {statistics.median(samples) / base:.1f}x the floor"
+
         direct = timed_runs(lambda: litellm.completion(messages=HELLO, **raw), calls)
         wrapped = timed_runs(lambda: llm.completion(messages=HELLO), calls)
-        rows.append((f"`litellm.completion` to the fake provider, {calls} calls (ms/call)", summary(direct)))
-        rows.append(("`LLM.completion`, same calls (ms/call)", summary(wrapped)))
+        rows.append((f"floor: a bare HTTP POST to the fake provider, {calls} calls (ms/call)", summary(floor)))
+        rows.append((f"`litellm.completion` to the fake provider, {calls} calls (ms/call)", versus_floor(direct)))
+        rows.append(("`LLM.completion`, same calls (ms/call)", versus_floor(wrapped)))
         overhead = statistics.median(wrapped) - statistics.median(direct)
         rows.append(("understudy's overhead per successful call (ms, median difference)", f"{overhead * 1e3:.2f}"))
 
@@ -119,7 +138,8 @@ def main() -> None:
             provider.script("gpt-4o-mini", ServerError(503))
             llm.completion(messages=HELLO)
 
-        rows.append(("a 503 on the primary, served by the fallback (ms/call)", summary(timed_runs(fall_back, 100))))
+        served = timed_runs(fall_back, 100)
+        rows.append(("a 503 on the primary, served by the fallback (ms/call)", versus_floor(served)))
 
         # The walk alone: profiles whose model call returns at once, so only understudy's own work is timed.
         class Instant(LLM):
