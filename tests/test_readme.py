@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
+import runpy
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "offline_quickstart.py"
@@ -28,19 +30,15 @@ def test_the_example_runs_readmes_snippet_character_for_character() -> None:
     assert example_snippet().strip() == readme_snippet().strip()
 
 
-def test_readmes_snippet_falls_back_offline(tmp_path: Path) -> None:
+def test_readmes_snippet_falls_back_offline(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """README's snippet could not run against the fake provider without undocumented steps."""
-    env = {
-        **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "UNDERSTUDY_DISABLE_PLUGINS": "*",
-        "UNDERSTUDY_CONFIG_DIR": str(tmp_path),
-    }
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLE)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+    # The example sets these for itself; setting them first lets the test put them back afterwards.
+    monkeypatch.setenv("UNDERSTUDY_PROFILES_PATH", "")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-openai")
+    runpy.run_path(str(EXAMPLE), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
     assert "claude-sonnet Hello from the understudy" in lines
     assert sum(line.startswith("attempt_failed ") for line in lines) == 3  # the first try and num_retries = 2
     assert any(line.startswith("fallback_succeeded ") for line in lines)
