@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import subprocess
+import tempfile
 
 # Set before anything imports litellm: use the bundled cost map, never fetch one.
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
@@ -158,3 +160,44 @@ def fake_profile(write_profile: WriteProfile, fake_provider: FakeProvider) -> Wr
 def registry(profiles_dir: Path) -> LLMRegistry:
     """A registry over the test's profile directory that retries without real waits."""
     return LLMRegistry(ProfileStore([profiles_dir]), retry_policy=RetryPolicy(initial=0.001, max_delay=0.5))
+
+
+# -- fresh interpreters, run beside the suite ------------------------------------------------------------------------
+# A few tests need a process that has not imported litellm yet (its first import is what they check), and each
+# such process spends seconds importing it. They are registered at import time with ``fresh_interpreter`` and all
+# started when collection ends, so they run on the other core while the suite goes on; the test waits for its own.
+
+FreshScript = Callable[[Path], tuple[list[str], dict[str, str], Path | None]]
+_fresh_scripts: dict[str, FreshScript] = {}
+_fresh_runs: dict[str, subprocess.Popen[str]] = {}
+
+
+def fresh_interpreter(name: str) -> Callable[[FreshScript], FreshScript]:
+    """Register ``prepare(tmp_dir) -> (argv, env, cwd)``: a command the session starts early; see ``fresh_result``."""
+
+    def register(prepare: FreshScript) -> FreshScript:
+        _fresh_scripts[name] = prepare
+        return prepare
+
+    return register
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    selected = {item.nodeid.split("::")[0] for item in session.items}
+    for name, prepare in _fresh_scripts.items():
+        if not any(name.startswith(path.removeprefix("tests/")) for path in selected):
+            continue  # its test was not selected: do not pay for it
+        argv, env, cwd = prepare(Path(tempfile.mkdtemp(prefix="understudy-fresh-")))
+        _fresh_runs[name] = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+
+def fresh_result(name: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Wait for the registered command ``name`` and return what it did."""
+    run = _fresh_runs.get(name)
+    if run is None:  # collected some other way: run it now
+        argv, env, cwd = _fresh_scripts[name](Path(tempfile.mkdtemp(prefix="understudy-fresh-")))
+        return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    out, err = run.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(run.args, run.returncode, out, err)

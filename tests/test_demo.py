@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import fresh_interpreter, fresh_result
 
 from understudy.demo import FAKE_KEY, SCENARIOS, Symbols, run_demo
 
@@ -130,11 +130,16 @@ def test_symbols_fall_back_to_ascii_when_the_output_cannot_encode_them() -> None
     assert Symbols.for_stream(io.TextIOWrapper(io.BytesIO(), encoding="utf-8")) == Symbols()
 
 
-def test_understudy_demo_command_is_quiet_on_stderr_and_needs_no_key(tmp_path: Path) -> None:
-    """A fresh interpreter: litellm's import-time output (cost-map fetches, banners) would show here."""
+@fresh_interpreter("test_demo.py::demo_command")
+def _demo_command(home: Path) -> tuple[list[str], dict[str, str], Path | None]:
     script = Path(sys.executable).with_name("understudy")
-    env = {"PATH": str(script.parent), "HOME": str(tmp_path), "UNDERSTUDY_DISABLE_PLUGINS": "*"}
-    result = subprocess.run([str(script), "demo"], capture_output=True, text=True, timeout=60, env=env, check=False)
+    env = {"PATH": str(script.parent), "HOME": str(home), "UNDERSTUDY_DISABLE_PLUGINS": "*"}
+    return [str(script), "demo"], env, None
+
+
+def test_understudy_demo_command_is_quiet_on_stderr_and_needs_no_key() -> None:
+    """A fresh interpreter: litellm's import-time output (cost-map fetches, banners) would show here."""
+    result = fresh_result("test_demo.py::demo_command")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     assert "Stats per profile" in result.stdout

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
+
+from conftest import fresh_interpreter, fresh_result
 
 DOC: Path = Path(__file__).parents[1] / "docs" / "testing.md"
 SECTION = "## Testing your agent's fallbacks"
@@ -36,9 +37,8 @@ def test_the_example_layout_is_a_whole_project() -> None:
     assert 'pythonpath = ["."]' in files["pyproject.toml"]
 
 
-def test_the_example_project_passes_under_plain_pytest(tmp_path: Path) -> None:
-    """Regression: the documented layout passed only under ``python -m pytest``; plain ``pytest`` does not put
-    the project dir on sys.path, so ``from my_agent import answer`` failed in every test."""
+@fresh_interpreter("test_docs_examples.py::example_project")
+def _example_project(tmp_path: Path) -> tuple[list[str], dict[str, str], Path | None]:
     project = tmp_path / "project"
     for name, text in example_files(DOC.read_text(encoding="utf-8")).items():
         path = project / name
@@ -54,14 +54,12 @@ def test_the_example_project_passes_under_plain_pytest(tmp_path: Path) -> None:
         "UNDERSTUDY_PROFILES_PATH": str(tmp_path / "profiles"),
     }
     pytest_script = Path(sys.executable).with_name("pytest")
-    result = subprocess.run(
-        [str(pytest_script), "-p", "no:cacheprovider", "-q"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return [str(pytest_script), "-p", "no:cacheprovider", "-q"], env, project
+
+
+def test_the_example_project_passes_under_plain_pytest() -> None:
+    """Regression: the documented layout passed only under ``python -m pytest``; plain ``pytest`` does not put
+    the project dir on sys.path, so ``from my_agent import answer`` failed in every test."""
+    result = fresh_result("test_docs_examples.py::example_project")
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"\b3 passed\b", result.stdout), result.stdout

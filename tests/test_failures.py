@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
-import textwrap
 from typing import TYPE_CHECKING, Any
 
 import litellm
 import pytest
+from conftest import fresh_interpreter, fresh_result
 
 from understudy import FallbackExhaustedError, LLMRegistry, served_by
 from understudy.events import AttemptFailed, Event, FallbackTriggered, ProfileSkipped
@@ -35,6 +34,8 @@ from understudy.testing import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conftest import WriteProfile
 
     from understudy.testing import FakeProvider
@@ -239,36 +240,44 @@ async def test_a_cancelled_call_is_counted(
     assert stats.total_latency > 0
 
 
-def test_litellms_first_import_is_not_charged_to_an_attempt(
-    fake_profile: WriteProfile, profiles_dir: object, fake_provider: FakeProvider
-) -> None:
-    """The first call of a process charged litellm's import (seconds) to the first attempt's latency."""
-    fake_profile("main", fallbacks={"*": ["backup"]})
-    fake_profile("backup")
-    fake_provider.script("main", ServerError(500))
-    script = textwrap.dedent(
-        f"""
-        import json, sys, time
-        from understudy import LLMRegistry, ProfileStore
-        assert "litellm" not in sys.modules
-        registry = LLMRegistry(ProfileStore([{str(profiles_dir)!r}]))
-        events = []
-        registry.subscribe(events.append)
-        started = time.perf_counter()
-        registry.get("main").completion(messages=[{{"role": "user", "content": "hi"}}])
-        wall = time.perf_counter() - started
-        stats = registry.stats()
-        print(json.dumps({{
-            "event": sum(e.latency for e in events if e.kind in ("attempt_failed",)),
-            "stats": stats["main"].total_latency,
-            "served": [e.latency for e in events if e.kind == "fallback_succeeded"][0],
-            "total": stats["main"].total_latency + stats["backup"].total_latency,
-            "wall": wall,
-        }}))
-        """
-    )
+FIRST_IMPORT = """
+import json, pathlib, sys, time
+from understudy import LLMRegistry, ProfileStore
+from understudy.testing import FakeProvider, ServerError
+assert "litellm" not in sys.modules
+directory = pathlib.Path(sys.argv[1])
+with FakeProvider() as fake:
+    for name, rest in (("main", '[fallbacks]\\n"*" = ["backup"]\\n'), ("backup", "")):
+        text = f'model = "openai/{name}"\\napi_base = "{fake.base_url}"\\napi_key = "sk-test-key-0000"\\n{rest}'
+        (directory / f"{name}.toml").write_text(text)
+    fake.script("main", ServerError(500))
+    registry = LLMRegistry(ProfileStore([directory]))
+    events = []
+    registry.subscribe(events.append)
+    started = time.perf_counter()
+    registry.get("main").completion(messages=[{"role": "user", "content": "hi"}])
+    wall = time.perf_counter() - started
+stats = registry.stats()
+print(json.dumps({
+    "event": sum(e.latency for e in events if e.kind == "attempt_failed"),
+    "stats": stats["main"].total_latency,
+    "served": [e.latency for e in events if e.kind == "fallback_succeeded"][0],
+    "total": stats["main"].total_latency + stats["backup"].total_latency,
+    "wall": wall,
+}))
+"""
+
+
+@fresh_interpreter("test_failures.py::first_import")
+def _first_import(directory: Path) -> tuple[list[str], dict[str, str], Path | None]:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "UNDERSTUDY_DISABLE_PLUGINS": "*"}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    return [sys.executable, "-c", FIRST_IMPORT, str(directory)], env, None
+
+
+def test_litellms_first_import_is_not_charged_to_an_attempt() -> None:
+    """The first call of a process charged litellm's import (seconds) to the first attempt's latency."""
+    out = fresh_result("test_failures.py::first_import")
+    assert out.returncode == 0, out.stderr
     numbers = json.loads(out.stdout.strip().splitlines()[-1])
     # The import is most of the call's wall time; charged to an attempt, it would be most of the gap between what
     # the event and the stats say. Relative to the wall time, so a loaded machine does not make it flaky.

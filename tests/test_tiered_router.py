@@ -11,6 +11,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import fresh_interpreter, fresh_result
 
 from understudy import FallbackStrategy, ProfileStore, RouteConfigError, RouteDecision, Router, served_by
 from understudy import tiered_router as tiered_module
@@ -642,20 +643,33 @@ def test_importing_the_tiered_router_does_not_import_litellm() -> None:
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def test_the_first_routed_call_of_a_process_is_not_sent_to_the_default_tier_by_litellms_import(
-    profiles: None, profiles_dir: Path, fake_provider: FakeProvider
-) -> None:
+FIRST_ROUTED_CALL = """
+import json, pathlib, sys
+from understudy import LLMRegistry, ProfileStore, TieredRouter
+from understudy.testing import FakeProvider, Reply
+assert "litellm" not in sys.modules
+directory = pathlib.Path(sys.argv[1])
+with FakeProvider() as fake:
+    for name in ("mini", "big", "big-backup", "router-mini"):
+        text = f'model = "openai/{name}"\\napi_base = "{fake.base_url}"\\napi_key = "sk-test-key-0000"\\n'
+        (directory / f"{name}.toml").write_text(text)
+    fake.script("router-mini", Reply("complex"))
+    registry = LLMRegistry(ProfileStore([directory]))
+    tiers = json.loads(sys.argv[2])
+    router = TieredRouter(tiers, classifier="router-mini", default_tier="simple", registry=registry, timeout=1.5)
+    print(json.dumps(router.select({}, messages=[{"role": "user", "content": "hello"}]).route))
+"""
+
+
+@fresh_interpreter("test_tiered_router.py::first_routed_call")
+def _first_routed_call(directory: Path) -> tuple[list[str], dict[str, str], Path | None]:
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "UNDERSTUDY_DISABLE_PLUGINS": "*", "PATH": ""}
+    return [sys.executable, "-c", FIRST_ROUTED_CALL, str(directory), json.dumps(TIERS)], env, None
+
+
+def test_the_first_routed_call_of_a_process_is_not_sent_to_the_default_tier_by_litellms_import() -> None:
     """litellm's first import (seconds) counted against the classifier's 1.5 s timeout, so the first routed call
     of every process went to the default tier."""
-    fake_provider.script("router-mini", Reply("complex"))
-    script = f"""
-import json, sys
-from understudy import LLMRegistry, ProfileStore, TieredRouter
-assert "litellm" not in sys.modules
-registry = LLMRegistry(ProfileStore([{str(profiles_dir)!r}]))
-router = TieredRouter({TIERS!r}, classifier="router-mini", default_tier="simple", registry=registry, timeout=1.5)
-print(json.dumps(router.select({{}}, messages={HELLO!r}).route))
-"""
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "UNDERSTUDY_DISABLE_PLUGINS": "*", "PATH": ""}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    out = fresh_result("test_tiered_router.py::first_routed_call")
+    assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == "tier:complex"
