@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, get_type_hints
 
 import pytest
 
-from understudy.call_args import CompletionArgs
+from understudy.calls.args import CompletionArgs
 
 if TYPE_CHECKING:
     from pathlib import Path

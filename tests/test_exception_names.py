@@ -11,9 +11,9 @@ import openai
 import pluggy
 import pytest
 
-from understudy import FallbackStrategy, UnknownExceptionNameError, hookimpl, hookspecs
-from understudy.exception_names import INTRODUCED, LITELLM_EXCEPTIONS, ExceptionNames, litellm_exception_classes
-from understudy.plugins import get_plugin_manager, make_plugin_manager
+from understudy import FallbackStrategy, UnknownExceptionNameError, hookimpl
+from understudy.failures.names import INTRODUCED, LITELLM_EXCEPTIONS, ExceptionNames, litellm_exception_classes
+from understudy.plugins import get_plugin_manager, hookspecs, make_plugin_manager
 
 
 def litellm_exported_exceptions() -> set[str]:

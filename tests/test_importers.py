@@ -26,7 +26,7 @@ import yaml
 from understudy import ConfigError, Profile, ProfileStore
 from understudy.cli import main
 from understudy.importers import import_litellm_config, profile_toml, read_config, write_profiles
-from understudy.profiles import _CALL_PARAMS, _FIELD_PARAMS, _OWNED_PARAMS
+from understudy.profiles.profile import _CALL_PARAMS, _FIELD_PARAMS, _OWNED_PARAMS
 from understudy.testing import ContextLengthExceeded, HTTPError, RateLimit
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from understudy import ProfileError, ProfileStore
-from understudy.profile_files import load_profile_file
-from understudy.profiles import MAX_NESTING, MAX_PROFILE_BYTES
+from understudy.profiles.files import load_profile_file
+from understudy.profiles.profile import MAX_NESTING, MAX_PROFILE_BYTES
 
 if TYPE_CHECKING:
     from pathlib import Path

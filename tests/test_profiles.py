@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from understudy import Profile, ProfileError
-from understudy.profile_files import load_profile_file
-from understudy.profiles import NAME_PATTERN, validate_name
+from understudy.profiles.files import load_profile_file
+from understudy.profiles.profile import NAME_PATTERN, validate_name
 
 if TYPE_CHECKING:
     from conftest import WriteProfile

@@ -13,9 +13,9 @@ import litellm
 import pytest
 
 from understudy import FallbackExhaustedError
+from understudy.calls.log_filter import LOGGER_NAMES, SecretFilter, install_log_filter, remove_log_filter
+from understudy.calls.retry import retry_after
 from understudy.redaction import REDACTED, forget_secrets, redact, remember_secrets, remembered_secrets, scrub
-from understudy.retry import retry_after
-from understudy.secret_logs import LOGGER_NAMES, SecretFilter, install_log_filter, remove_log_filter
 from understudy.testing import HTTPError, RateLimit
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ import litellm
 import pytest
 
 from understudy import RetryPolicy
-from understudy.exception_names import ExceptionNames
+from understudy.calls.retry import is_transient, retry_after
+from understudy.failures.names import ExceptionNames
 from understudy.plugins import get_plugin_manager
-from understudy.retry import is_transient, retry_after
 
 
 class WithHeaders(Exception):

@@ -336,7 +336,7 @@ def test_a_failed_ttl_probe_waits_another_ttl_before_probing_again(
 
 
 def test_an_older_call_finishing_late_does_not_overwrite_a_newer_outcome() -> None:
-    from understudy.sessions import SessionBook
+    from understudy.routing.sessions import SessionBook
 
     book = SessionBook(10)
     decision = RouteDecision(profile="fast", router="match")
@@ -510,7 +510,7 @@ def test_when_the_sticky_fallback_fails_the_primary_comes_back_with_the_route_s_
 
 def test_an_outcome_for_a_session_evicted_meanwhile_is_dropped() -> None:
     """Regression: re-creating the evicted session froze its numbering, ignoring its next outcomes."""
-    from understudy.sessions import SessionBook
+    from understudy.routing.sessions import SessionBook
 
     book = SessionBook(1)
     _, number = book.begin("s")

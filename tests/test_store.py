@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from understudy import ProfileError, ProfileNotFoundError, ProfileStore, hookimpl
-from understudy import store as store_module
 from understudy.plugins import make_plugin_manager
-from understudy.profiles import Profile
-from understudy.store import default_search_path
+from understudy.profiles import store as store_module
+from understudy.profiles.profile import Profile
+from understudy.profiles.store import default_search_path
 
 if TYPE_CHECKING:
     from pathlib import Path

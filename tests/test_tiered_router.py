@@ -14,9 +14,9 @@ import pytest
 from conftest import fresh_interpreter, fresh_result
 
 from understudy import FallbackStrategy, ProfileStore, RouteConfigError, RouteDecision, Router, served_by
-from understudy import tiered_router as tiered_module
+from understudy.routing import tiered as tiered_module
+from understudy.routing.tiered import Tier, TieredRouter
 from understudy.testing import Reply, ServerError, Slow
-from understudy.tiered_router import Tier, TieredRouter
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -639,7 +639,7 @@ async def test_an_async_routed_call_goes_to_the_default_tier_when_the_classifier
 
 
 def test_importing_the_tiered_router_does_not_import_litellm() -> None:
-    code = "import sys, understudy.tiered_router; sys.exit('litellm' in sys.modules or 'openai' in sys.modules)"
+    code = "import sys, understudy.routing.tiered; sys.exit('litellm' in sys.modules or 'openai' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

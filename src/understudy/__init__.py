@@ -7,7 +7,12 @@ failure steps in. Importing understudy is cheap: litellm is imported only when a
 from __future__ import annotations
 
 from understudy import events
-from understudy.backend import warm_up
+from understudy.calls.backend import warm_up
+from understudy.calls.llm import LLM, route_of, served_by
+from understudy.calls.retry import RetryPolicy
+from understudy.calls.stats import ProfileStats, RouteStats
+from understudy.calls.strategy import FallbackStrategy
+from understudy.calls.streams import AsyncFallbackStream, FallbackStream
 from understudy.errors import (
     Attempt,
     ConfigError,
@@ -19,20 +24,15 @@ from understudy.errors import (
     UnderstudyError,
     UnknownExceptionNameError,
 )
-from understudy.llm import LLM, route_of, served_by
-from understudy.match_router import MatchRouter
 from understudy.plugins import get_plugin_manager, hookimpl
-from understudy.profiles import Profile
+from understudy.profiles.profile import Profile
+from understudy.profiles.store import ProfileStore
 from understudy.registry import LLMRegistry, Subscriber
-from understudy.retry import RetryPolicy
-from understudy.routed import RoutedLLM
-from understudy.routes import RouteDecision, Router
-from understudy.sessions import Stickiness
-from understudy.stats import ProfileStats, RouteStats
-from understudy.store import ProfileStore
-from understudy.strategy import FallbackStrategy
-from understudy.streams import AsyncFallbackStream, FallbackStream
-from understudy.tiered_router import Tier, TieredRouter
+from understudy.routing.match import MatchRouter
+from understudy.routing.routed import RoutedLLM
+from understudy.routing.routes import RouteDecision, Router
+from understudy.routing.sessions import Stickiness
+from understudy.routing.tiered import Tier, TieredRouter
 
 __version__ = "0.1.0"
 

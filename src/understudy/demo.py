@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
+from understudy.calls.llm import served_by
+from understudy.calls.retry import RetryPolicy
 from understudy.errors import FallbackExhaustedError
 from understudy.events import (
     AttemptFailed,
@@ -34,11 +36,9 @@ from understudy.events import (
     ProfileSkipped,
     RouteChosen,
 )
-from understudy.llm import served_by
-from understudy.match_router import MatchRouter
+from understudy.profiles.store import ProfileStore
 from understudy.registry import LLMRegistry
-from understudy.retry import RetryPolicy
-from understudy.store import ProfileStore
+from understudy.routing.match import MatchRouter
 from understudy.testing import (
     ContextLengthExceeded,
     DropConnection,
@@ -51,8 +51,8 @@ from understudy.testing import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from understudy.calls.stats import ProfileStats
     from understudy.events import Event
-    from understudy.stats import ProfileStats
     from understudy.testing import Behaviour
 
 __all__ = ["run_demo"]

@@ -8,20 +8,20 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from understudy.calls.llm import LLM
+from understudy.calls.retry import RetryPolicy
+from understudy.calls.stats import ProfileStats, RouteStats, StatsBook
 from understudy.errors import RouteConfigError
 from understudy.events import Event
-from understudy.exception_names import ExceptionNames
-from understudy.llm import LLM
-from understudy.retry import RetryPolicy
-from understudy.routed import RoutedLLM
-from understudy.stats import ProfileStats, RouteStats, StatsBook
-from understudy.store import ProfileStore
+from understudy.failures.names import ExceptionNames
+from understudy.profiles.store import ProfileStore
+from understudy.routing.routed import RoutedLLM
 
 if TYPE_CHECKING:
     import pluggy
 
-    from understudy.routes import Router
-    from understudy.sessions import Stickiness
+    from understudy.routing.routes import Router
+    from understudy.routing.sessions import Stickiness
 
 __all__ = ["LLMRegistry", "Subscriber"]
 

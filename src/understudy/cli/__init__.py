@@ -31,8 +31,8 @@ from understudy.cli.import_litellm import import_litellm
 from understudy.cli.plugins import plugins
 from understudy.cli.profiles import profiles_list, profiles_show
 from understudy.errors import ConfigError, UnknownExceptionNameError
+from understudy.profiles.store import PROFILES_PATH_ENV, ProfileStore
 from understudy.redaction import redact
-from understudy.store import PROFILES_PATH_ENV, ProfileStore
 
 __all__ = ["build_parser", "main"]
 

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from understudy.profiles import Profile
-    from understudy.store import ProfileStore
+    from understudy.profiles.profile import Profile
+    from understudy.profiles.store import ProfileStore
 
 EXIT_PROBLEMS: Final = 1  # a profile is missing or broken, or `check` found problems
 EXIT_USAGE: Final = 2  # the command line itself is wrong (argparse uses 2 as well)

@@ -18,21 +18,21 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from understudy import backend
+from understudy.calls import backend
 from understudy.cli._common import EXIT_PROBLEMS, dirs, display, fail, load, locate, print_json
 from understudy.errors import ProfileError, ProfileNotFoundError, RouteConfigError, UnknownExceptionNameError
-from understudy.exception_names import ExceptionNames
-from understudy.match_router import MatchRouter
-from understudy.profile_files import load_profile_file
-from understudy.profiles import TIERS_FILE_STEM, Profile
+from understudy.failures.names import ExceptionNames
+from understudy.profiles.files import load_profile_file
+from understudy.profiles.profile import TIERS_FILE_STEM, Profile
 from understudy.redaction import redact
+from understudy.routing.match import MatchRouter
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-    from understudy.store import ProfileStore
+    from understudy.profiles.store import ProfileStore
 
 __all__ = ["Finding", "check"]
 
@@ -309,7 +309,7 @@ def _router_reports(store: ProfileStore) -> list[_Report]:
     tiers = store.find_file(TIERS_FILE_STEM)
     if tiers is not None:
         from understudy.registry import LLMRegistry
-        from understudy.tiered_router import TieredRouter
+        from understudy.routing.tiered import TieredRouter
 
         try:
             # A registry only to satisfy a profile classifier; checking calls no model.

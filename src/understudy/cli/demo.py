@@ -9,7 +9,7 @@ from understudy.cli._common import EXIT_USAGE, fail
 if TYPE_CHECKING:
     import argparse
 
-    from understudy.store import ProfileStore
+    from understudy.profiles.store import ProfileStore
 
 __all__ = ["demo"]
 

@@ -14,20 +14,20 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from understudy.calls.retry import is_transient_name
+from understudy.calls.strategy import FallbackStrategy
 from understudy.cli._common import EXIT_USAGE, dirs, display, fail, print_json, times, without_path
 from understudy.errors import ProfileError, ProfileNotFoundError
-from understudy.exception_names import WILDCARD, ExceptionNames
-from understudy.match_router import MatchRouter
+from understudy.failures.names import WILDCARD, ExceptionNames
 from understudy.redaction import redact, redact_mapping
-from understudy.retry import is_transient_name
-from understudy.strategy import FallbackStrategy
+from understudy.routing.match import MatchRouter
 
 if TYPE_CHECKING:
     import argparse
 
-    from understudy.profiles import Profile
-    from understudy.routes import RouteDecision
-    from understudy.store import ProfileStore
+    from understudy.profiles.profile import Profile
+    from understudy.profiles.store import ProfileStore
+    from understudy.routing.routes import RouteDecision
 
 __all__ = ["explain"]
 

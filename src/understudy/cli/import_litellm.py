@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from understudy.importers import ImportNote, ImportResult
-    from understudy.store import ProfileStore
+    from understudy.profiles.store import ProfileStore
 
 __all__ = ["import_litellm"]
 

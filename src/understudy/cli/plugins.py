@@ -10,7 +10,7 @@ from understudy.plugins import BUILTIN_PLUGINS, list_plugins
 if TYPE_CHECKING:
     import argparse
 
-    from understudy.store import ProfileStore
+    from understudy.profiles.store import ProfileStore
 
 __all__ = ["plugins"]
 

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from understudy.cli._common import arrow, dirs, display, locate, print_json, without_path
 from understudy.errors import ProfileError
-from understudy.profiles import Profile
+from understudy.profiles.profile import Profile
 from understudy.redaction import REDACTED, redact, redact_mapping
 
 if TYPE_CHECKING:
     import argparse
 
-    from understudy.store import ProfileStore
+    from understudy.profiles.store import ProfileStore
 
 __all__ = ["fallback_lines", "profiles_list", "profiles_show"]
 

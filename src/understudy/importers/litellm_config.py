@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import ValidationError
 
 from understudy.errors import ConfigError, UnknownExceptionNameError
-from understudy.exception_names import ExceptionNames
+from understudy.failures.names import ExceptionNames
 from understudy.importers.litellm_fallbacks import FALLBACK_SETTINGS, profile_fallbacks, read_tables
 from understudy.importers.litellm_model_list import entry_where, profile_fields, read_groups
 from understudy.importers.litellm_walk import fallback_chains
 from understudy.importers.results import ImportedProfile, ImportResult, Notes
 from understudy.importers.toml_writer import profile_toml
 from understudy.plugins import get_plugin_manager
-from understudy.profiles import Profile
+from understudy.profiles.profile import Profile
 
 if TYPE_CHECKING:
     import pluggy

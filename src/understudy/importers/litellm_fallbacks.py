@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from understudy.exception_names import WILDCARD
+from understudy.failures.names import WILDCARD
 
 if TYPE_CHECKING:
     from understudy.importers.results import Notes

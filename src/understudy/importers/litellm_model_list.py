@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from understudy.errors import ConfigError
-from understudy.profiles import NAME_PATTERN, RESERVED_STEMS, Profile
+from understudy.profiles.profile import NAME_PATTERN, RESERVED_STEMS, Profile
 from understudy.redaction import is_credential_key, redact
 
 if TYPE_CHECKING:

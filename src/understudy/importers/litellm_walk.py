@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from understudy.exception_names import WILDCARD
+from understudy.failures.names import WILDCARD
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from understudy.errors import ConfigError
 
 if TYPE_CHECKING:
-    from understudy.profiles import Profile
+    from understudy.profiles.profile import Profile
 
 __all__ = ["ImportNote", "ImportRefusedError", "ImportResult", "ImportedProfile"]
 

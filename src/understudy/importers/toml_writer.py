@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from understudy.errors import ConfigError
-from understudy.profiles import Profile
+from understudy.profiles.profile import Profile
 
 if TYPE_CHECKING:
     from pathlib import Path

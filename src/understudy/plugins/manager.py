@@ -2,7 +2,7 @@
 
 Plugins come from the ``understudy`` entry-point group, loaded once. ``UNDERSTUDY_DISABLE_PLUGINS`` blocks
 entry-point plugins by name (comma-separated; ``*`` blocks them all, which is what the test suite does).
-understudy's own behaviour is registered as plugins too, first, so a user plugin sits beside it.
+understudy's own behaviour (``understudy.plugins.builtins``) is registered first, so a user plugin sits beside it.
 """
 
 from __future__ import annotations
@@ -11,26 +11,18 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import pluggy
 
-from understudy import hookspecs
-from understudy.exception_names import builtin_exception_names
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-
-    from understudy.events import Event
-    from understudy.exception_names import Target
-    from understudy.routes import RouteDecision, Router
+from understudy.plugins import hookspecs
+from understudy.plugins.builtins import BUILTIN_PLUGINS
 
 __all__ = [
     "DISABLE_ENV",
     "ENTRY_POINT_GROUP",
     "PluginInfo",
     "get_plugin_manager",
-    "hookimpl",
     "list_plugins",
     "make_plugin_manager",
 ]
@@ -38,61 +30,12 @@ __all__ = [
 ENTRY_POINT_GROUP: Final = "understudy"
 DISABLE_ENV: Final = "UNDERSTUDY_DISABLE_PLUGINS"
 
-hookimpl = pluggy.HookimplMarker("understudy")
-"""Marks a function as the implementation of an ``understudy_*`` hook."""
-
 logger = logging.getLogger("understudy")
 logger.addHandler(logging.NullHandler())  # a library logs; the application decides where it goes
 
 _manager: pluggy.PluginManager | None = None
 _building: pluggy.PluginManager | None = None
 _lock = threading.RLock()
-
-
-class BuiltinExceptionNames:
-    """Registers litellm's exception names and Python's ``TimeoutError`` and ``ConnectionError``."""
-
-    @hookimpl
-    def understudy_exception_names(self) -> Mapping[str, Target]:
-        return builtin_exception_names()
-
-
-class LogEvents:
-    """Logs every event to the ``understudy`` logger; silence it with ``logging`` as usual."""
-
-    _LEVELS: Final = {
-        "attempt_failed": logging.INFO,
-        "profile_skipped": logging.WARNING,
-        "fallback_triggered": logging.WARNING,
-        "fallback_succeeded": logging.INFO,
-        "fallback_exhausted": logging.ERROR,
-        "routing_failed": logging.WARNING,
-        "route_chosen": logging.DEBUG,
-    }
-
-    @hookimpl
-    def understudy_fallback_event(self, event: Event) -> None:
-        level = self._LEVELS.get(event.kind, logging.INFO)
-        if logger.isEnabledFor(level):
-            fields = event.model_dump(exclude={"kind", "timestamp"})
-            logger.log(level, "%s %s", event.kind, fields)
-
-
-class BuiltinRouting:
-    """Routes a call with the router it was built with: ``router.select(context, messages=...)``."""
-
-    @hookimpl
-    def understudy_route(
-        self, router: Router, context: Mapping[str, object], messages: Sequence[Mapping[str, object]] | None
-    ) -> RouteDecision:
-        return router.select(context, messages=messages)
-
-
-BUILTIN_PLUGINS: Final = (
-    ("understudy.exception-names", BuiltinExceptionNames),
-    ("understudy.log", LogEvents),
-    ("understudy.route", BuiltinRouting),
-)
 
 
 def make_plugin_manager(*, entry_points: bool = True) -> pluggy.PluginManager:

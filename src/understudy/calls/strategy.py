@@ -7,16 +7,16 @@ import threading
 from typing import TYPE_CHECKING
 
 from understudy.errors import ConfigError
-from understudy.exception_names import WILDCARD, ExceptionNames
+from understudy.failures.names import WILDCARD, ExceptionNames
 from understudy.plugins import get_plugin_manager
-from understudy.profiles import NAME_PATTERN
+from understudy.profiles.profile import NAME_PATTERN
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     import pluggy
 
-    from understudy.profiles import Profile
+    from understudy.profiles.profile import Profile
 
 __all__ = ["FallbackStrategy"]
 

@@ -18,7 +18,7 @@ import sys
 import threading
 from typing import Any, Final
 
-from understudy.secret_logs import install_log_filter
+from understudy.calls.log_filter import install_log_filter
 
 __all__ = ["COST_MAP_ENV", "litellm", "warm_up"]
 

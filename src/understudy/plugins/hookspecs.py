@@ -14,12 +14,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from understudy.events import Event
-    from understudy.profiles import Profile
-    from understudy.routes import RouteDecision, Router
+    from understudy.profiles.profile import Profile
+    from understudy.routing.routes import RouteDecision, Router
 
-__all__ = ["hookspec"]
+__all__ = ["hookimpl", "hookspec"]
 
 hookspec = pluggy.HookspecMarker("understudy")
+hookimpl = pluggy.HookimplMarker("understudy")
+"""Marks a function as the implementation of an ``understudy_*`` hook."""
 
 
 @hookspec

@@ -48,12 +48,12 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from understudy import backend
+from understudy.calls import backend
 from understudy.errors import ProfileError, ProfileNotFoundError, RouteConfigError
-from understudy.profiles import NAME_PATTERN
+from understudy.profiles.profile import NAME_PATTERN
+from understudy.profiles.store import ProfileStore
 from understudy.redaction import redact
-from understudy.routes import RouteDecision
-from understudy.store import ProfileStore
+from understudy.routing.routes import RouteDecision
 
 if TYPE_CHECKING:
     import os
@@ -114,7 +114,7 @@ class Tier(BaseModel):
 
 
 class TieredRouter:
-    """Routes each call to a tier chosen by a classifier; implements ``understudy.routes.Router``.
+    """Routes each call to a tier chosen by a classifier; implements ``understudy.routing.routes.Router``.
 
     Args:
         tiers: tier name to its candidates: a list of profile names, best first, or

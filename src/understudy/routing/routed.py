@@ -18,24 +18,24 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Unpack
 
-from understudy.engine import emit_async, emit_sync, run_async, run_sync, walk
+from understudy.calls.llm import HIDDEN_KEY, LLM, served_by
+from understudy.calls.strategy import FallbackStrategy
+from understudy.calls.walk import emit_async, emit_sync, run_async, run_sync, walk
 from understudy.errors import ProfileError
 from understudy.events import RouteChosen, RoutingFailed
-from understudy.llm import HIDDEN_KEY, LLM, served_by
-from understudy.match_router import validate_overrides
-from understudy.profiles import Profile
+from understudy.profiles.profile import Profile
 from understudy.redaction import redact
-from understudy.routes import RouteDecision
-from understudy.sessions import SessionBook, SessionState, Stickiness
-from understudy.strategy import FallbackStrategy
+from understudy.routing.match import validate_overrides
+from understudy.routing.routes import RouteDecision
+from understudy.routing.sessions import SessionBook, SessionState, Stickiness
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from understudy.call_args import CompletionArgs
+    from understudy.calls.args import CompletionArgs
     from understudy.events import Event
     from understudy.registry import LLMRegistry
-    from understudy.routes import Router
+    from understudy.routing.routes import Router
 
 __all__ = ["RoutedLLM"]
 
@@ -341,7 +341,7 @@ class RoutedLLM:
         return current_cost / new_cost > factor
 
     def _unit_cost(self, name: str) -> float | None:
-        from understudy.llm import _litellm
+        from understudy.calls.llm import _litellm
 
         try:
             info = _litellm().get_model_info(self.registry.get(name).profile.model)

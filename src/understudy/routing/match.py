@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import ValidationError
 
 from understudy.errors import ProfileError, RouteConfigError, UnknownExceptionNameError
-from understudy.exception_names import ExceptionNames
+from understudy.failures.names import ExceptionNames
 from understudy.plugins import get_plugin_manager
-from understudy.profiles import NAME_PATTERN, ROUTES_FILE_STEM, Profile
-from understudy.routes import RouteDecision
+from understudy.profiles.profile import NAME_PATTERN, ROUTES_FILE_STEM, Profile
+from understudy.routing.routes import RouteDecision
 
 if TYPE_CHECKING:
-    from understudy.store import ProfileStore
+    from understudy.profiles.store import ProfileStore
 
 __all__ = ["ROUTES_FILE_STEM", "MatchRouter", "Route", "validate_overrides"]
 

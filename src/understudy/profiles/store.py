@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Final
 import platformdirs
 
 from understudy.errors import ProfileError, ProfileNotFoundError, UnknownExceptionNameError
-from understudy.exception_names import ExceptionNames
+from understudy.failures.names import ExceptionNames
 from understudy.plugins import get_plugin_manager
-from understudy.profile_files import parse_profile, read_profile_bytes
-from understudy.profiles import NAME_PATTERN, PROFILE_SUFFIXES, RESERVED_STEMS, Profile, validate_name
+from understudy.profiles.files import parse_profile, read_profile_bytes
+from understudy.profiles.profile import NAME_PATTERN, PROFILE_SUFFIXES, RESERVED_STEMS, Profile, validate_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

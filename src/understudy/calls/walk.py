@@ -15,7 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from understudy import backend
+from understudy.calls import backend
+from understudy.calls.retry import is_transient
 from understudy.errors import Attempt, FallbackExhaustedError, ProfileError
 from understudy.events import (
     AttemptFailed,
@@ -26,16 +27,15 @@ from understudy.events import (
     FallbackTriggered,
     ProfileSkipped,
 )
-from understudy.exception_names import WILDCARD
-from understudy.failures import is_caller_error
+from understudy.failures.classify import is_caller_error
+from understudy.failures.names import WILDCARD
 from understudy.redaction import credential_values, redact, remember_secrets, scrub
-from understudy.retry import is_transient
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
-    from understudy.llm import LLM
-    from understudy.strategy import FallbackStrategy
+    from understudy.calls.llm import LLM
+    from understudy.calls.strategy import FallbackStrategy
 
 __all__ = ["Call", "Emit", "Sleep", "emit_async", "emit_sync", "run_async", "run_sync", "walk"]
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 from understudy.errors import UnknownExceptionNameError
 
 if TYPE_CHECKING:
-    from understudy.exception_names import ExceptionNames
+    from understudy.failures.names import ExceptionNames
 
 __all__ = [
     "TRANSIENT_ERRORS",

@@ -6,18 +6,18 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Final, Unpack
 
-from understudy import backend
-from understudy.engine import run_async, run_sync, walk
+from understudy.calls import backend
+from understudy.calls.strategy import FallbackStrategy
+from understudy.calls.streams import AsyncFallbackStream, FallbackStream, open_async_stream, open_stream
+from understudy.calls.walk import run_async, run_sync, walk
 from understudy.errors import ConfigError
-from understudy.failures import classify, is_caller_error, refusal
-from understudy.strategy import FallbackStrategy
-from understudy.streams import AsyncFallbackStream, FallbackStream, open_async_stream, open_stream
+from understudy.failures.classify import classify, is_caller_error, refusal
 
 if TYPE_CHECKING:
-    from understudy.call_args import CompletionArgs
-    from understudy.profiles import Profile
+    from understudy.calls.args import CompletionArgs
+    from understudy.calls.stats import ProfileStats
+    from understudy.profiles.profile import Profile
     from understudy.registry import LLMRegistry
-    from understudy.stats import ProfileStats
 
 __all__ = ["LLM", "route_of", "served_by"]
 
@@ -102,7 +102,7 @@ class LLM:
     def _call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
         """One litellm call, no fallback; records stats. For a stream, waits for the first chunk.
 
-        Raises the provider's failure as the kind the provider reported (``understudy.failures``), and a
+        Raises the provider's failure as the kind the provider reported (``understudy.failures.classify``), and a
         filtered 200 answer as a ``ContentPolicyViolationError``.
         """
         litellm = _litellm()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import ValidationError
 
 from understudy.errors import ProfileError
-from understudy.profiles import (
+from understudy.profiles.profile import (
     _FIELD_RULES,
     _NAME_RULE,
     MAX_NESTING,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
-    from understudy.routes import RouteDecision
+    from understudy.routing.routes import RouteDecision
 
 __all__ = ["SessionBook", "SessionState", "Stickiness"]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from understudy.errors import StreamInterruptedError
-from understudy.failures import empty_stream
+from understudy.failures.classify import empty_stream
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from understudy.llm import LLM
+    from understudy.calls.llm import LLM
 
 __all__ = ["AsyncFallbackStream", "FallbackStream", "open_async_stream", "open_stream"]
 

@@ -1,0 +1,1 @@
+"""Integrations with the agent SDKs people already run (one module per SDK; optional extras)."""

@@ -1,0 +1,1 @@
+"""Profiles: the ``Profile`` model (``profile``), reading profile files (``files``) and the ``ProfileStore``."""

@@ -1,0 +1,1 @@
+"""Routing: the ``Router`` protocol, the match and tiered routers, sessions, and ``RoutedLLM``."""
