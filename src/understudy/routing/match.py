@@ -23,40 +23,23 @@ from __future__ import annotations
 
 import difflib
 import json
-import operator
-import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import ValidationError
-
-from understudy.errors import ProfileError, RouteConfigError, UnknownExceptionNameError
-from understudy.failures.names import ExceptionNames
-from understudy.plugins import get_plugin_manager
-from understudy.profiles.profile import NAME_PATTERN, ROUTES_FILE_STEM, Profile
+from understudy.errors import ProfileError, RouteConfigError
+from understudy.profiles.profile import ROUTES_FILE_STEM
+from understudy.routing.conditions import compile_match
+from understudy.routing.overrides import validate_fallbacks, validate_overrides, validate_profile_name
 from understudy.routing.routes import RouteDecision
 
 if TYPE_CHECKING:
     from understudy.profiles.store import ProfileStore
 
-__all__ = ["ROUTES_FILE_STEM", "MatchRouter", "Route", "validate_overrides"]
+__all__ = ["ROUTES_FILE_STEM", "MatchRouter", "Route"]
 
 
-Predicate = Callable[[Mapping[str, Any]], bool]
-
-_COMPARE: Final[dict[str, Callable[[Any, Any], bool]]] = {
-    "$gt": operator.gt,
-    "$gte": operator.ge,
-    "$lt": operator.lt,
-    "$lte": operator.le,
-}
-OPERATORS: Final = frozenset({*_COMPARE, "$eq", "$ne", "$in", "$nin", "$regex", "$exists", "$and", "$or"})
-# Fields a route may override: what shapes the call, not what names the profile or holds its secret (a
-# routes file is not where keys go; a route may point api_key_env elsewhere).
-_NOT_OVERRIDABLE: Final = frozenset({"name", "source", "fallbacks", "api_key"})
-_OVERRIDABLE: Final = tuple(sorted(set(Profile.model_fields) - _NOT_OVERRIDABLE))
 # Shorthand tables some configs already have: table name -> the context key it matches on.
 _SHORTHANDS: Final = {"platforms": "platform", "by_source": "source_kind"}
 
@@ -76,10 +59,10 @@ class Route:
     ) -> None:
         self.label = label
         self.match = dict(match)
-        self.profile = _profile_name(profile, path, f"{label}.profile")
-        self.overrides = _overrides(overrides or {}, path, f"{label}.overrides")
-        self.fallbacks = _fallbacks(fallbacks, path, f"{label}.fallbacks")
-        self._predicate = _compile(self.match, path, f"{label}.match")
+        self.profile = validate_profile_name(profile, path, f"{label}.profile")
+        self.overrides = validate_overrides(overrides or {}, path, f"{label}.overrides")
+        self.fallbacks = validate_fallbacks(fallbacks, path, f"{label}.fallbacks")
+        self._predicate = compile_match(self.match, path, f"{label}.match")
 
     def matches(self, context: Mapping[str, Any]) -> bool:
         return self._predicate(context)
@@ -113,7 +96,7 @@ class MatchRouter:
     ) -> None:
         self.name = name
         self.path = path
-        self.default = _profile_name(default, path, "default")
+        self.default = validate_profile_name(default, path, "default")
         self.routes: list[Route] = [
             route if isinstance(route, Route) else _route(route, f"routes[{index}]", path)
             for index, route in enumerate(routes)
@@ -266,198 +249,3 @@ def _route(data: Any, label: str, path: Path | None) -> Route:
         fallbacks=data.get("fallbacks"),
         path=path,
     )
-
-
-def _profile_name(name: Any, path: Path | None, where: str) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise RouteConfigError(f"{name!r} is not a profile name", path=path, where=where)
-    return name
-
-
-def validate_overrides(overrides: Any, path: Path | None = None, where: str = "overrides") -> dict[str, Any]:
-    """Route overrides, checked like a routes file's: empty values dropped, only overridable fields, each
-    value validated and coerced. Used for every decision, a plugin's too.
-
-    Raises:
-        RouteConfigError: a field cannot be overridden or a value is invalid.
-    """
-    return _overrides(overrides, path, where)
-
-
-def _overrides(overrides: Mapping[str, Any], path: Path | None, where: str) -> dict[str, Any]:
-    if not isinstance(overrides, Mapping):
-        raise RouteConfigError("must be a table of profile fields", path=path, where=where)
-    kept = drop_empty(dict(overrides))
-    bad = sorted(set(kept) - set(_OVERRIDABLE))
-    if bad:
-        raise RouteConfigError(
-            f"{', '.join(bad)} cannot be overridden; a route may change {', '.join(_OVERRIDABLE)}",
-            path=path,
-            where=where,
-        )
-    try:
-        checked = Profile.model_validate({"name": "route-check", "model": "route-check", **kept})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise RouteConfigError(
-            first["msg"].removeprefix("Value error, "), path=path, where=f"{where}.{field}"
-        ) from None
-    return {name: getattr(checked, name) for name in kept}  # validated and coerced ("30" -> 30.0)
-
-
-def drop_empty(values: dict[str, Any]) -> dict[str, Any]:
-    """Overrides without their empty values, at every depth: an empty value never overwrites."""
-    kept = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            value = drop_empty(dict(value))
-        if value not in ("", None, [], {}):
-            kept[key] = value
-    return kept
-
-
-def _fallbacks(fallbacks: Any, path: Path | None, where: str) -> dict[str, list[str]] | None:
-    if fallbacks is None:
-        return None
-    if not isinstance(fallbacks, Mapping):
-        raise RouteConfigError("must be a table of exception name to profile names", path=path, where=where)
-    names = ExceptionNames.of(get_plugin_manager())
-    table: dict[str, list[str]] = {}
-    for error, targets in fallbacks.items():
-        try:
-            names.check(str(error))
-        except UnknownExceptionNameError as exc:
-            raise RouteConfigError(str(exc), path=path, where=f"{where}.{error}") from None
-        if not isinstance(targets, list):
-            raise RouteConfigError(f'must be a list, e.g. {error} = ["other"]', path=path, where=f"{where}.{error}")
-        table[str(error)] = [_profile_name(t, path, f"{where}.{error}") for t in targets]
-    return table
-
-
-def _compile(match: Mapping[str, Any], path: Path | None, where: str) -> Predicate:
-    """Turn a match table into a predicate, checking every operator and regex now, not at call time."""
-    checks: list[Predicate] = []
-    for key, condition in match.items():
-        if not isinstance(key, str):
-            raise RouteConfigError(f"{key!r}: context keys are strings", path=path, where=where)
-        if key in ("$and", "$or"):
-            if not condition or not isinstance(condition, list) or not all(isinstance(c, Mapping) for c in condition):
-                raise RouteConfigError(
-                    f"{key} takes a non-empty list of match tables", path=path, where=f"{where}.{key}"
-                )
-            parts = [_compile(c, path, f"{where}.{key}[{i}]") for i, c in enumerate(condition)]
-            checks.append(_combine(parts, every=key == "$and"))
-        elif key.startswith("$"):
-            raise RouteConfigError(
-                f"unknown operator {key}; use one of {', '.join(sorted(OPERATORS))}", path=path, where=where
-            )
-        else:
-            checks.append(_key_check(key, condition, path, f"{where}.{key}"))
-    return lambda ctx: all(check(ctx) for check in checks)
-
-
-def _key_check(key: str, condition: Any, path: Path | None, where: str) -> Predicate:
-    if isinstance(condition, list):  # any of
-        if not condition:
-            raise RouteConfigError("an empty list matches nothing; list the values to accept", path=path, where=where)
-        if any(isinstance(option, Mapping | list) for option in condition):
-            raise RouteConfigError(
-                'a list here is the values to accept; for operators use a table, e.g. { "$in" = [...] }',
-                path=path,
-                where=where,
-            )
-        return _present_and(key, _membership(list(condition), negate=False))
-    if not isinstance(condition, Mapping):
-        return _present_and(key, _equal(condition, negate=False))
-    if not condition:
-        raise RouteConfigError(
-            'an empty table matches nothing; to test presence use { "$exists" = true }', path=path, where=where
-        )
-    tests: list[Callable[[Any], bool]] = []
-    exists: bool | None = None
-    for op, operand in condition.items():
-        if op == "$exists":
-            if not isinstance(operand, bool):
-                raise RouteConfigError("$exists takes true or false", path=path, where=where)
-            exists = operand
-        elif op in ("$and", "$or"):
-            raise RouteConfigError(
-                f"{op} combines whole match tables: put it beside the keys, not under one", path=path, where=where
-            )
-        elif op in ("$eq", "$ne"):
-            tests.append(_equal(operand, negate=op == "$ne"))
-        elif op in _COMPARE:
-            tests.append(_compare(_COMPARE[op], operand))
-        elif op in ("$in", "$nin"):
-            if not isinstance(operand, list) or (op == "$in" and not operand):
-                raise RouteConfigError(f"{op} takes a non-empty list", path=path, where=where)
-            tests.append(_membership(operand, negate=op == "$nin"))
-        elif op == "$regex":
-            try:
-                pattern = re.compile(str(operand))
-            except re.error as exc:
-                raise RouteConfigError(f"bad $regex {operand!r}: {exc}", path=path, where=where) from None
-            tests.append(_search(pattern))
-        elif op.startswith("$"):
-            raise RouteConfigError(
-                f"unknown operator {op}; use one of {', '.join(sorted(OPERATORS))}", path=path, where=where
-            )
-        else:
-            raise RouteConfigError(
-                "a table here must hold operators ($eq, $in ...); to compare with a table value use $eq",
-                path=path,
-                where=where,
-            )
-
-    def check(ctx: Mapping[str, Any]) -> bool:
-        if key not in ctx:
-            return exists is False  # a missing key matches nothing but an explicit $exists = false
-        if exists is False:
-            return False
-        value = ctx[key]
-        return all(_safe(test, value) for test in tests)
-
-    return check
-
-
-def _combine(parts: list[Predicate], *, every: bool) -> Predicate:
-    if every:
-        return lambda ctx: all(part(ctx) for part in parts)
-    return lambda ctx: any(part(ctx) for part in parts)
-
-
-def _present_and(key: str, test: Callable[[Any], bool]) -> Predicate:
-    return lambda ctx: key in ctx and _safe(test, ctx[key])
-
-
-def _compare(compare: Callable[[Any, Any], bool], operand: Any) -> Callable[[Any], bool]:
-    # A flag never compares with a number ($gt 0 does not match true), though Python would let it.
-    return lambda value: isinstance(value, bool) == isinstance(operand, bool) and compare(value, operand)
-
-
-def _equal(expected: Any, *, negate: bool) -> Callable[[Any], bool]:
-    return lambda value: _same(value, expected) != negate
-
-
-def _membership(options: list[Any], *, negate: bool) -> Callable[[Any], bool]:
-    return lambda value: any(_same(value, option) for option in options) != negate
-
-
-def _search(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
-    return lambda value: isinstance(value, str) and pattern.search(value) is not None
-
-
-def _same(value: Any, expected: Any) -> bool:
-    # True == 1 in Python; in a context, a flag and a count are different things.
-    if isinstance(value, bool) or isinstance(expected, bool):
-        return type(value) is type(expected) and value == expected
-    return bool(value == expected)
-
-
-def _safe(test: Callable[[Any], bool], value: Any) -> bool:
-    # Comparing values of different types (a string with a number) is no match, not a failed call.
-    try:
-        return bool(test(value))
-    except TypeError:
-        return False
