@@ -11,6 +11,7 @@ import litellm
 import pytest
 
 from understudy import FallbackExhaustedError, LLMRegistry, ProfileStore, RetryPolicy, served_by
+from understudy.calls.litellm_call import LitellmCall
 from understudy.events import AttemptFailed, Event, FallbackExhausted, FallbackSucceeded, FallbackTriggered
 from understudy.testing import (
     ContentPolicyViolation,
@@ -597,13 +598,14 @@ def test_a_programming_error_in_a_fallback_propagates_with_a_note_of_what_came_b
     llm = registry.get("main")
     events = record(registry)
 
-    class Broken(type(llm)):  # type: ignore[misc]
-        def _call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
+    class Broken(LitellmCall):
+        def call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
             if as_fallback:
                 raise KeyError("bug in a callback")
-            return super()._call(request, as_fallback=as_fallback)
+            return super().call(request, as_fallback=as_fallback)
 
-    registry._llms["backup"] = Broken(registry.get("backup").profile, registry)
+    backup = registry.get("backup")
+    backup.caller = Broken(backup.profile, registry.book)
     with pytest.raises(KeyError) as caught:
         llm.completion(messages=HELLO)
     assert any("after: main ServiceUnavailableError" in note for note in caught.value.__notes__)

@@ -473,7 +473,7 @@ def test_route_params_merge_at_every_depth(
         "p", [{"match": {}, "profile": "p", "overrides": {"params": {"extra_headers": {"X-Trace": "1"}}}}]
     )
     registry.get_routed(router).completion(messages=HELLO)
-    profile = registry.get_routed(router)._variant(router.select({}))
+    profile = registry.get_routed(router)._planner._variant(router.select({}))
     assert profile.profile.params["extra_headers"] == {"X-Team": "a", "X-Org": "b", "X-Trace": "1"}
 
 

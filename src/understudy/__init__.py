@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from understudy import events
 from understudy.calls.backend import warm_up
-from understudy.calls.llm import LLM, route_of, served_by
+from understudy.calls.llm import LLM
+from understudy.calls.responses import route_of, served_by
 from understudy.calls.retry import RetryPolicy
 from understudy.calls.stats import ProfileStats, RouteStats
 from understudy.calls.strategy import FallbackStrategy

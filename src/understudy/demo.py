@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from understudy.calls.llm import served_by
+from understudy.calls.responses import served_by
 from understudy.calls.retry import RetryPolicy
 from understudy.errors import FallbackExhaustedError
 from understudy.events import (

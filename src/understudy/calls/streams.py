@@ -1,7 +1,7 @@
 """Streaming calls: fall back before the first chunk, never splice after it.
 
 A stream that fails before its first chunk has sent the caller nothing, so the call falls back like any
-other failure: the engine opens the stream and pulls the first chunk inside the attempt. A stream that
+other failure: the call opens the stream and pulls the first chunk inside the attempt. A stream that
 fails after chunks went out cannot be continued by another model without gluing two answers together,
 so it raises ``StreamInterruptedError`` instead, naming the profile and how much it had sent.
 """
@@ -16,7 +16,7 @@ from understudy.failures.classify import empty_stream
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from understudy.calls.llm import LLM
+    from understudy.calls.litellm_call import LitellmCall
 
 __all__ = ["AsyncFallbackStream", "FallbackStream", "open_async_stream", "open_stream"]
 
@@ -24,8 +24,8 @@ __all__ = ["AsyncFallbackStream", "FallbackStream", "open_async_stream", "open_s
 class _StreamBase:
     """What both stream twins share: the first chunk, bookkeeping, and the inner stream's attributes."""
 
-    def __init__(self, llm: LLM, inner: Any, first: Any) -> None:
-        self._llm = llm
+    def __init__(self, caller: LitellmCall, inner: Any, first: Any) -> None:
+        self._caller = caller
         self._inner = inner
         self._first = first
         self._usage_seen = False
@@ -33,14 +33,14 @@ class _StreamBase:
         if first is None:
             self._finished()  # an empty stream: nothing more will come
         self.chunks = 0
-        self.profile = llm.name
+        self.profile = caller.name
 
     def _seen(self, chunk: Any) -> Any:
         self.chunks += 1
         usage = getattr(chunk, "usage", None)
         if usage is not None and getattr(usage, "prompt_tokens", None) is not None and not self._usage_seen:
             self._usage_seen = True
-            self._llm.record_stream_usage(usage)
+            self._caller.record_stream_usage(usage)
         return chunk
 
     def _finished(self) -> None:
@@ -49,7 +49,7 @@ class _StreamBase:
             if not self._usage_seen:
                 # No usage chunk (the caller did not ask for stream_options.include_usage): the tokens and
                 # cost of this call are unknown, and the stats must say so rather than count it as free.
-                self._llm.registry.book.usage(self._llm.name, prompt_tokens=0, completion_tokens=0, cost=None)
+                self._caller.book.usage(self._caller.name, prompt_tokens=0, completion_tokens=0, cost=None)
 
     def _ended(self) -> None:
         """The inner stream stopped: a whole answer, unless the provider never finished it.
@@ -63,8 +63,8 @@ class _StreamBase:
 
     def _interrupted(self, error: Exception) -> StreamInterruptedError:
         self._finished()
-        self._llm.registry.book.interrupted(self._llm.name)
-        return StreamInterruptedError(self._llm.name, self.chunks, error)
+        self._caller.book.interrupted(self._caller.name)
+        return StreamInterruptedError(self._caller.name, self.chunks, error)
 
     def __getattr__(self, name: str) -> Any:
         # Everything else (``_hidden_params``, ``model``, litellm helpers) is the inner stream's.
@@ -114,7 +114,7 @@ class AsyncFallbackStream(_StreamBase):
         return self._seen(chunk)
 
 
-def open_stream(llm: LLM, inner: Any) -> FallbackStream:
+def open_stream(caller: LitellmCall, inner: Any) -> FallbackStream:
     """Pull the first chunk (a failure here raises, so the call can fall back) and wrap the rest.
 
     A stream that ends before its first chunk sent no answer at all (some litellm releases report a connection
@@ -122,19 +122,19 @@ def open_stream(llm: LLM, inner: Any) -> FallbackStream:
     """
     first = next(inner, None)
     if first is None or (_hollow(first) and _unfinished(inner)):
-        raise empty_stream(llm.profile.model)
-    return FallbackStream(llm, inner, first)
+        raise empty_stream(caller.profile.model)
+    return FallbackStream(caller, inner, first)
 
 
-async def open_async_stream(llm: LLM, inner: Any) -> AsyncFallbackStream:
+async def open_async_stream(caller: LitellmCall, inner: Any) -> AsyncFallbackStream:
     """The async twin of ``open_stream``."""
     try:
         first = await inner.__anext__()
     except StopAsyncIteration:
-        raise empty_stream(llm.profile.model) from None
+        raise empty_stream(caller.profile.model) from None
     if _hollow(first) and _unfinished(inner):
-        raise empty_stream(llm.profile.model)
-    return AsyncFallbackStream(llm, inner, first)
+        raise empty_stream(caller.profile.model)
+    return AsyncFallbackStream(caller, inner, first)
 
 
 def _unfinished(inner: Any) -> bool:

@@ -1,21 +1,18 @@
 """The fallback walk of one call, written once for sync and async.
 
 ``walk()`` is a generator that decides everything and performs no I/O: it yields an action (call this
-profile, sleep, emit this event) and the driver, ``run_sync`` or ``run_async``, carries it out and sends
-back the result, or throws the call's exception in at the ``yield``. Sync and async callers therefore
-take exactly the same path through retries and fallbacks.
+profile, sleep, emit this event) and a driver (``understudy.calls.drivers``) carries it out and sends back
+the result, or throws the call's exception in at the ``yield``. Sync and async callers therefore take exactly
+the same path through retries and fallbacks. The walk knows each profile only as a ``Caller``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from understudy.calls import backend
 from understudy.calls.retry import is_transient
 from understudy.errors import Attempt, FallbackExhaustedError, ProfileError
 from understudy.events import (
@@ -34,19 +31,19 @@ from understudy.redaction import credential_values, redact, remember_secrets, sc
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
-    from understudy.calls.llm import LLM
+    from understudy.calls.protocols import Caller
+    from understudy.calls.retry import RetryPolicy
     from understudy.calls.strategy import FallbackStrategy
+    from understudy.failures.names import ExceptionNames
 
-__all__ = ["Call", "Emit", "Sleep", "emit_async", "emit_sync", "run_async", "run_sync", "walk"]
-
-logger = logging.getLogger("understudy")
+__all__ = ["Action", "Call", "Emit", "Sleep", "walk"]
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """Call ``llm`` once with ``request``; send back its response or throw its exception."""
+    """Call ``caller`` once with ``request``; send back its response or throw its exception."""
 
-    llm: LLM
+    caller: Caller
     request: dict[str, Any] = field(repr=False)  # holds the key
     as_fallback: bool = False
 
@@ -68,6 +65,8 @@ Action = Call | Sleep | Emit
 class _State:
     primary: str
     strategy: FallbackStrategy
+    retry_policy: RetryPolicy
+    exception_names: ExceptionNames
     route: str | None = None
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     started: float = field(default_factory=time.perf_counter)
@@ -80,24 +79,25 @@ class _State:
 
 
 def walk(
-    primary: LLM,
+    primary: Caller,
+    strategy: FallbackStrategy,
     kwargs: dict[str, Any],
     *,
+    resolve: Callable[[str], Caller],
+    retry_policy: RetryPolicy,
+    exception_names: ExceptionNames,
     route: str | None = None,
     call_id: str | None = None,
-    resolve: Callable[[str], LLM] | None = None,
 ) -> Generator[Action, Any, Any]:
-    """Try ``primary`` (with its retries), then the profiles its strategy names for the error, in order.
+    """Try ``primary`` (with its retries), then the profiles ``strategy`` names for the error, in order.
 
-    ``resolve`` turns a fallback's name into its LLM (default: the registry's); a routed call passes one so
-    that a sticky session falling back to its routed primary gets the route's overrides too.
+    ``resolve`` turns a fallback's name into its caller; a routed call passes one so that a sticky session
+    falling back to its routed primary gets the route's overrides too.
     """
-    strategy = primary.fallback_strategy
-    state = _State(primary=primary.name, strategy=strategy, route=route)
+    state = _State(primary.name, strategy, retry_policy, exception_names, route=route)
     if call_id is not None:
         state.call_id = call_id
-    registry = primary.registry
-    request = primary._request(kwargs)  # a broken primary is the caller's error: raise it, do not fall back
+    request = primary.request(kwargs)  # a broken primary is the caller's error: raise it, do not fall back
     _remember(state, primary.profile.secrets(), request)
 
     response, error = yield from _try(state, primary, request, as_fallback=False)
@@ -113,8 +113,8 @@ def walk(
     for name in chain:
         started = time.perf_counter()
         try:
-            llm = (resolve or registry.get)(name)
-            request = llm._request(kwargs)
+            caller = resolve(name)
+            request = caller.request(kwargs)
         except ProfileError as exc:
             # A profile that cannot be loaded is a configuration problem, not a model failure: skip it,
             # say so, and leave it uncached so the next call tries to load it again.
@@ -122,7 +122,7 @@ def walk(
             state.attempts.append(Attempt(name, exc, message, time.perf_counter() - started, loaded=False))
             yield Emit(ProfileSkipped(**_base(state), profile=name, error_type=type(exc).__name__, reason=message))
             continue
-        _remember(state, llm.profile.secrets(), request)
+        _remember(state, caller.profile.secrets(), request)
         yield Emit(
             FallbackTriggered(
                 **_base(state),
@@ -133,7 +133,7 @@ def walk(
                 model_calls=state.model_calls,
             )
         )
-        response, error = yield from _try(state, llm, request, as_fallback=True)
+        response, error = yield from _try(state, caller, request, as_fallback=True)
         if error is _SKIPPED:
             continue
         if error is None:
@@ -143,7 +143,7 @@ def walk(
                     served_by=name,
                     attempts=state.model_calls,
                     latency=state.elapsed(),
-                    cost=llm.cost_of(response),
+                    cost=caller.cost_of(response),
                 )
             )
             return response
@@ -164,15 +164,15 @@ def walk(
 
 
 def _try(
-    state: _State, llm: LLM, request: dict[str, Any], *, as_fallback: bool
+    state: _State, caller: Caller, request: dict[str, Any], *, as_fallback: bool
 ) -> Generator[Action, Any, tuple[Any, Exception | None]]:
     """Call one profile, retrying transient failures; return (response, None) or (None, last error)."""
-    retries = llm.profile.num_retries
+    retries = caller.profile.num_retries
     for attempt in range(1, retries + 2):
         started = time.perf_counter()
         state.model_calls += 1
         try:
-            response = yield Call(llm, request, as_fallback)
+            response = yield Call(caller, request, as_fallback)
         except Exception as exc:
             latency = time.perf_counter() - started  # first: what follows resolves names, which takes time once
             if is_caller_error(exc) and state.strategy.match(type(exc))[0] in (None, WILDCARD):
@@ -182,28 +182,28 @@ def _try(
                 message = scrub(exc, state.secrets)
                 if not as_fallback:
                     exc.add_note(
-                        f"understudy: profile {llm.name!r} cannot take this request; remove the parameter, or add "
+                        f"understudy: profile {caller.name!r} cannot take this request; remove the parameter, or add "
                         "drop_params = true to the profile's params to let litellm drop what the model lacks"
                     )
                     raise
-                state.attempts.append(Attempt(llm.name, exc, message, latency, loaded=False))
+                state.attempts.append(Attempt(caller.name, exc, message, latency, loaded=False))
                 yield Emit(
-                    ProfileSkipped(**_base(state), profile=llm.name, error_type=type(exc).__name__, reason=message)
+                    ProfileSkipped(**_base(state), profile=caller.name, error_type=type(exc).__name__, reason=message)
                 )
                 return None, _SKIPPED
             if not state.strategy.is_provider_error(exc):
                 if state.attempts:  # say what happened before it, since no exhausted error will
-                    exc.add_note(f"understudy: raised by profile {llm.name!r} after: {_tried(state)}")
+                    exc.add_note(f"understudy: raised by profile {caller.name!r} after: {_tried(state)}")
                 raise  # a programming error is never answered with a fallback
             message = scrub(exc, state.secrets)
-            state.attempts.append(Attempt(llm.name, exc, message, latency))
+            state.attempts.append(Attempt(caller.name, exc, message, latency))
             delay = None
-            if attempt <= retries and is_transient(exc, llm.registry.exception_names):
-                delay = llm.registry.retry_policy.delay(attempt, exc)
+            if attempt <= retries and is_transient(exc, state.exception_names):
+                delay = state.retry_policy.delay(attempt, exc)
             yield Emit(
                 AttemptFailed(
                     **_base(state),
-                    profile=llm.name,
+                    profile=caller.name,
                     attempt=attempt,
                     error_type=type(exc).__name__,
                     message=message,
@@ -242,86 +242,3 @@ def _tried(state: _State) -> str:
 
 def _base(state: _State) -> dict[str, Any]:
     return {"call_id": state.call_id, "primary": state.primary, "route": state.route}
-
-
-def run_sync(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[Any]]) -> Any:
-    """Drive a walk with blocking calls and sleeps."""
-    backend.litellm()  # the first import takes seconds: before the walk's clocks start, not inside an attempt
-    send: Any = None
-    thrown: Exception | None = None
-    while True:
-        try:
-            action = steps.throw(thrown) if thrown is not None else steps.send(send)
-        except StopIteration as done:
-            return done.value
-        send, thrown = None, None
-        if isinstance(action, Call):
-            try:
-                send = action.llm._call(action.request, as_fallback=action.as_fallback)
-            except Exception as exc:
-                thrown = exc
-        elif isinstance(action, Sleep):
-            time.sleep(action.seconds)
-        else:
-            emit_sync(emit, action.event)
-
-
-async def run_async(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[Any]]) -> Any:
-    """Drive a walk with awaited calls and sleeps; awaits async subscribers."""
-    backend.litellm()
-    send: Any = None
-    thrown: Exception | None = None
-    while True:
-        try:
-            action = steps.throw(thrown) if thrown is not None else steps.send(send)
-        except StopIteration as done:
-            return done.value
-        send, thrown = None, None
-        if isinstance(action, Call):
-            try:
-                send = await action.llm._acall(action.request, as_fallback=action.as_fallback)
-            except Exception as exc:
-                thrown = exc
-        elif isinstance(action, Sleep):
-            await asyncio.sleep(action.seconds)
-        else:
-            await emit_async(emit, action.event)
-
-
-def emit_sync(emit: Callable[[Event], list[Any]], event: Event) -> None:
-    """Deliver an event from sync code; async subscribers run on the running loop, or to completion."""
-    for pending in emit(event):
-        _run_detached(pending)
-
-
-async def emit_async(emit: Callable[[Event], list[Any]], event: Event) -> None:
-    """Deliver an event from async code, awaiting async subscribers."""
-    for pending in emit(event):
-        try:
-            await pending
-        except Exception:
-            logger.exception("an async event subscriber raised; the call goes on")
-
-
-def _run_detached(awaitable: Any) -> None:
-    """Run an async subscriber's coroutine from sync code: on the running loop if any, else to completion."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    if loop is not None:
-        task = loop.create_task(_guarded(awaitable))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-    else:
-        asyncio.run(_guarded(awaitable))
-
-
-async def _guarded(awaitable: Any) -> None:
-    try:
-        await awaitable
-    except Exception:
-        logger.exception("an async event subscriber raised; the call goes on")
-
-
-_background: set[asyncio.Task[None]] = set()

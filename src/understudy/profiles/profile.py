@@ -161,7 +161,7 @@ class Profile(BaseModel):
 
     @field_serializer("api_base", "params", when_used="json")
     def _redacted(self, value: Any) -> Any:
-        # JSON is for display and logs; python-mode dumps keep the real values (routed.py rebuilds from them).
+        # JSON is for display and logs; python-mode dumps keep the real values (a route's profile is rebuilt from them).
         return redact_mapping(value, self.secrets())
 
     def resolve_api_key(self) -> str | None:

@@ -1,0 +1,108 @@
+"""The two drivers of a walk: ``run_sync`` performs its actions with blocking calls, ``run_async`` awaits them.
+
+Each also delivers events: sync subscribers are called in the calling thread; async ones are awaited on async
+calls and, on sync calls, run on the running loop if there is one, else to completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from understudy.calls import backend
+from understudy.calls.walk import Call, Sleep
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+    from understudy.calls.walk import Action
+    from understudy.events import Event
+
+__all__ = ["emit_async", "emit_sync", "run_async", "run_sync"]
+
+logger = logging.getLogger("understudy")
+
+
+def run_sync(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[Any]]) -> Any:
+    """Drive a walk with blocking calls and sleeps."""
+    backend.litellm()  # the first import takes seconds: before the walk's clocks start, not inside an attempt
+    send: Any = None
+    thrown: Exception | None = None
+    while True:
+        try:
+            action = steps.throw(thrown) if thrown is not None else steps.send(send)
+        except StopIteration as done:
+            return done.value
+        send, thrown = None, None
+        if isinstance(action, Call):
+            try:
+                send = action.caller.call(action.request, as_fallback=action.as_fallback)
+            except Exception as exc:
+                thrown = exc
+        elif isinstance(action, Sleep):
+            time.sleep(action.seconds)
+        else:
+            emit_sync(emit, action.event)
+
+
+async def run_async(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[Any]]) -> Any:
+    """Drive a walk with awaited calls and sleeps; awaits async subscribers."""
+    backend.litellm()
+    send: Any = None
+    thrown: Exception | None = None
+    while True:
+        try:
+            action = steps.throw(thrown) if thrown is not None else steps.send(send)
+        except StopIteration as done:
+            return done.value
+        send, thrown = None, None
+        if isinstance(action, Call):
+            try:
+                send = await action.caller.acall(action.request, as_fallback=action.as_fallback)
+            except Exception as exc:
+                thrown = exc
+        elif isinstance(action, Sleep):
+            await asyncio.sleep(action.seconds)
+        else:
+            await emit_async(emit, action.event)
+
+
+def emit_sync(emit: Callable[[Event], list[Any]], event: Event) -> None:
+    """Deliver an event from sync code; async subscribers run on the running loop, or to completion."""
+    for pending in emit(event):
+        _run_detached(pending)
+
+
+async def emit_async(emit: Callable[[Event], list[Any]], event: Event) -> None:
+    """Deliver an event from async code, awaiting async subscribers."""
+    for pending in emit(event):
+        try:
+            await pending
+        except Exception:
+            logger.exception("an async event subscriber raised; the call goes on")
+
+
+def _run_detached(awaitable: Any) -> None:
+    """Run an async subscriber's coroutine from sync code: on the running loop if any, else to completion."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:
+        task = loop.create_task(_guarded(awaitable))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+    else:
+        asyncio.run(_guarded(awaitable))
+
+
+async def _guarded(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception:
+        logger.exception("an async event subscriber raised; the call goes on")
+
+
+_background: set[asyncio.Task[None]] = set()

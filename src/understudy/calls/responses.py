@@ -1,0 +1,42 @@
+"""What understudy writes on a response it returns: which profile served it and, for a routed call, which route.
+
+It rides in litellm's ``response._hidden_params["understudy"]``, so a response stays litellm's own object.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+__all__ = ["HIDDEN_KEY", "mark_route", "mark_served", "route_of", "served_by"]
+
+HIDDEN_KEY: Final = "understudy"
+
+
+def mark_served(response: Any, profile: str, *, as_fallback: bool) -> None:
+    hidden = getattr(response, "_hidden_params", None)
+    if isinstance(hidden, dict):
+        hidden[HIDDEN_KEY] = {"profile": profile, "fallback": as_fallback}
+
+
+def mark_route(response: Any, route: str, reason: str | None) -> None:
+    info = _info(response)
+    if info is not None:
+        info.update(route=route, route_reason=reason)
+
+
+def route_of(response: Any) -> str | None:
+    """For a response from a routed LLM: which router and rule chose its primary (``"match:routes[1]"``)."""
+    route = (_info(response) or {}).get("route")
+    return route if isinstance(route, str) else None
+
+
+def served_by(response: Any) -> str | None:
+    """The name of the profile that produced a response from ``LLM.completion``, or None."""
+    profile = (_info(response) or {}).get("profile")
+    return profile if isinstance(profile, str) else None
+
+
+def _info(response: Any) -> dict[str, Any] | None:
+    hidden = getattr(response, "_hidden_params", None)
+    info = hidden.get(HIDDEN_KEY) if isinstance(hidden, dict) else None
+    return info if isinstance(info, dict) else None
