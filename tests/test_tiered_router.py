@@ -14,7 +14,7 @@ import pytest
 from conftest import fresh_interpreter, fresh_result
 
 from understudy import FallbackStrategy, ProfileStore, RouteConfigError, RouteDecision, Router, served_by
-from understudy.routing import tiered as tiered_module
+from understudy.routing import classifier_pool
 from understudy.routing.tiered import Tier, TieredRouter
 from understudy.testing import Reply, ServerError, Slow
 
@@ -300,7 +300,7 @@ def test_a_function_that_blocks_goes_to_the_default_tier_and_its_late_answer_is_
 def test_when_every_classifier_thread_is_busy_the_decision_goes_to_the_default_tier_and_says_so(
     profiles: None, gate: threading.Event, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tiered_module, "_workers", tiered_module._Workers(1))
+    monkeypatch.setattr(classifier_pool, "shared", classifier_pool.ClassifierPool(1))
     calls: list[Mapping[str, Any]] = []
     started = threading.Event()
 
@@ -327,6 +327,30 @@ def test_when_every_classifier_thread_is_busy_the_decision_goes_to_the_default_t
     )
     assert patient.select({"who": "later"}).route == "tier:complex"
     assert [c["who"] for c in calls] == ["holder", "later"]  # the abandoned decision never ran
+
+
+NEVER_RETURNS = """
+import asyncio, threading
+from understudy.routing.tiered import TieredRouter
+never = threading.Event()
+router = TieredRouter(
+    {"simple": ["mini"], "complex": ["big"]},
+    classifier=lambda context, messages: never.wait(),
+    default_tier="simple",
+    timeout=0.05,
+)
+print(router.select({}).reason)
+print(asyncio.run(router.aselect({})).reason)
+"""
+
+
+def test_a_process_whose_classifier_never_returns_still_exits() -> None:
+    """Guards against joining the classifier threads at exit, as a ThreadPoolExecutor does with its own: a
+    classifier that never returns would then keep the agent's process from ever exiting."""
+    out = subprocess.run([sys.executable, "-c", NEVER_RETURNS], capture_output=True, text=True, timeout=60)
+
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("the classifier took longer than 0.05s") == 2
 
 
 def test_the_classifier_sees_the_caller_s_context_variables(profiles: None) -> None:
@@ -656,7 +680,7 @@ with FakeProvider() as fake:
     fake.script("router-mini", Reply("complex"))
     registry = LLMRegistry(ProfileStore([directory]))
     tiers = json.loads(sys.argv[2])
-    router = TieredRouter(tiers, classifier="router-mini", default_tier="simple", registry=registry, timeout=1.5)
+    router = TieredRouter(tiers, classifier="router-mini", default_tier="simple", registry=registry, timeout=3.0)
     print(json.dumps(router.select({}, messages=[{"role": "user", "content": "hello"}]).route))
 """
 
@@ -668,8 +692,9 @@ def _first_routed_call(directory: Path) -> tuple[list[str], dict[str, str], Path
 
 
 def test_the_first_routed_call_of_a_process_is_not_sent_to_the_default_tier_by_litellms_import() -> None:
-    """litellm's first import (seconds) counted against the classifier's 1.5 s timeout, so the first routed call
-    of every process went to the default tier."""
+    """litellm's first import (4-7 s) counted against the classifier's timeout, so the first routed call of every
+    process went to the default tier. The timeout is 3 s: shorter than the import, and long enough for the first
+    call's own warm-up (0.5-0.7 s idle) while the rest of the suite loads both cores."""
     out = fresh_result("test_tiered_router.py::first_routed_call")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == "tier:complex"

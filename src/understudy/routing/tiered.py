@@ -29,51 +29,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import difflib
 import inspect
-import json
 import logging
-import math
-import queue
-import re
-import threading
-import tomllib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import Future
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from understudy.calls import backend
-from understudy.errors import ProfileError, ProfileNotFoundError, RouteConfigError
-from understudy.profiles.profile import NAME_PATTERN
 from understudy.profiles.store import ProfileStore
 from understudy.redaction import redact
+from understudy.routing import classifier_pool
 from understudy.routing.routes import RouteDecision
+from understudy.routing.tiers_config import (
+    DEFAULT_TIMEOUT,
+    Tier,
+    classifier_of,
+    classifier_prompt,
+    profile_problems,
+    read_router_file,
+    router_file,
+    system_prompt,
+    tier_pattern,
+    validated_tiers,
+)
 
 if TYPE_CHECKING:
     import os
+    from concurrent.futures import Future
 
-    from understudy.registry import LLMRegistry
+    from understudy.calls.protocols import Registry
+    from understudy.routing.tiers_config import RouterFile
 
 __all__ = ["DEFAULT_TIMEOUT", "Classifier", "ClassifierFunction", "Tier", "TieredRouter"]
 
 logger = logging.getLogger("understudy")
 
-DEFAULT_TIMEOUT: Final = 2.0
-# Classifier threads shared by every TieredRouter. When all are busy with slow classifiers, a decision that
-# cannot start within its timeout goes to the default tier, and its reason says so.
-_WORKER_THREADS: Final = 32
-
-_NAME_RULE: Final = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-# A long message is cut in the middle for the classifier: the head usually says what the task is, the tail
-# what is asked; a small labelling model needs neither the whole of a pasted document nor its cost.
-_PROMPT_HEAD: Final = 3000
-_PROMPT_TAIL: Final = 1000
 _REASON_CHARS: Final = 200
 
 ClassifierFunction: TypeAlias = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]] | None], str | Awaitable[str]]
@@ -84,33 +76,6 @@ It may be ``async def``. It runs on a worker thread, so it may block, but only `
 
 Classifier: TypeAlias = ClassifierFunction | str
 """A ``ClassifierFunction``, or the name of a profile asked to label the request."""
-
-
-class Tier(BaseModel):
-    """One tier: the profiles that may serve it, best first, and which requests belong in it.
-
-    Attributes:
-        profiles: candidate profile names in order; the first serves, the others are its fallback chain.
-        description: which requests belong here; a profile classifier sees it next to the tier's name.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    profiles: tuple[str, ...]
-    description: str = ""
-
-    @field_validator("profiles")
-    @classmethod
-    def _candidates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError('lists no profile; name at least one candidate, e.g. profiles = ["fast"]')
-        for name in value:
-            if not NAME_PATTERN.match(name):
-                raise ValueError(f"{name!r} is not a profile name: {_NAME_RULE}")
-        dupes = sorted({name for name in value if value.count(name) > 1})
-        if dupes:
-            raise ValueError(f"names {', '.join(map(repr, dupes))} more than once; list each candidate once")
-        return value
 
 
 class TieredRouter:
@@ -143,42 +108,19 @@ class TieredRouter:
         default_tier: str,
         timeout: float = DEFAULT_TIMEOUT,
         name: str = "tiered",
-        registry: LLMRegistry | None = None,
+        registry: Registry | None = None,
         path: Path | None = None,
     ) -> None:
         self.path = path
-        problems: list[tuple[str, str]] = []
-        self.tiers: dict[str, Tier] = _tiers(tiers, problems)
-        if not isinstance(name, str) or not name:
-            problems.append(("name", "must be a non-empty string; it names the router in events and stats"))
-        if default_tier not in self.tiers and self.tiers:
-            close = difflib.get_close_matches(str(default_tier), self.tiers, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            problems.append(("default_tier", f"{default_tier!r} is not a tier; {hint}use one of: {_list(self.tiers)}"))
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not math.isfinite(timeout)
-            or timeout <= 0
-        ):
-            problems.append(
-                ("timeout", f"{timeout!r} is not a number of seconds > 0; e.g. timeout = {DEFAULT_TIMEOUT}")
-            )
-        if isinstance(classifier, str):
-            if not NAME_PATTERN.match(classifier):
-                problems.append(("classifier", f"{classifier!r} is not a profile name: {_NAME_RULE}"))
-            elif registry is None:
-                problems.append(
-                    (
-                        "classifier",
-                        f"profile {classifier!r} can only be asked through a registry; pass "
-                        "registry=LLMRegistry(...) (its usage is tracked there like any other call)",
-                    )
-                )
-        elif not callable(classifier):
-            problems.append(("classifier", f"{classifier!r} is neither a function nor a profile name"))
-        if problems:
-            raise _config_error(problems, path)
+        self.tiers: dict[str, Tier] = validated_tiers(
+            tiers,
+            classifier=classifier,
+            default_tier=default_tier,
+            timeout=timeout,
+            name=name,
+            has_registry=registry is not None,
+            path=path,
+        )
         self.classifier = classifier
         self.default_tier = default_tier
         self.timeout = float(timeout)
@@ -188,12 +130,8 @@ class TieredRouter:
         # One of the two is set: the function to call, or the registry and the profile to ask.
         self._function = None if isinstance(classifier, str) else classifier
         self._asked = (registry, classifier) if isinstance(classifier, str) and registry is not None else None
-        self._system_prompt = _system_prompt(self.tiers, default_tier)
-        # Longest names first, so that at one position "simple.plus" wins over "simple".
-        names = sorted(self.tiers, key=len, reverse=True)
-        self._tier_pattern = re.compile(
-            "|".join(rf"(?<![\w-]){re.escape(tier)}(?![\w-])" for tier in names), re.IGNORECASE
-        )
+        self._system_prompt = system_prompt(self.tiers, default_tier)
+        self._tier_pattern = tier_pattern(self.tiers)
         self._by_folded = {tier.casefold(): tier for tier in self.tiers}
 
     # -- loading --------------------------------------------------------------------------------------------
@@ -203,7 +141,7 @@ class TieredRouter:
         cls,
         data: Mapping[str, Any],
         *,
-        registry: LLMRegistry | None = None,
+        registry: Registry | None = None,
         classifier: ClassifierFunction | None = None,
     ) -> TieredRouter:
         """A router from its configuration as a dict (the shape of a router file).
@@ -215,14 +153,14 @@ class TieredRouter:
         Raises:
             RouteConfigError: a key is missing, unknown or invalid; the message names the key and the fix.
         """
-        return cls._from_data(data, registry=registry, classifier=classifier, path=None)
+        return cls._from_config(router_file(data, None), registry=registry, classifier=classifier, path=None)
 
     @classmethod
     def from_file(
         cls,
         path: str | os.PathLike[str],
         *,
-        registry: LLMRegistry | None = None,
+        registry: Registry | None = None,
         classifier: ClassifierFunction | None = None,
     ) -> TieredRouter:
         """A router from a TOML or JSON file::
@@ -242,46 +180,16 @@ class TieredRouter:
             RouteConfigError: the file cannot be read or parsed, or a key is invalid; names the file and the key.
         """
         file = Path(path)
-        if file.suffix not in {".toml", ".json"}:
-            raise RouteConfigError("a router file must end in .toml or .json", path=file)
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RouteConfigError(f"cannot read the file: {exc}", path=file) from exc
-        try:
-            data = tomllib.loads(text) if file.suffix == ".toml" else json.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise RouteConfigError(f"invalid TOML: {exc}", path=file) from exc
-        except json.JSONDecodeError as exc:
-            raise RouteConfigError(f"invalid JSON: {exc}", path=file) from exc
-        return cls._from_data(data, registry=registry, classifier=classifier, path=file)
+        return cls._from_config(read_router_file(file), registry=registry, classifier=classifier, path=file)
 
     @classmethod
-    def _from_data(
-        cls,
-        data: Any,
-        *,
-        registry: LLMRegistry | None,
-        classifier: ClassifierFunction | None,
-        path: Path | None,
+    def _from_config(
+        cls, parsed: RouterFile, registry: Registry | None, classifier: ClassifierFunction | None, path: Path | None
     ) -> TieredRouter:
-        if not isinstance(data, Mapping):
-            raise RouteConfigError("must be one table of keys (tiers, default_tier, classifier, timeout)", path=path)
-        try:
-            parsed = _RouterFile.model_validate(data)
-        except ValidationError as exc:
-            raise _config_error(_problems_of(exc), path) from None
-        if parsed.classifier is not None and classifier is not None:
-            raise RouteConfigError(
-                "is set both in the data and as classifier=; keep one", path=path, where="classifier"
-            )
-        chosen: Classifier | None = parsed.classifier if parsed.classifier is not None else classifier
-        if chosen is None:
-            fix = 'name the profile that labels requests (classifier = "router-mini") or pass classifier=function'
-            raise RouteConfigError(f"missing; {fix}", path=path, where="classifier")
+        """A router from a validated router file (or ``from_dict``'s data), and ``classifier=`` if it was given."""
         return cls(
             parsed.tiers,
-            classifier=chosen,
+            classifier=classifier_of(parsed, classifier, path),
             default_tier=parsed.default_tier,
             timeout=parsed.timeout,
             name=parsed.name,
@@ -334,25 +242,8 @@ class TieredRouter:
         """
         if store is None:
             store = self.registry.store if self.registry is not None else ProfileStore()
-        named_by: dict[str, list[str]] = {}
-        for tier_name, tier in self.tiers.items():
-            for profile in tier.profiles:
-                named_by.setdefault(profile, []).append(f"tiers.{tier_name}.profiles")
-        if isinstance(self.classifier, str):
-            named_by.setdefault(self.classifier, []).append("classifier")
-        prefix = f"{self.path}: " if self.path else ""
-        dirs = ", ".join(str(path) for path in store.paths) or "(no directories)"
-        problems = []
-        for profile, keys in named_by.items():
-            what = f"{prefix}profile {profile!r} (in {', '.join(keys)})"
-            try:
-                store.load(profile)
-            except ProfileNotFoundError as exc:
-                close = f"did you mean {exc.close_matches[0]!r}? Or " if exc.close_matches else ""
-                problems.append(f"{what} does not exist; {close}create {profile}.toml in {dirs}, or remove it")
-            except ProfileError as exc:
-                problems.append(f"{what} does not load: {exc}")
-        return problems
+        classifier = self.classifier if isinstance(self.classifier, str) else None
+        return profile_problems(self.tiers, classifier, store, self.path)
 
     # -- one decision ---------------------------------------------------------------------------------------
 
@@ -366,50 +257,26 @@ class TieredRouter:
                 # Snapshots: after a timeout the caller goes on, and may change its context while the late
                 # classifier still reads it.
                 arguments = (dict(context or {}), list(messages) if messages is not None else None)
-                return _workers.submit(lambda: self._call_function(function, *arguments))
+                return classifier_pool.shared.submit(lambda: _call_function(function, *arguments, self.name))
             if self._asked is None:
                 raise AssertionError("unreachable: __init__ requires a registry for a profile classifier")
             registry, profile = self._asked
             backend.litellm()  # its first import takes seconds: paid here, never inside the decision's timeout
-            text = _last_user_text(messages)
-            if text is None:
+            prompt = classifier_prompt(self._system_prompt, messages)
+            if prompt is None:
                 return self._fallback("had no user message to label")
-            prompt = [{"role": "system", "content": self._system_prompt}, {"role": "user", "content": text}]
-            return _workers.submit(lambda: self._ask_profile(registry, profile, prompt))
+            return classifier_pool.shared.submit(lambda: _ask_profile(registry, profile, prompt, self.name))
         except Exception as exc:  # routing never breaks a call
             logger.warning("router %r could not start its classifier", self.name, exc_info=True)
             return self._fallback(f"could not start: {_describe(exc)}")
-
-    def _call_function(
-        self, function: ClassifierFunction, context: dict[str, Any], messages: list[Mapping[str, Any]] | None
-    ) -> _Outcome:
-        try:
-            answer: object = function(context, messages)
-            if inspect.isawaitable(answer):
-                answer = asyncio.run(_awaited(answer))  # on a worker thread: no running loop here
-        except (Exception, asyncio.CancelledError) as exc:
-            # A CancelledError from inside an async classifier must not reach the caller, where it would
-            # look like the caller's own task being cancelled.
-            logger.warning("router %r: its classifier raised", self.name, exc_info=True)
-            return _Outcome(error=exc)
-        return _Outcome(answer=answer)
-
-    def _ask_profile(self, registry: LLMRegistry, profile: str, prompt: list[dict[str, str]]) -> _Outcome:
-        try:
-            response = registry.get(profile).completion(messages=prompt)
-            answer = response.choices[0].message.content
-        except Exception as exc:
-            # The registry's stats and events already hold the provider's failure; one line is enough.
-            logger.warning("router %r: classifier profile %r failed: %s", self.name, profile, _describe(exc))
-            return _Outcome(error=exc)
-        return _Outcome(answer=answer)
 
     def _finish(self, job: Future[_Outcome]) -> RouteDecision:
         """The decision once the wait is over, whether or not the classifier answered."""
         if not job.done():
             if job.cancel():
+                threads = classifier_pool.shared.size
                 return self._fallback(
-                    f"could not start within {self.timeout:g}s: all {_workers.size} classifier threads are busy "
+                    f"could not start within {self.timeout:g}s: all {threads} classifier threads are busy "
                     "with slow classifiers"
                 )
             return self._fallback(f"took longer than {self.timeout:g}s (a later answer is dropped)")
@@ -462,28 +329,6 @@ class TieredRouter:
         )
 
 
-class _RouterFile(BaseModel):
-    """What a router file (or ``from_dict``'s data) may hold."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tiers: dict[str, Tier]
-    default_tier: str
-    classifier: str | None = None
-    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, allow_inf_nan=False)
-    name: str = Field(default="tiered", min_length=1)
-
-    @field_validator("tiers", mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        # `simple = ["mini"]` is short for `[tiers.simple] profiles = ["mini"]`.
-        if isinstance(value, Mapping):
-            return {
-                tier: {"profiles": spec} if isinstance(spec, list | tuple) else spec for tier, spec in value.items()
-            }
-        return value
-
-
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     """What a classifier did on its worker: an answer, or the error it raised. Never an exception in the
@@ -493,134 +338,32 @@ class _Outcome:
     error: BaseException | None = None
 
 
-class _Workers:
-    """A small pool of daemon threads shared by every TieredRouter, started as needed.
-
-    Not a ``ThreadPoolExecutor``: the interpreter joins its threads at exit, so a classifier that never returns
-    would keep the agent's process from exiting. A classifier runs in a copy of the caller's context variables.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._jobs: queue.SimpleQueue[tuple[Future[_Outcome], Callable[[], _Outcome]]] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
-        self._lock = threading.Lock()
-        self._threads = 0
-
-    def submit(self, job: Callable[[], _Outcome]) -> Future[_Outcome]:
-        future: Future[_Outcome] = Future()
-        context = contextvars.copy_context()
-        self._jobs.put((future, lambda: context.run(job)))
-        if not self._idle.acquire(blocking=False):
-            with self._lock:
-                if self._threads < self.size:
-                    self._threads += 1
-                    name = f"understudy-classifier-{self._threads}"
-                    threading.Thread(target=self._work, name=name, daemon=True).start()
-        return future
-
-    def _work(self) -> None:
-        while True:
-            future, job = self._jobs.get()
-            if future.set_running_or_notify_cancel():  # False: the caller gave up before it started
-                try:
-                    future.set_result(job())
-                except BaseException as exc:  # a job catches Exception itself; this keeps the thread alive
-                    future.set_exception(exc)
-            self._idle.release()
+def _call_function(
+    function: ClassifierFunction, context: dict[str, Any], messages: list[Mapping[str, Any]] | None, router: str
+) -> _Outcome:
+    """What ``function`` answers, awaited if it is async; runs on a classifier thread."""
+    try:
+        answer: object = function(context, messages)
+        if inspect.isawaitable(answer):
+            answer = asyncio.run(_awaited(answer))  # on a worker thread: no running loop here
+    except (Exception, asyncio.CancelledError) as exc:
+        # A CancelledError from inside an async classifier must not reach the caller, where it would
+        # look like the caller's own task being cancelled.
+        logger.warning("router %r: its classifier raised", router, exc_info=True)
+        return _Outcome(error=exc)
+    return _Outcome(answer=answer)
 
 
-_workers: Final = _Workers(_WORKER_THREADS)
-
-
-def _tiers(
-    tiers: Mapping[str, Sequence[str] | Mapping[str, Any] | Tier], problems: list[tuple[str, str]]
-) -> dict[str, Tier]:
-    """Each tier as a ``Tier``; what is wrong goes to ``problems`` as (key, message)."""
-    if not isinstance(tiers, Mapping) or not tiers:
-        problems.append(("tiers", 'no tier defined; define at least one, e.g. tiers = {"simple": ["fast"]}'))
-        return {}
-    result: dict[str, Tier] = {}
-    folded: dict[str, str] = {}
-    for name, spec in tiers.items():
-        key = f"tiers.{name}"
-        if not isinstance(name, str) or not NAME_PATTERN.match(name):
-            problems.append((key, f"{name!r} is not a valid tier name: {_NAME_RULE}"))
-            continue
-        other = folded.setdefault(name.casefold(), name)
-        if other != name:
-            problems.append((key, f"differs from tier {other!r} only in case; a model's answer cannot tell them apart"))
-            continue
-        try:
-            if isinstance(spec, Tier):
-                result[name] = spec
-            elif isinstance(spec, Mapping):
-                result[name] = Tier.model_validate(spec)
-            elif isinstance(spec, str) or not isinstance(spec, Sequence):
-                problems.append((key, f'must be a list of profile names (e.g. ["fast", "backup"]), not {spec!r}'))
-            else:
-                result[name] = Tier(profiles=tuple(spec))
-        except ValidationError as exc:
-            problems.extend(_problems_of(exc, prefix=key))
-    return result
-
-
-def _problems_of(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
-    """pydantic's errors as (dotted key, message that says the fix)."""
-    problems = []
-    for error in exc.errors():
-        key = prefix
-        for part in error["loc"]:
-            key = f"{key}[{part}]" if isinstance(part, int) else f"{key}.{part}" if key else str(part)
-        if error["type"] in {"model_type", "dict_type"}:
-            what = "a table of tiers" if key == "tiers" else "a list of profile names or a table with profiles"
-            problems.append((key, f'must be {what}, e.g. simple = ["fast", "backup"]'))
-        elif error["type"] == "extra_forbidden":
-            known = Tier.model_fields if key.startswith("tiers.") else _RouterFile.model_fields
-            close = difflib.get_close_matches(key.rpartition(".")[2], known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(known)}"
-            problems.append((key, f"unknown key; {hint}"))
-        elif error["type"] == "missing":
-            problems.append((key, "missing; it is required"))
-        else:
-            problems.append((key, error["msg"].removeprefix("Value error, ")))
-    return problems
-
-
-def _config_error(problems: list[tuple[str, str]], path: Path | None) -> RouteConfigError:
-    if len(problems) == 1:
-        key, message = problems[0]
-        return RouteConfigError(message, path=path, where=key)
-    return RouteConfigError("; ".join(f"{key}: {message}" for key, message in problems), path=path)
-
-
-def _system_prompt(tiers: Mapping[str, Tier], default_tier: str) -> str:
-    lines = [f"- {name}: {tier.description}" if tier.description else f"- {name}" for name, tier in tiers.items()]
-    return (
-        "You route requests to the right tier of language models. Put the user's request in exactly one of "
-        "these tiers:\n" + "\n".join(lines) + f"\n\nAnswer with the tier name only. If unsure, answer {default_tier}."
-    )
-
-
-def _last_user_text(messages: Sequence[Mapping[str, Any]] | None) -> str | None:
-    """The text of the last user message that has any, cut to a size a small model reads quickly."""
-    for message in reversed(messages or ()):
-        if not isinstance(message, Mapping) or message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            text = content
-        elif isinstance(content, Sequence):  # content parts: keep the text ones
-            text = "\n".join(
-                part["text"] for part in content if isinstance(part, Mapping) and isinstance(part.get("text"), str)
-            )
-        else:
-            continue
-        if text.strip():
-            if len(text) > _PROMPT_HEAD + _PROMPT_TAIL:
-                text = f"{text[:_PROMPT_HEAD]}\n[...]\n{text[-_PROMPT_TAIL:]}"
-            return text
-    return None
+def _ask_profile(registry: Registry, profile: str, prompt: list[dict[str, str]], router: str) -> _Outcome:
+    """What the classifier profile answers to ``prompt``; runs on a classifier thread."""
+    try:
+        response = registry.get(profile).completion(messages=prompt)
+        answer = response.choices[0].message.content
+    except Exception as exc:
+        # The registry's stats and events already hold the provider's failure; one line is enough.
+        logger.warning("router %r: classifier profile %r failed: %s", router, profile, _describe(exc))
+        return _Outcome(error=exc)
+    return _Outcome(answer=answer)
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> Any:
