@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import fresh_interpreter, fresh_result
 
-from understudy.demo import FAKE_KEY, SCENARIOS, Symbols, run_demo
+from understudy.demo import run_demo
+from understudy.demo.runner import Symbols
+from understudy.demo.scenarios import FAKE_KEY, SCENARIOS
 
 # litellm's own typed dicts trip this pydantic warning on its first async call; nothing of ours.
 pytestmark = pytest.mark.filterwarnings("ignore:Item .* is using the `ReadOnly` qualifier:UserWarning")
