@@ -78,6 +78,7 @@ def main() -> None:
     import litellm
 
     from understudy import LLM, LLMRegistry, MatchRouter, ProfileStore, RetryPolicy
+    from understudy.calls.litellm_call import LitellmCall
     from understudy.testing import FakeProvider, ServerError
 
     litellm.suppress_debug_info = True
@@ -142,11 +143,13 @@ def main() -> None:
         rows.append(("a 503 on the primary, served by the fallback (ms/call)", versus_floor(served)))
 
         # The walk alone: profiles whose model call returns at once, so only understudy's own work is timed.
-        class Instant(LLM):
-            def _call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
+        class Instant(LitellmCall):
+            def call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
                 return self._served(RESPONSE, time.perf_counter(), as_fallback)
 
-        instant = Instant(registry.get("main").profile, registry)
+        instant = LLM(registry.get("main").profile, registry)
+        instant.caller = Instant(instant.profile, registry.book)
+        assert instant.completion(messages=HELLO) is RESPONSE, "the walk-alone row would time a real call"
         router = MatchRouter(
             "main",
             [{"match": {"platform": f"p{i}", "tier": {"$in": ["a", "b"]}}, "profile": "backup"} for i in range(20)],

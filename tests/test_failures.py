@@ -15,7 +15,7 @@ from conftest import fresh_interpreter, fresh_result
 
 from understudy import FallbackExhaustedError, LLMRegistry, served_by
 from understudy.events import AttemptFailed, Event, FallbackTriggered, ProfileSkipped
-from understudy.failures.classify import Evidence, recognise
+from understudy.failures.kinds import Evidence, recognise
 from understudy.testing import (
     AzureContentFilter,
     ContentFiltered,

@@ -629,3 +629,17 @@ def test_what_except_star_leaves_unhandled_is_still_a_fallback_exhausted_error(
 
     assert [(a.profile, a.error_type) for a in caught.value.attempts] == [("backup", "ServiceUnavailableError")]
     assert caught.value.primary == "main"
+
+
+def test_replacing_an_llms_profile_changes_the_model_it_calls(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", "model-a")
+    fake_profile("other", "model-b")
+    llm = registry.get("main")
+
+    llm.profile = registry.get("other").profile.model_copy(update={"name": "main"})
+    llm.completion(messages=HELLO)
+
+    assert fake_provider.requests("model-b") == 1 and fake_provider.requests("model-a") == 0
+    assert llm.profile.model.endswith("model-b")

@@ -31,3 +31,29 @@ def test_no_class_is_past_250_lines() -> None:
 
 def _lines(path: Path) -> int:
     return len(path.read_text(encoding="utf-8").splitlines())
+
+
+# import-linter ignores these module pairs (pyproject.toml); this keeps each of them type-only.
+TYPE_ONLY_UPWARD = {
+    "plugins/hookspecs.py": ("understudy.profiles", "understudy.routing"),
+    "plugins/builtins.py": ("understudy.routing",),
+}
+
+
+def test_the_hook_contracts_upward_imports_are_type_only() -> None:
+    for module, packages in TYPE_ONLY_UPWARD.items():
+        tree = ast.parse((SOURCE / module).read_text(encoding="utf-8"))
+        type_only = {
+            id(node)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+            for node in ast.walk(block)
+        }
+        upward = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(packages)
+        ]
+        assert upward, f"{module} no longer imports {packages}: drop its ignore_imports entry in pyproject.toml"
+        at_run_time = [f"{module}:{node.lineno}" for node in upward if id(node) not in type_only]
+        assert at_run_time == [], "these imports point up a layer at run time (docs/architecture.md)"

@@ -534,3 +534,18 @@ def test_when_the_ttl_lapses_one_concurrent_call_probes_the_primary(
     for thread in threads:
         thread.join()
     assert fake_provider.requests("gpt-4o-mini") == 2  # the first call, and one probe
+
+
+def test_a_routed_llms_router_and_stickiness_can_be_replaced_after_it_was_built(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("a", "model-a")
+    fake_profile("b", "model-b")
+    routed = registry.get_routed(MatchRouter("a"))
+
+    routed.router = MatchRouter("b")
+    routed.stickiness = Stickiness.of("session")
+
+    assert routed.decide({}).profile == "b"
+    assert served_by(routed.completion(messages=HELLO, session="s")) == "b"
+    assert routed.stickiness.mode == "session" and len(routed.sessions) == 1

@@ -15,7 +15,7 @@ from understudy.calls import backend
 from understudy.calls.responses import mark_served
 from understudy.calls.streams import AsyncFallbackStream, FallbackStream, open_async_stream, open_stream
 from understudy.errors import ConfigError
-from understudy.failures.classify import classify, is_caller_error, refusal
+from understudy.failures.kinds import classify, is_caller_error, refusal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -70,7 +70,7 @@ class LitellmCall:
     def call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
         """One litellm call, no fallback; records stats. For a stream, waits for the first chunk.
 
-        Raises the provider's failure as the kind the provider reported (``understudy.failures.classify``), and
+        Raises the provider's failure as the kind the provider reported (``understudy.failures.kinds``), and
         a filtered 200 answer as a ``ContentPolicyViolationError``.
         """
         litellm = backend.litellm()

@@ -36,10 +36,17 @@ class LLM:
     """
 
     def __init__(self, profile: Profile, registry: Registry) -> None:
-        self.profile = profile
         self.registry = registry
         self.caller: Caller = LitellmCall(profile, registry.book)
         self.fallback_strategy = FallbackStrategy.from_profile(profile, plugin_manager=registry.plugin_manager)
+
+    @property
+    def profile(self) -> Profile:
+        return self.caller.profile
+
+    @profile.setter
+    def profile(self, profile: Profile) -> None:
+        self.caller = LitellmCall(profile, self.registry.book)
 
     @property
     def name(self) -> str:
@@ -68,6 +75,10 @@ class LLM:
     def stats(self) -> ProfileStats:
         """This profile's usage stats (as primary and as anyone's fallback)."""
         return self.registry.stats_of(self.name)
+
+    def cost_of(self, response: Any) -> float | None:
+        """The response's cost in USD from litellm's cost map, or None when unknown (or a stream)."""
+        return self.caller.cost_of(response)
 
     def steps(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from understudy.errors import StreamInterruptedError
-from understudy.failures.classify import empty_stream
+from understudy.failures.kinds import empty_stream
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

@@ -24,7 +24,7 @@ from understudy.events import (
     FallbackTriggered,
     ProfileSkipped,
 )
-from understudy.failures.classify import is_caller_error
+from understudy.failures.kinds import is_caller_error
 from understudy.failures.names import WILDCARD
 from understudy.redaction import credential_values, redact, remember_secrets, scrub
 

@@ -1,1 +1,1 @@
-"""What failed: litellm's exception names (``names``) and the kind of failure a provider reported (``classify``)."""
+"""What failed: litellm's exception names (``names``) and the kind of failure a provider reported (``kinds``)."""

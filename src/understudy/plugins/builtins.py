@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from understudy.failures.names import Target
     from understudy.routing.routes import RouteDecision, Router
 
-__all__ = ["BUILTIN_PLUGINS", "BuiltinExceptionNames", "BuiltinRouting", "LogEvents"]
+__all__ = ["BUILTIN_PLUGINS", "ROUTING_PLUGIN", "BuiltinExceptionNames", "BuiltinRouting", "LogEvents"]
 
 logger = logging.getLogger("understudy")
 
@@ -59,8 +59,10 @@ class BuiltinRouting:
         return router.select(context, messages=messages)
 
 
+ROUTING_PLUGIN: Final = "understudy.route"
+
 BUILTIN_PLUGINS: Final = (
     ("understudy.exception-names", BuiltinExceptionNames),
     ("understudy.log", LogEvents),
-    ("understudy.route", BuiltinRouting),
+    (ROUTING_PLUGIN, BuiltinRouting),
 )

@@ -1,4 +1,5 @@
-"""The hooks a plugin can implement. Every hook is prefixed ``understudy_``.
+"""The hooks a plugin can implement, and the two markers (``hookspec``, ``hookimpl``). Every hook is prefixed
+``understudy_``.
 
 A plugin is any object or module with functions marked ``@understudy.hookimpl``, registered through the
 ``understudy`` entry-point group or with ``get_plugin_manager().register(plugin)``.

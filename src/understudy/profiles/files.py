@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from understudy.errors import ProfileError
 from understudy.profiles.profile import (
     _FIELD_RULES,
-    _NAME_RULE,
     MAX_NESTING,
     MAX_PROFILE_BYTES,
+    NAME_RULE,
     Profile,
     _clip,
     validate_name,
@@ -146,7 +146,7 @@ def _profile_error(exc: ValidationError, name: str, path: Path) -> ProfileError:
             hint = f"did you mean {close[0]!r}?" if close else f"valid fields: {', '.join(_FILE_FIELDS)}"
             problems.append((field, f"unknown field; {hint}"))
         elif error["type"] == "string_pattern_mismatch":
-            problems.append((field, f"{_clip(repr(error['input']))} is not a profile name: {_NAME_RULE}"))
+            problems.append((field, f"{_clip(repr(error['input']))} is not a profile name: {NAME_RULE}"))
         elif field and field.startswith("fallbacks.") and error["type"] == "list_type":
             example = f'{error["loc"][1]} = ["other-profile"]'
             problems.append((field, f"must be a list of profile names, e.g. {example}"))

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_TIMEOUT",
     "MAX_TOKENS",
     "NAME_PATTERN",
+    "NAME_RULE",
     "PROFILE_SUFFIXES",
     "Profile",
     "validate_name",
@@ -46,7 +47,7 @@ MAX_TOKENS: Final = 10_000_000
 ROUTES_FILE_STEM: Final = "routes"  # routes.toml beside the profiles is a router, not a profile
 TIERS_FILE_STEM: Final = "tiers"  # and so is tiers.toml
 RESERVED_STEMS: Final = frozenset({ROUTES_FILE_STEM, TIERS_FILE_STEM})
-_NAME_RULE: Final = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+NAME_RULE: Final = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Keys that must not go in `params`: the profile's own fields (a duplicate would silently lose to them),
 # what understudy sets on every call (retries), and what belongs to each call (messages, stream).
@@ -248,7 +249,7 @@ def validate_name(name: str) -> str:
         ProfileError: the name does not match ``NAME_PATTERN``.
     """
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ProfileError(f"invalid profile name {_clip(repr(name))}: {_NAME_RULE}", profile=str(name)[:64])
+        raise ProfileError(f"invalid profile name {_clip(repr(name))}: {NAME_RULE}", profile=str(name)[:64])
     if name in RESERVED_STEMS:
         raise ProfileError(f"{name!r} is reserved for a router file; name the profile otherwise", profile=name)
     return name

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from understudy.events import RoutingFailed
+from understudy.plugins.builtins import ROUTING_PLUGIN  # it asks the router, which the decider asks itself
 from understudy.redaction import redact
 from understudy.routing.routes import RouteDecision
 
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["Decider", "default_decision", "routing_failure"]
 
 logger = logging.getLogger("understudy")
-
-_BUILTIN_ROUTING: Final = "understudy.route"  # the plugin that asks the router; the decider asks it directly
 
 
 class Decider:
@@ -66,7 +65,7 @@ class Decider:
         failures: list[RoutingFailed] = []
         hook = self.plugin_manager.hook.understudy_route
         for impl in reversed(hook.get_hookimpls()):
-            if impl.plugin_name == _BUILTIN_ROUTING or impl.hookwrapper or impl.wrapper:
+            if impl.plugin_name == ROUTING_PLUGIN or impl.hookwrapper or impl.wrapper:
                 continue
             args = {"router": self.router, "context": context, "messages": messages}
             try:

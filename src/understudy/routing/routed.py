@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from understudy.calls.protocols import Registry
     from understudy.routing.planning import Plan
     from understudy.routing.routes import RouteDecision, Router
+    from understudy.routing.sessions import SessionBook
 
 __all__ = ["RoutedLLM"]
 
@@ -39,11 +40,32 @@ class RoutedLLM:
 
     def __init__(self, registry: Registry, router: Router, stickiness: Stickiness | str | float | None = None):
         self.registry = registry
-        self.router = router
-        self.stickiness = Stickiness.of(stickiness)
         self._decider = Decider(router, registry.plugin_manager)
-        self._planner = Planner(registry, router, self.stickiness)
-        self.sessions = self._planner.sessions
+        self._planner = Planner(registry, router, Stickiness.of(stickiness))
+
+    @property
+    def router(self) -> Router:
+        return self._decider.router
+
+    @router.setter
+    def router(self, router: Router) -> None:
+        self._decider.router = self._planner.router = router
+
+    @property
+    def stickiness(self) -> Stickiness:
+        return self._planner.stickiness
+
+    @stickiness.setter
+    def stickiness(self, stickiness: Stickiness) -> None:
+        self._planner.stickiness = stickiness
+
+    @property
+    def sessions(self) -> SessionBook:
+        return self._planner.sessions
+
+    @sessions.setter
+    def sessions(self, sessions: SessionBook) -> None:
+        self._planner.sessions = sessions
 
     def completion(
         self, *, context: Mapping[str, Any] | None = None, session: str | None = None, **kwargs: Unpack[CompletionArgs]

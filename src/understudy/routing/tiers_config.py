@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from understudy.errors import ProfileError, ProfileNotFoundError, RouteConfigError
-from understudy.profiles.profile import NAME_PATTERN
+from understudy.profiles.profile import NAME_PATTERN, NAME_RULE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,8 +39,6 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT: Final = 2.0
-
-_NAME_RULE: Final = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 # A long message is cut in the middle for the classifier: the head usually says what the task is, the tail
 # what is asked; a small labelling model needs neither the whole of a pasted document nor its cost.
@@ -68,7 +66,7 @@ class Tier(BaseModel):
             raise ValueError('lists no profile; name at least one candidate, e.g. profiles = ["fast"]')
         for name in value:
             if not NAME_PATTERN.match(name):
-                raise ValueError(f"{name!r} is not a profile name: {_NAME_RULE}")
+                raise ValueError(f"{name!r} is not a profile name: {NAME_RULE}")
         dupes = sorted({name for name in value if value.count(name) > 1})
         if dupes:
             raise ValueError(f"names {', '.join(map(repr, dupes))} more than once; list each candidate once")
@@ -175,7 +173,7 @@ def validated_tiers(
         problems.append(("timeout", f"{timeout!r} is not a number of seconds > 0; e.g. timeout = {DEFAULT_TIMEOUT}"))
     if isinstance(classifier, str):
         if not NAME_PATTERN.match(classifier):
-            problems.append(("classifier", f"{classifier!r} is not a profile name: {_NAME_RULE}"))
+            problems.append(("classifier", f"{classifier!r} is not a profile name: {NAME_RULE}"))
         elif not has_registry:
             problems.append(
                 (
@@ -275,7 +273,7 @@ def _tiers(
     for name, spec in tiers.items():
         key = f"tiers.{name}"
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
-            problems.append((key, f"{name!r} is not a valid tier name: {_NAME_RULE}"))
+            problems.append((key, f"{name!r} is not a valid tier name: {NAME_RULE}"))
             continue
         other = folded.setdefault(name.casefold(), name)
         if other != name:
