@@ -643,3 +643,13 @@ def test_replacing_an_llms_profile_changes_the_model_it_calls(
 
     assert fake_provider.requests("model-b") == 1 and fake_provider.requests("model-a") == 0
     assert llm.profile.model.endswith("model-b")
+
+
+def test_a_calls_extra_headers_are_added_to_the_profiles(fake_profile: WriteProfile, registry: LLMRegistry) -> None:
+    fake_profile("main", params={"extra_headers": {"X-Proxy-Key": "proxy-1", "X-Team": "ml"}})
+    caller = registry.get("main").caller
+
+    request = caller.request({"messages": HELLO, "extra_headers": {"X-Trace": "t-1", "X-Team": "infra"}})
+
+    assert request["extra_headers"] == {"X-Proxy-Key": "proxy-1", "X-Team": "infra", "X-Trace": "t-1"}
+    assert registry.get("main").profile.params["extra_headers"] == {"X-Proxy-Key": "proxy-1", "X-Team": "ml"}

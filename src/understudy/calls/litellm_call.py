@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from understudy.calls.stats import StatsBook
     from understudy.profiles.profile import Profile
 
-__all__ = ["LitellmCall"]
+__all__ = ["PROFILE_OWNED", "LitellmCall"]
 
 # The profile decides these, and understudy owns retries; a caller passing them is almost surely confused.
-_PROFILE_OWNED: Final = frozenset(
+PROFILE_OWNED: Final = frozenset(
     {"model", "api_key", "api_base", "base_url", "num_retries", "max_retries", "retry_policy", "fallbacks"}
 )
 
@@ -45,12 +45,15 @@ class LitellmCall:
     def request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The litellm arguments for one call: the profile's settings, then the caller's, retries off.
 
+        A call's ``extra_headers`` are added to the profile's (a call's header of the same name wins), so a
+        trace header never drops a proxy's key header.
+
         Raises:
             TypeError: the caller passed an argument the profile owns (``model``, ``api_key`` ...).
             ProfileError: the profile's key variable is not set.
             ConfigError: litellm's global ``num_retries`` is set, which would retry every call twice over.
         """
-        owned = sorted(_PROFILE_OWNED & kwargs.keys())
+        owned = sorted(PROFILE_OWNED & kwargs.keys())
         if owned:
             raise TypeError(
                 f"{', '.join(owned)} come from the profile, not the call; edit profile {self.name!r} "
@@ -64,8 +67,11 @@ class LitellmCall:
                 f"litellm.num_retries is {litellm.num_retries}; set it to None: understudy owns retries "
                 "(set num_retries in each profile instead)"
             )
-        # litellm and the openai client retry by default; understudy retries, so they must not.
-        return {**self.profile.litellm_kwargs(), **kwargs, "num_retries": 0, "max_retries": 0}
+        profile = self.profile.litellm_kwargs()
+        request = {**profile, **kwargs, "num_retries": 0, "max_retries": 0}  # understudy retries; they must not
+        if isinstance(profile.get("extra_headers"), dict) and isinstance(kwargs.get("extra_headers"), dict):
+            request["extra_headers"] = {**profile["extra_headers"], **kwargs["extra_headers"]}
+        return request
 
     def call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:
         """One litellm call, no fallback; records stats. For a stream, waits for the first chunk.
