@@ -13,8 +13,6 @@ import json
 import logging
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import litellm
@@ -683,66 +681,15 @@ def test_a_timeout_the_caller_passed_applies(
     assert served_by(response) == "backup"
 
 
-def test_extra_headers_arrive_at_the_provider(write_profile: WriteProfile, registry: LLMRegistry) -> None:
-    with _HeaderRecorder() as recorder:
-        write_profile("main", model="openai/main", api_base=recorder.base_url, api_key="sk-test-key-0000")
-        register(registry)
+def test_extra_headers_arrive_at_the_provider(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main")
+    register(registry)
 
-        litellm.completion(model="understudy/main", messages=HELLO, extra_headers={"X-Trace-Id": "trace-7"})
+    litellm.completion(model="understudy/main", messages=HELLO, extra_headers={"X-Trace-Id": "trace-7"})
 
-    assert {k.lower(): v for k, v in recorder.headers[0].items()}.get("x-trace-id") == "trace-7"
-
-
-class _HeaderRecorder:
-    """A one-route OpenAI-style endpoint on 127.0.0.1 that records request headers (the fake provider keeps bodies)."""
-
-    def __init__(self) -> None:
-        self.headers: list[dict[str, str]] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                recorder.headers.append(dict(self.headers))
-                body = json.dumps(
-                    {
-                        "id": "chatcmpl-1",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": "main",
-                        "choices": [
-                            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
-                        ],
-                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                    }
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def __enter__(self) -> _HeaderRecorder:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-
-# -- 7. model info ---------------------------------------------------------------------------------------------------
+    assert fake_provider.received_headers("main")[0]["x-trace-id"] == "trace-7"
 
 
 def test_get_model_info_answers_with_the_primary_models_info(

@@ -6,8 +6,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -26,7 +24,6 @@ from understudy.integrations.openai import (
 from understudy.testing import HTTPError, RateLimit, Reply, ServerError, Slow, StreamFailure
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from conftest import WriteProfile
@@ -607,60 +604,15 @@ def test_a_tool_call_comes_back_in_the_chat_completion(
     assert fake_provider.received("main")[0]["tools"] == TOOLS
 
 
-class _HeaderRecorder(ThreadingHTTPServer):
-    """A hop in front of the fake provider that keeps the headers of every request it forwards.
-
-    (``FakeProvider`` records bodies only.)
-    """
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-        self.headers: list[dict[str, str]] = []
-        super().__init__(("127.0.0.1", 0), _RecordingHandler)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-
-class _RecordingHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _HeaderRecorder
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        self.server.headers.append({name.lower(): value for name, value in self.headers.items()})
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        answer = httpx.post(self.server.target + self.path, content=body, headers={"content-type": "application/json"})
-        self.send_response(answer.status_code)
-        self.send_header("Content-Type", answer.headers["content-type"])
-        self.send_header("Content-Length", str(len(answer.content)))
-        self.end_headers()
-        self.wfile.write(answer.content)
-
-
-@pytest.fixture
-def recorder(fake_provider: FakeProvider) -> Iterator[_HeaderRecorder]:
-    server = _HeaderRecorder(fake_provider.base_url.removesuffix("/v1"))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    thread.join()
-    server.server_close()
-
-
 def test_extra_headers_are_forwarded_but_never_the_clients_credentials(
-    write_profile: WriteProfile, registry: LLMRegistry, recorder: _HeaderRecorder
+    write_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
 ) -> None:
-    write_profile("main", model="openai/main", api_base=recorder.base_url, api_key=KEY, num_retries=0)
+    write_profile("main", model="openai/main", api_base=fake_provider.base_url, api_key=KEY, num_retries=0)
 
     with client(registry, api_key="sk-caller-key-1111", organization="org-caller") as openai_client:
         openai_client.chat.completions.create(model="main", messages=HELLO, extra_headers={"X-Trace-Id": "trace-1"})
 
-    (sent,) = recorder.headers
+    (sent,) = fake_provider.received_headers("main")
     assert sent["x-trace-id"] == "trace-1"
     assert sent["authorization"] == f"Bearer {KEY}"  # the profile's key, not the client's
     assert "sk-caller-key-1111" not in str(sent)
@@ -668,12 +620,12 @@ def test_extra_headers_are_forwarded_but_never_the_clients_credentials(
 
 
 def test_a_request_without_extra_headers_keeps_the_profiles_own(
-    write_profile: WriteProfile, registry: LLMRegistry, recorder: _HeaderRecorder
+    write_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
 ) -> None:
     write_profile(
         "main",
         model="openai/main",
-        api_base=recorder.base_url,
+        api_base=fake_provider.base_url,
         api_key=KEY,
         num_retries=0,
         params={"extra_headers": {"X-Profile": "kept"}},
@@ -682,7 +634,7 @@ def test_a_request_without_extra_headers_keeps_the_profiles_own(
     with client(registry) as openai_client:
         openai_client.chat.completions.create(model="main", messages=HELLO)
 
-    (sent,) = recorder.headers
+    (sent,) = fake_provider.received_headers("main")
     assert sent["x-profile"] == "kept"
 
 

@@ -330,6 +330,15 @@ def test_litellm_requests_are_counted_and_recorded_on_every_endpoint(provider: F
     assert "hello" in json.dumps(body)
 
 
+def test_request_headers_are_recorded_with_lower_case_names_and_reset(provider: FakeProvider) -> None:
+    complete(provider, extra_headers={"X-Trace-Id": "t-1"})
+
+    (headers,) = provider.received_headers(MODEL)
+    assert headers["x-trace-id"] == "t-1" and headers["content-type"] == "application/json"
+    provider.reset()
+    assert provider.received_headers(MODEL) == []
+
+
 def test_gemini_v1_paths_are_served_too(provider: FakeProvider) -> None:
     _, body = native_request("gemini")
 

@@ -41,6 +41,7 @@ class FakeProvider:
         self._queues: dict[str, deque[Behaviour]] = defaultdict(deque)
         self._defaults: dict[str, Behaviour] = {}
         self._received: dict[str, list[JSON]] = defaultdict(list)
+        self._headers: dict[str, list[dict[str, str]]] = defaultdict(list)
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -138,12 +139,18 @@ class FakeProvider:
         with self._lock:
             return list(self._received.get(_key(model), ()))
 
+    def received_headers(self, model: str) -> list[dict[str, str]]:
+        """The HTTP headers of ``model``'s requests, oldest first, names in lower case."""
+        with self._lock:
+            return [dict(headers) for headers in self._headers.get(_key(model), ())]
+
     def reset(self) -> None:
         """Forget every script, default and received request."""
         with self._lock:
             self._queues.clear()
             self._defaults.clear()
             self._received.clear()
+            self._headers.clear()
 
     def __repr__(self) -> str:
         with self._lock:
@@ -152,11 +159,12 @@ class FakeProvider:
         where = self.base_url if self._server is not None else "stopped"
         return f"<FakeProvider {where} requests={counts} pending={pending}>"
 
-    def _take(self, request: Request) -> Behaviour:
+    def _take(self, request: Request, headers: dict[str, str]) -> Behaviour:
         """Record one request and pop the behaviour that answers it."""
         model = _key(request.model)
         with self._lock:
             self._received[model].append(request.body)
+            self._headers[model].append(headers)
             queue = self._queues.get(model)
             if queue:
                 return queue.popleft()
@@ -238,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         request = found.request(body)
         provider = cast("_Server", self.server).provider
-        behaviour = provider._take(request)
+        behaviour = provider._take(request, {name.lower(): value for name, value in self.headers.items()})
         while isinstance(behaviour, Slow):
             if provider._stopping.wait(behaviour.seconds):
                 self.close_connection = True  # the provider is stopping: hang up
