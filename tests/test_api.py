@@ -38,9 +38,16 @@ def test_the_testing_module_is_public() -> None:
     assert "FakeProvider" in understudy.testing.__all__
 
 
-def test_importing_understudy_does_not_import_litellm() -> None:
-    code = "import sys, understudy, understudy.testing; sys.exit('litellm' in sys.modules or 'openai' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+SDKS = ("litellm", "openai", "llm", "agents", "pydantic_ai", "langchain_core", "langchain_litellm", "langchain_openai")
+
+
+def test_importing_understudy_imports_neither_litellm_nor_any_sdk() -> None:
+    code = (
+        "import sys, understudy, understudy.testing, understudy.integrations; "
+        f"print(sorted(m for m in {SDKS!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_the_error_tree_separates_configuration_from_provider_failures() -> None:

@@ -467,6 +467,31 @@ def test_a_stream_carries_the_providers_own_token_counts(
 
 
 @both
+def test_an_exhausted_stream_keeps_the_last_errors_kind_and_every_attempt_reachable(
+    chain: None, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    register(registry)
+    fake_provider.default("primary", ServerError(503))
+    fake_provider.default("backup", RateLimit())
+
+    with pytest.raises((litellm.RateLimitError, litellm.exceptions.MidStreamFallbackError)) as caught:
+        stream_via_litellm(asynchronous, model="understudy/primary", messages=HELLO)
+
+    # A sync stream raises litellm's class for the last error. litellm's async stream wrapper wraps whatever its
+    # provider raises while iterating in MidStreamFallbackError (a ServiceUnavailableError), keeping the status
+    # and the provider's error as original_exception, so the last error's kind stays one attribute away.
+    error: Any = caught.value
+    assert error.status_code == 429
+    if asynchronous:
+        assert isinstance(error, litellm.exceptions.MidStreamFallbackError) and error.is_pre_first_chunk
+        error = error.original_exception
+    assert isinstance(error, litellm.RateLimitError)
+    assert isinstance(error.__cause__, FallbackExhaustedError)
+    assert [a.profile for a in error.__cause__.attempts] == ["primary", "primary", "backup"]
+    assert (fake_provider.requests("primary"), fake_provider.requests("backup")) == (2, 1)
+
+
+@both
 def test_a_stream_that_breaks_after_its_first_chunk_raises_litellms_connection_error(
     chain: None, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
 ) -> None:
