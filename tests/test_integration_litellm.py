@@ -351,6 +351,7 @@ def test_an_exhausted_chain_raises_litellms_error_of_the_last_kind_with_every_at
 
     error = caught.value
     assert error.status_code == 429
+    assert error.headers["x-should-retry"] == "false"  # so an SDK that follows provider hints does not retry
     assert len(str(error)) < 1000
     assert "Traceback" not in str(error) and "github.com/BerriAI" not in str(error)
     exhausted = error.__cause__

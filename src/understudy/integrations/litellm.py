@@ -327,7 +327,10 @@ def _for_litellm(error: Exception, profile: str) -> Exception:
         built = error
     else:
         return error  # a programming error: litellm's mapping shows its traceback
-    built.num_retries = 0  # type: ignore[attr-defined]  # a Router reads it as the deployment's retries
+    # understudy has retried already: a Router reads num_retries as the deployment's retries, and SDKs that honour
+    # provider hints (OpenAI Agents' provider_suggested policy) read x-should-retry, as the openai client does.
+    built.num_retries = 0  # type: ignore[attr-defined]
+    built.headers = {**(getattr(built, "headers", None) or {}), "x-should-retry": "false"}  # type: ignore[attr-defined]
     return built
 
 
