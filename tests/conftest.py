@@ -22,6 +22,7 @@ import pytest
 from understudy import LLMRegistry, ProfileStore, RetryPolicy
 
 if TYPE_CHECKING:
+    from understudy.events import Event
     from understudy.testing import FakeProvider
 
 # litellm prints a "Give Feedback" banner on every exception; the tests raise hundreds on purpose.
@@ -160,6 +161,36 @@ def fake_profile(write_profile: WriteProfile, fake_provider: FakeProvider) -> Wr
 def registry(profiles_dir: Path) -> LLMRegistry:
     """A registry over the test's profile directory that retries without real waits."""
     return LLMRegistry(ProfileStore([profiles_dir]), retry_policy=RetryPolicy(initial=0.001, max_delay=0.5))
+
+
+@pytest.fixture
+def twin(profiles_dir: Path) -> LLMRegistry:
+    """A second registry over the same profiles: the same scenario called through the core API, to compare with."""
+    return LLMRegistry(ProfileStore([profiles_dir]), retry_policy=RetryPolicy(initial=0.001, max_delay=0.5))
+
+
+# -- comparing an integration's story with the core API's ------------------------------------------------------------
+
+
+def observe(registry: LLMRegistry) -> list[Event]:
+    """The list that every event of ``registry`` is appended to from now on."""
+    events: list[Event] = []
+    registry.subscribe(events.append)
+    return events
+
+
+def steps(events: list[Event]) -> list[dict[str, Any]]:
+    """Events without what differs between two runs of one scenario (ids, clocks, jitter)."""
+    dumps = [e.model_dump(exclude={"call_id", "timestamp", "latency", "retry_in"}) for e in events]
+    for dump in dumps:
+        if isinstance(dump.get("attempts"), list):  # fallback_exhausted: each attempt's duration
+            dump["attempts"] = [{k: v for k, v in a.items() if k != "duration"} for a in dump["attempts"]]
+    return dumps
+
+
+def stats(registry: LLMRegistry) -> dict[str, dict[str, Any]]:
+    """Per-profile stats without the latencies."""
+    return {name: s.model_dump(exclude={"total_latency", "mean_latency"}) for name, s in registry.stats().items()}
 
 
 # -- fresh interpreters, run beside the suite ------------------------------------------------------------------------

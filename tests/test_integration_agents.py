@@ -27,6 +27,7 @@ from agents import (
     retry_policies,
 )
 from agents.extensions.models.litellm_model import LitellmModel
+from conftest import observe, stats, steps
 from openai.types.shared import Reasoning
 
 from understudy import FallbackExhaustedError, LLMRegistry, ProfileStore, RetryPolicy
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from agents.models.interface import Model
     from conftest import WriteProfile
 
-    from understudy.events import Event
     from understudy.testing import Behaviour, FakeProvider
 
     MakeModel = Callable[[LLMRegistry, str], Model]
@@ -76,25 +76,6 @@ def via_openai(registry: LLMRegistry, profile: str) -> Model:
 
 
 paths = pytest.mark.parametrize("make", [via_litellm, via_openai], ids=["litellm-model", "openai-client"])
-
-
-def observe(registry: LLMRegistry) -> list[Event]:
-    events: list[Event] = []
-    registry.subscribe(events.append)
-    return events
-
-
-def steps(events: list[Event]) -> list[dict[str, Any]]:
-    """Events without what differs between two runs of one scenario (ids, clocks, jitter)."""
-    dumps = [e.model_dump(exclude={"call_id", "timestamp", "latency", "retry_in"}) for e in events]
-    for dump in dumps:
-        if isinstance(dump.get("attempts"), list):  # fallback_exhausted: each attempt's duration
-            dump["attempts"] = [{k: v for k, v in a.items() if k != "duration"} for a in dump["attempts"]]
-    return dumps
-
-
-def stats(registry: LLMRegistry) -> dict[str, dict[str, Any]]:
-    return {n: s.model_dump(exclude={"total_latency", "mean_latency"}) for n, s in registry.stats().items()}
 
 
 def requests(fake_provider: FakeProvider) -> tuple[int, int]:

@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import litellm
 import pytest
+from conftest import observe, stats, steps
 
 from understudy import (
     FallbackExhaustedError,
     LLMRegistry,
     ProfileError,
-    ProfileStore,
-    RetryPolicy,
     StreamInterruptedError,
     served_by,
 )
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
 
     from conftest import WriteProfile
 
-    from understudy.events import Event
     from understudy.testing import FakeProvider
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -66,32 +64,10 @@ def restore_litellm() -> Iterator[None]:
 
 
 @pytest.fixture
-def twin(profiles_dir: Path) -> LLMRegistry:
-    """A second registry over the same profiles: the same scenario called directly, to compare with."""
-    return LLMRegistry(ProfileStore([profiles_dir]), retry_policy=RetryPolicy(initial=0.001, max_delay=0.5))
-
-
-@pytest.fixture
 def chain(fake_profile: WriteProfile) -> None:
     """``primary`` (one retry) falls back to ``backup`` on any provider failure."""
     fake_profile("primary", num_retries=1, fallbacks={"*": ["backup"]})
     fake_profile("backup")
-
-
-def observe(registry: LLMRegistry) -> list[Event]:
-    events: list[Event] = []
-    registry.subscribe(events.append)
-    return events
-
-
-def steps(events: list[Event]) -> list[dict[str, Any]]:
-    """Events without what differs between two runs of one scenario (ids, clocks, jitter)."""
-    varying = {"call_id", "timestamp", "latency", "retry_in"}
-    return [event.model_dump(exclude=varying) for event in events]
-
-
-def stats(registry: LLMRegistry) -> dict[str, dict[str, Any]]:
-    return {name: s.model_dump(exclude={"total_latency", "mean_latency"}) for name, s in registry.stats().items()}
 
 
 def run(call: Callable[..., Any], asynchronous: bool, **kwargs: Any) -> Any:
