@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import ValidationError
 
 from understudy.errors import ProfileError
+from understudy.profiles.health import HealthSettings
 from understudy.profiles.profile import (
     _FIELD_RULES,
     MAX_NESTING,
@@ -142,8 +143,10 @@ def _profile_error(exc: ValidationError, name: str, path: Path) -> ProfileError:
     for error in exc.errors():
         field = _clip(".".join(str(part) for part in error["loc"]), 100) or None  # None: a rule across fields
         if error["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(field or "", Profile.model_fields, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"valid fields: {', '.join(_FILE_FIELDS)}"
+            table, _, key = (field or "").rpartition(".") if error["loc"][0] == "health" else ("", "", field or "")
+            valid = tuple(HealthSettings.model_fields) if table else _FILE_FIELDS
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid fields: {', '.join(valid)}"
             problems.append((field, f"unknown field; {hint}"))
         elif error["type"] == "string_pattern_mismatch":
             problems.append((field, f"{_clip(repr(error['input']))} is not a profile name: {NAME_RULE}"))

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from understudy.errors import ProfileError
+from understudy.profiles.health import MAX_HEALTH_SECONDS, HealthSettings
 from understudy.redaction import credential_values, redact, redact_mapping
 
 if TYPE_CHECKING:
@@ -69,6 +70,12 @@ _FIELD_RULES: Final = {
     "timeout": (f"a number of seconds, more than 0 and at most {MAX_TIMEOUT}", "30"),
     "num_retries": ("a whole number from 0 to 10", "2"),
     "description": ("text", '"cloud primary"'),
+    "health.enabled": ("true or false", "false"),
+    "health.failures": ("a whole number from 1 to 1000", "3"),
+    "health.window": (f"a number of seconds, more than 0 and at most {MAX_HEALTH_SECONDS}", "60"),
+    "health.cooldown": (f"a number of seconds, more than 0 and at most {MAX_HEALTH_SECONDS}", "30"),
+    "health.model_scoped": ("a list of exception names", '["NotFoundError"]'),
+    "health.request_scoped": ("a list of exception names", '["BadRequestError"]'),
 }
 
 # pydantic checks patterns with Rust's regex, which has no \Z but whose `$` matches only at the very end.
@@ -94,6 +101,7 @@ class Profile(BaseModel):
             connection), before the fallbacks are tried.
         params: passed to litellm as-is (``top_p``, ``reasoning_effort``, ``extra_headers`` ...).
         fallbacks: exception name (or ``"*"``) to the ordered profile names to try when this profile fails.
+        health: when repeated failures make calls skip this profile for a while (``[health]``).
         source: the file the profile was loaded from, if any.
     """
 
@@ -113,6 +121,7 @@ class Profile(BaseModel):
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
     fallbacks: dict[str, list[ProfileName]] = Field(default_factory=dict)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     source: Path | None = Field(default=None, exclude=True, repr=False)
 
     @field_validator("model", "api_base", "api_version")
