@@ -99,13 +99,21 @@ def test_async_call_is_served_by_the_primary_after_a_retry(demo: tuple[int, str]
     assert "answer from primary: 'Hello from asyncio!'" in text
 
 
+def test_a_primary_that_keeps_failing_cools_down_and_is_skipped_without_a_request(demo: tuple[int, str]) -> None:
+    text = demo[1].split("\n7. ")[1].split("Stats per profile")[0]
+    assert text.count("attempt 3 of primary failed: ServiceUnavailableError (no retry)") == 1
+    assert "skipped primary: cooling down: 3 failures in 60 s, the last ServiceUnavailableError (until " in text
+    assert "fallback primary → local (ProfileCoolingDownError)" in text
+    assert text.count("answer from local: 'Still here.'") == 2
+
+
 def test_run_demo_ends_with_a_stats_row_per_profile(demo: tuple[int, str]) -> None:
     table = demo[1].split("Stats per profile (registry.stats()):\n")[1].splitlines()
     assert table[0].split()[:4] == ["profile", "attempts", "ok", "failed"]
     rows = {line.split()[0]: line.split() for line in table[2:6]}
     assert set(rows) == {"primary", "backup", "long-context", "local"}
     # profile, attempts, ok, failed, tokens, cost ...
-    assert rows["primary"][1:4] == ["12", "1", "11"]
+    assert rows["primary"][1:4] == ["15", "1", "14"]  # scenario 7's second call skips it: no attempt
     assert rows["backup"][1:4] == ["3", "1", "2"]  # scenario 6 routes to backup, which fails over to local
     assert rows["local"][5] == "unknown"
     assert rows["long-context"][5].startswith("$")
@@ -148,7 +156,7 @@ def test_understudy_demo_command_is_quiet_on_stderr_and_needs_no_key() -> None:
 
 
 def test_run_demo_shows_a_routed_call_that_still_falls_back(demo: tuple[int, str]) -> None:
-    section = demo[1].split("6. A router picks")[1].split("Stats per profile")[0]
+    section = demo[1].split("6. A router picks")[1].split("\n7. ")[0]
     assert "routed to backup by match:routes[0]" in section
     assert "fallback backup" in section and "answer from local" in section
 

@@ -23,7 +23,7 @@ import openai
 import pytest
 import yaml
 
-from understudy import ConfigError, Profile, ProfileStore
+from understudy import ConfigError, HealthSettings, Profile, ProfileStore
 from understudy.cli import main
 from understudy.importers import import_litellm_config, profile_toml, read_config, write_profiles
 from understudy.profiles.profile import _CALL_PARAMS, _FIELD_PARAMS, _OWNED_PARAMS
@@ -378,6 +378,7 @@ def test_each_model_list_entry_becomes_a_profile_field_by_field(tmp_path: Path, 
             "temperature": None,
             "max_tokens": None,
             "params": {},
+            "health": HealthSettings().model_dump(),
             "description": (
                 f"imported from {path.name}, model_list[{INDEXES[name]}] (model_name {MODEL_NAMES.get(name, name)!r})"
             ),

@@ -339,6 +339,27 @@ def test_an_exhausted_chain_raises_litellms_error_of_the_last_kind_with_every_at
     ]
 
 
+@both
+def test_a_chain_skipped_while_cooling_down_raises_the_kind_that_cooled_it_down(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("primary", fallbacks={"*": ["backup"]}, health={"failures": 1})
+    fake_profile("backup", health={"failures": 1})
+    register(registry)
+    fake_provider.default("primary", ServerError(503))
+    fake_provider.default("backup", RateLimit())
+    with pytest.raises(litellm.RateLimitError):
+        via_litellm(asynchronous, model="understudy/primary", messages=HELLO)
+
+    with pytest.raises(litellm.RateLimitError) as caught:  # both cooling down: no request at all
+        via_litellm(asynchronous, model="understudy/primary", messages=HELLO)
+
+    assert caught.value.status_code == 429
+    assert "cooling down" in str(caught.value)
+    assert [type(a.error).__name__ for a in caught.value.__cause__.attempts] == ["ProfileCoolingDownError"] * 2
+    assert (fake_provider.requests("primary"), fake_provider.requests("backup")) == (1, 1)
+
+
 def test_an_exhausted_chain_that_ended_on_a_503_raises_litellms_503(
     chain: None, registry: LLMRegistry, fake_provider: FakeProvider
 ) -> None:

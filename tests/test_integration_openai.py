@@ -328,6 +328,26 @@ def test_an_exhausted_chain_answers_with_the_last_errors_status(
     assert (fake_provider.requests("main"), fake_provider.requests("backup")) == (1, 1)
 
 
+def test_a_chain_skipped_while_cooling_down_answers_with_the_status_that_cooled_it_down(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]}, health={"failures": 1})
+    fake_profile("backup", health={"failures": 1})
+    fake_provider.default("main", ServerError(503))
+    fake_provider.default("backup", RateLimit())
+
+    with client(registry) as openai_client:
+        with pytest.raises(openai.RateLimitError):
+            openai_client.chat.completions.create(model="main", messages=HELLO)
+        with pytest.raises(openai.RateLimitError) as caught:  # both cooling down: no request at all
+            openai_client.chat.completions.create(model="main", messages=HELLO)
+
+    assert isinstance(caught.value.body, dict)
+    assert [a["profile"] for a in caught.value.body["attempts"]] == ["main", "backup"]
+    assert "cooling down" in caught.value.body["message"]
+    assert (fake_provider.requests("main"), fake_provider.requests("backup")) == (1, 1)
+
+
 @pytest.mark.usefixtures("chain")
 def test_an_exhausted_stream_is_an_error_answer_not_a_stream(
     registry: LLMRegistry, fake_provider: FakeProvider

@@ -18,6 +18,7 @@ from understudy.errors import (
     Attempt,
     ConfigError,
     FallbackExhaustedError,
+    ProfileCoolingDownError,
     ProfileError,
     ProfileNotFoundError,
     RouteConfigError,
@@ -25,7 +26,9 @@ from understudy.errors import (
     UnderstudyError,
     UnknownExceptionNameError,
 )
+from understudy.health.circuit import HealthStore, MemoryHealth, ProfileHealth
 from understudy.plugins import get_plugin_manager, hookimpl
+from understudy.profiles.health import HealthSettings
 from understudy.profiles.profile import Profile
 from understudy.profiles.store import ProfileStore
 from understudy.registry import LLMRegistry, Subscriber
@@ -44,11 +47,16 @@ __all__ = [
     "FallbackExhaustedError",
     "FallbackStrategy",
     "FallbackStream",
+    "HealthSettings",
+    "HealthStore",
     "LLM",
     "LLMRegistry",
     "MatchRouter",
+    "MemoryHealth",
     "Profile",
+    "ProfileCoolingDownError",
     "ProfileError",
+    "ProfileHealth",
     "ProfileNotFoundError",
     "ProfileStats",
     "ProfileStore",

@@ -9,6 +9,7 @@
     │   ├── UnknownExceptionNameError a fallback table names an exception nobody registered
     │   └── RouteConfigError         a router's configuration is invalid (names the file and the route)
     ├── FallbackExhaustedError       every profile of a call failed; also an ExceptionGroup
+    ├── ProfileCoolingDownError      a profile was skipped: it is cooling down after repeated failures
     └── StreamInterruptedError       a stream failed after sending chunks; no other model may continue it
 
 Configuration mistakes and provider failures never share a class: ``except ConfigError`` catches what a
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ __all__ = [
     "Attempt",
     "ConfigError",
     "FallbackExhaustedError",
+    "ProfileCoolingDownError",
     "ProfileError",
     "ProfileNotFoundError",
     "RouteConfigError",
@@ -205,6 +208,36 @@ class StreamInterruptedError(UnderstudyError):
         )
 
 
+class ProfileCoolingDownError(UnderstudyError):
+    """A profile was skipped without sending a request: it is cooling down after repeated failures.
+
+    Attributes:
+        profile: the profile skipped.
+        until: wall-clock time (``time.time()``) its cooldown ends; None while another call probes it.
+        opened_by: the error type that made it cool down.
+        status_code: that error's HTTP status, if it had one (so an SDK maps this skip as it would the error).
+    """
+
+    def __init__(
+        self,
+        profile: str,
+        reason: str,
+        *,
+        until: float | None,
+        opened_by: str | None,
+        status_code: int | None,
+        opened_by_class: type[BaseException] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.until = until
+        self.opened_by = opened_by
+        self.status_code = status_code
+        self.opened_by_class = opened_by_class  # picks the fallbacks of a skipped primary
+        when = f" (until {datetime.fromtimestamp(until, UTC).isoformat(timespec='seconds')})" if until else ""
+        self.reason = f"{reason}{when}"
+        super().__init__(f"profile {profile!r} skipped, {self.reason}")
+
+
 def _summary(attempts: Sequence[Attempt]) -> str:
     """One clause per profile, in the order they were tried: its last error and how many tries."""
     by_profile: dict[str, list[Attempt]] = {}
@@ -213,7 +246,8 @@ def _summary(attempts: Sequence[Attempt]) -> str:
     clauses = []
     for profile, tries in by_profile.items():
         last = tries[-1]
-        what = last.error_type if last.loaded else f"not loaded, {last.error_type}"
+        skipped = isinstance(last.error, ProfileCoolingDownError)
+        what = last.error_type if last.loaded or skipped else f"not loaded, {last.error_type}"
         times = f" x{len(tries)}" if len(tries) > 1 else ""
         text = " ".join(last.message.split())
         if len(text) > 160:

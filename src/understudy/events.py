@@ -3,7 +3,7 @@
 A call that succeeds on its primary's first try emits nothing. Otherwise, in order::
 
     AttemptFailed       a profile raised (will it be retried, and after how long)
-    ProfileSkipped      a fallback could not be loaded or configured, so it was not called
+    ProfileSkipped      a profile was not called: broken, unable to take the request, or cooling down
     FallbackTriggered   the call moves from one profile to the next, and why
     FallbackSucceeded   a fallback served the call
     FallbackExhausted   every profile failed; FallbackExhaustedError follows
@@ -80,18 +80,22 @@ class AttemptFailed(Event):
 
 
 class ProfileSkipped(Event):
-    """A profile was not called because it could not be loaded or configured.
+    """A profile was not called: it could not be loaded or configured, could not take the request, or is
+    cooling down after repeated failures.
 
     Attributes:
         profile: the profile skipped.
-        error_type: usually ``"ProfileError"`` or ``"ProfileNotFoundError"``.
-        reason: what is wrong and how to fix it.
+        error_type: ``"ProfileError"``, ``"ProfileNotFoundError"``, ``"UnsupportedParamsError"`` or
+            ``"ProfileCoolingDownError"``.
+        reason: what is wrong and how to fix it, or why it is cooling down.
+        until: for a profile cooling down, the wall-clock time (``time.time()``) its cooldown ends.
     """
 
     kind: Literal["profile_skipped"] = "profile_skipped"
     profile: str
     error_type: str
     reason: str
+    until: float | None = None
 
 
 class FallbackTriggered(Event):

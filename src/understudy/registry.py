@@ -14,6 +14,7 @@ from understudy.calls.stats import ProfileStats, RouteStats, StatsBook
 from understudy.errors import RouteConfigError
 from understudy.events import Event
 from understudy.failures.names import ExceptionNames
+from understudy.health.circuit import HealthStore, MemoryHealth, ProfileHealth
 from understudy.profiles.store import ProfileStore
 from understudy.routing.routed import RoutedLLM
 
@@ -40,13 +41,22 @@ class LLMRegistry:
     Args:
         store: where profiles come from (default: a ``ProfileStore`` on the default search path).
         retry_policy: backoff between retries of one profile.
+        health: which profiles are cooling down after repeated failures (default: a ``MemoryHealth``, this
+            process's memory); pass a shared ``HealthStore`` to share it between processes.
     """
 
-    def __init__(self, store: ProfileStore | None = None, *, retry_policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: ProfileStore | None = None,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        health: HealthStore | None = None,
+    ) -> None:
         self.store = store or ProfileStore()
         self.retry_policy = retry_policy or RetryPolicy()
         self.exception_names = ExceptionNames.of(self.store.plugin_manager)
         self.book = StatsBook()
+        self.health_store: HealthStore = health if health is not None else MemoryHealth()
         self._llms: dict[str, LLM] = {}
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
@@ -103,6 +113,10 @@ class LLMRegistry:
     def stats(self) -> dict[str, ProfileStats]:
         """Usage stats of every profile that was called, by name."""
         return self.book.snapshot()
+
+    def health(self) -> dict[str, ProfileHealth]:
+        """Each profile that failed lately or is cooling down, with its state; a profile not listed is healthy."""
+        return self.health_store.snapshot()
 
     def stats_of(self, name: str) -> ProfileStats:
         """One profile's stats (all zero before its first call)."""

@@ -101,6 +101,7 @@ class LLM:
             exception_names=self.registry.exception_names,
             route=route,
             call_id=call_id,
+            health=self.registry.health_store,
         )
 
     def __repr__(self) -> str:

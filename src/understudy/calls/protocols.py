@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from understudy.calls.stats import ProfileStats, StatsBook
     from understudy.events import Event
     from understudy.failures.names import ExceptionNames
+    from understudy.health.circuit import HealthStore
     from understudy.profiles.profile import Profile
     from understudy.profiles.store import ProfileStore
 
@@ -65,6 +66,7 @@ class Registry(Protocol):
     retry_policy: RetryPolicy
     exception_names: ExceptionNames
     book: StatsBook
+    health_store: HealthStore
 
     @property
     def plugin_manager(self) -> pluggy.PluginManager: ...

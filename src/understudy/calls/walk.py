@@ -13,8 +13,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from understudy.calls.retry import is_transient
-from understudy.errors import Attempt, FallbackExhaustedError, ProfileError
+from understudy.calls.retry import is_transient, retry_after
+from understudy.calls.scopes import failure_scope
+from understudy.errors import Attempt, FallbackExhaustedError, ProfileCoolingDownError, ProfileError
 from understudy.events import (
     AttemptFailed,
     AttemptSummary,
@@ -26,6 +27,7 @@ from understudy.events import (
 )
 from understudy.failures.kinds import is_caller_error
 from understudy.failures.names import WILDCARD
+from understudy.health.circuit import Failure
 from understudy.redaction import credential_values, redact, remember_secrets, scrub
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from understudy.calls.retry import RetryPolicy
     from understudy.calls.strategy import FallbackStrategy
     from understudy.failures.names import ExceptionNames
+    from understudy.health.circuit import HealthStore, Verdict
 
 __all__ = ["Action", "Call", "Emit", "Sleep", "walk"]
 
@@ -67,6 +70,7 @@ class _State:
     strategy: FallbackStrategy
     retry_policy: RetryPolicy
     exception_names: ExceptionNames
+    health: HealthStore | None = None
     route: str | None = None
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     started: float = field(default_factory=time.perf_counter)
@@ -88,13 +92,16 @@ def walk(
     exception_names: ExceptionNames,
     route: str | None = None,
     call_id: str | None = None,
+    health: HealthStore | None = None,
 ) -> Generator[Action, Any, Any]:
     """Try ``primary`` (with its retries), then the profiles ``strategy`` names for the error, in order.
 
     ``resolve`` turns a fallback's name into its caller; a routed call passes one so that a sticky session
-    falling back to its routed primary gets the route's overrides too.
+    falling back to its routed primary gets the route's overrides too. ``health`` (if any) is asked before a
+    profile is called, and told how each attempt went: a profile that is cooling down is skipped, and a
+    skipped primary hands over to the fallbacks named for the failure that made it cool down.
     """
-    state = _State(primary.name, strategy, retry_policy, exception_names, route=route)
+    state = _State(primary.name, strategy, retry_policy, exception_names, health=health, route=route)
     if call_id is not None:
         state.call_id = call_id
     request = primary.request(kwargs)  # a broken primary is the caller's error: raise it, do not fall back
@@ -105,9 +112,15 @@ def walk(
         return response
     if error is _SKIPPED:
         raise AssertionError("unreachable: a primary is never skipped")
-    chain = [name for name in strategy.resolve(error) if name != primary.name]
-    if not chain:
-        raise error  # no fallback for this kind of failure: the caller sees the provider's own error
+    if isinstance(error, ProfileCoolingDownError):
+        opened_by = error.opened_by_class
+        chain = [name for name in strategy.resolve_class(opened_by) if name != primary.name] if opened_by else []
+        if not chain:
+            raise FallbackExhaustedError(primary.name, state.attempts) from error
+    else:
+        chain = [name for name in strategy.resolve(error) if name != primary.name]
+        if not chain:
+            raise error  # no fallback for this kind of failure: the caller sees the provider's own error
 
     last_profile, last_error = primary.name, error
     for name in chain:
@@ -135,6 +148,9 @@ def walk(
         )
         response, error = yield from _try(state, caller, request, as_fallback=True)
         if error is _SKIPPED:
+            continue
+        if isinstance(error, ProfileCoolingDownError):  # stands for the failures that cooled it down
+            last_profile, last_error = name, error
             continue
         if error is None:
             yield Emit(
@@ -166,7 +182,16 @@ def walk(
 def _try(
     state: _State, caller: Caller, request: dict[str, Any], *, as_fallback: bool
 ) -> Generator[Action, Any, tuple[Any, Exception | None]]:
-    """Call one profile, retrying transient failures; return (response, None) or (None, last error)."""
+    """Call one profile, retrying transient failures; return (response, None) or (None, last error).
+
+    A profile that is cooling down is not called: the error returned is a ``ProfileCoolingDownError``.
+    """
+    probe = False
+    if state.health is not None:
+        verdict = state.health.check(caller.name, caller.profile.health)
+        if not verdict.allowed:
+            return None, (yield from _cooling_down(state, caller, verdict))
+        probe = verdict.probe
     retries = caller.profile.num_retries
     for attempt in range(1, retries + 2):
         started = time.perf_counter()
@@ -175,6 +200,7 @@ def _try(
             response = yield Call(caller, request, as_fallback)
         except Exception as exc:
             latency = time.perf_counter() - started  # first: what follows resolves names, which takes time once
+            probe = _tell_health(state, caller, exc, probe)
             if is_caller_error(exc) and state.strategy.match(type(exc))[0] in (None, WILDCARD):
                 # litellm refused the request before sending it (a parameter this model does not take): the
                 # caller's error, not the model's, so "*" does not walk on it. A fallback that cannot take the
@@ -215,9 +241,56 @@ def _try(
             if delay is None:
                 return None, exc
             yield Sleep(delay)
+        except BaseException:  # cancelled, or the caller closed the walk: no verdict on the model
+            if probe and state.health is not None:
+                state.health.released(caller.name)
+            raise
         else:
+            if state.health is not None:
+                state.health.succeeded(caller.name, probe=probe)
             return response, None
     raise AssertionError("unreachable: the last attempt returns")
+
+
+def _cooling_down(state: _State, caller: Caller, verdict: Verdict) -> Generator[Action, Any, ProfileCoolingDownError]:
+    """Skip a profile that is cooling down: say so in an attempt and an event, send nothing."""
+    opened_by = verdict.opened_by
+    error = ProfileCoolingDownError(
+        caller.name,
+        verdict.reason,
+        until=verdict.until,
+        opened_by=opened_by.error_type if opened_by else None,
+        status_code=opened_by.status_code if opened_by else None,
+        opened_by_class=opened_by.error_class if opened_by else None,
+    )
+    state.attempts.append(Attempt(caller.name, error, str(error), 0.0, loaded=False))
+    yield Emit(
+        ProfileSkipped(
+            **_base(state),
+            profile=caller.name,
+            error_type=type(error).__name__,
+            reason=error.reason,
+            until=verdict.until,
+        )
+    )
+    return error
+
+
+def _tell_health(state: _State, caller: Caller, error: Exception, probe: bool) -> bool:
+    """Report a failed attempt to the health store; returns whether the call is still a pending probe."""
+    health = state.health
+    if health is None:
+        return False
+    settings = caller.profile.health
+    if state.strategy.is_provider_error(error) and failure_scope(error, state.exception_names, settings) == "model":
+        status = getattr(error, "status_code", None)
+        failure = Failure(
+            type(error).__name__, type(error), status if isinstance(status, int) else None, retry_after(error)
+        )
+        health.failed(caller.name, settings, failure, probe=probe)
+    elif probe:
+        health.released(caller.name)
+    return False
 
 
 class _Skipped(Exception):

@@ -36,6 +36,7 @@ from understudy.events import (
     ProfileSkipped,
     RouteChosen,
 )
+from understudy.health.circuit import MemoryHealth
 from understudy.profiles.store import ProfileStore
 from understudy.registry import LLMRegistry
 from understudy.routing.match import MatchRouter
@@ -94,12 +95,13 @@ def run_demo(out: TextIO = sys.stdout) -> int:
         print_profiles(registry, out, marks)
         for scenario in SCENARIOS:
             provider.reset()
+            registry.health_store = MemoryHealth()  # each scenario starts with every profile healthy
             for model, behaviours in scenario.script.items():
                 provider.script(model, *behaviours)
             print(f"\n{scenario.title}", file=out)
             unsubscribe = registry.subscribe(event_printer(out, marks, narrator(provider, scenario)))
             try:
-                if not run_scenario(registry, scenario, out, marks):
+                if not all(run_scenario(registry, scenario, out, marks) for _ in range(scenario.calls)):
                     failures += 1
             finally:
                 unsubscribe()

@@ -1,4 +1,4 @@
-"""The demo's script: four profiles on the fake provider, six scenarios of what each model does, and the
+"""The demo's script: four profiles on the fake provider, seven scenarios of what each model does, and the
 routes of the routed one."""
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class Scenario:
     expect: str | None  # the serving profile, or None when every profile should fail
     use_async: bool = False
     context: dict[str, Any] | None = None  # routed through ROUTER when set
+    calls: int = 1  # the call is made this many times, one after the other
 
 
 SCENARIOS: Final = (
@@ -112,6 +113,16 @@ SCENARIOS: Final = (
         "Plan my week.",
         expect="local",
         context={"source_kind": "owner", "platform": "cli"},
+    ),
+    Scenario(
+        "7. The primary keeps failing: after three failures it cools down, and the next call skips it at once",
+        {
+            "gpt-4o-mini": [ServerError(503)] * 3,
+            "local-llama-3.1-8b": [Reply("Still here.", prompt_tokens=8, completion_tokens=3)] * 2,
+        },
+        "Status?",
+        expect="local",
+        calls=2,
     ),
 )
 

@@ -55,7 +55,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 from understudy.calls import backend
-from understudy.errors import ConfigError, FallbackExhaustedError, ProfileNotFoundError, StreamInterruptedError
+from understudy.errors import (
+    ConfigError,
+    FallbackExhaustedError,
+    ProfileCoolingDownError,
+    ProfileNotFoundError,
+    StreamInterruptedError,
+)
 from understudy.registry import LLMRegistry
 
 if TYPE_CHECKING:
@@ -307,10 +313,13 @@ def _for_litellm(error: Exception, profile: str) -> Exception:
     built: Exception
     if isinstance(error, FallbackExhaustedError):
         last = error.__cause__
-        own = _passes_through(last) and type(last).__module__ == "litellm.exceptions"
+        kind: Any = type(last)
+        if isinstance(last, ProfileCoolingDownError) and last.opened_by_class is not None:
+            kind = last.opened_by_class  # skipped without a request: the kind of failure that cooled it down
+        own = issubclass(kind, tuple(litellm.LITELLM_EXCEPTION_TYPES)) and kind.__module__ == "litellm.exceptions"
         response = getattr(last, "response", None)
         built = _build(
-            type(last) if own else litellm.APIError,
+            kind if own else litellm.APIError,
             message=error.message,
             model=profile,
             status_code=getattr(last, "status_code", None) or 500,

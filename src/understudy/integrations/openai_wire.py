@@ -16,7 +16,13 @@ import httpx
 
 from understudy.calls.litellm_call import PROFILE_OWNED
 from understudy.calls.responses import served_by
-from understudy.errors import ConfigError, FallbackExhaustedError, ProfileNotFoundError, StreamInterruptedError
+from understudy.errors import (
+    ConfigError,
+    FallbackExhaustedError,
+    ProfileCoolingDownError,
+    ProfileNotFoundError,
+    StreamInterruptedError,
+)
 from understudy.redaction import is_credential_key, redact, remembered_secrets
 
 if TYPE_CHECKING:
@@ -243,6 +249,8 @@ def _exhausted(error: FallbackExhaustedError) -> httpx.Response:
 
 
 def _what(attempt: Attempt) -> str:
+    if isinstance(attempt.error, ProfileCoolingDownError):
+        return f"skipped, {attempt.error.reason}"  # the cooldown's cause and end: no provider text
     if not attempt.loaded:
         return f"not loaded, {attempt.error_type}"
     status = _status(attempt.error)

@@ -1,0 +1,1 @@
+"""Health memory: which profiles are cooling down after repeated failures (``circuit``)."""

@@ -1,0 +1,353 @@
+"""Health memory: a profile that keeps failing cools down, and calls skip it without sending a request."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from conftest import observe
+
+from understudy import (
+    FallbackExhaustedError,
+    HealthSettings,
+    LLMRegistry,
+    MemoryHealth,
+    ProfileCoolingDownError,
+    ProfileError,
+    ProfileStore,
+    RetryPolicy,
+)
+from understudy.events import FallbackTriggered, ProfileSkipped
+from understudy.health.circuit import Failure
+from understudy.testing import ContextLengthExceeded, RateLimit, ServerError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from conftest import WriteProfile
+
+    from understudy.testing import FakeProvider
+
+HELLO: Any = [{"role": "user", "content": "hello"}]
+SETTINGS = HealthSettings(failures=3, window=60, cooldown=30)
+RATE_LIMITED = Failure("RateLimitError", RuntimeError, 429)
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def health(clock: Clock) -> MemoryHealth:
+    return MemoryHealth(clock=clock)
+
+
+@pytest.fixture
+def registry(profiles_dir: Path, health: MemoryHealth) -> LLMRegistry:
+    """The suite's registry, with the health store on the test's clock."""
+    return LLMRegistry(
+        ProfileStore([profiles_dir]), retry_policy=RetryPolicy(initial=0.001, max_delay=0.5), health=health
+    )
+
+
+def fail(health: MemoryHealth, times: int, *, settings: HealthSettings = SETTINGS, probe: bool = False) -> None:
+    for _ in range(times):
+        health.failed("main", settings, RATE_LIMITED, probe=probe)
+
+
+def call(registry: LLMRegistry, asynchronous: bool, name: str = "main") -> Any:
+    llm = registry.get(name)
+    if asynchronous:
+        return asyncio.run(llm.acompletion(messages=HELLO))
+    return llm.completion(messages=HELLO)
+
+
+both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+
+
+# -- the state machine, on a clock moved by hand -------------------------------------------------------------------
+
+
+def test_a_profile_cools_down_after_its_failures_within_the_window(health: MemoryHealth, clock: Clock) -> None:
+    fail(health, 2)
+    assert health.check("main", SETTINGS).allowed
+    clock.now += 61  # the first two fall out of the window
+    fail(health, 2)
+    assert health.check("main", SETTINGS).allowed
+
+    fail(health, 1)
+
+    verdict = health.check("main", SETTINGS)
+    assert not verdict.allowed
+    assert verdict.until == pytest.approx(time.time() + 30, abs=1)
+    assert verdict.reason == "cooling down: 3 failures in 60 s, the last RateLimitError"
+    assert verdict.opened_by == RATE_LIMITED
+    assert health.snapshot()["main"].state == "cooling_down"
+
+
+def test_after_the_cooldown_one_call_probes_while_the_others_skip(health: MemoryHealth, clock: Clock) -> None:
+    fail(health, 3)
+    clock.now += 30
+
+    first, second = health.check("main", SETTINGS), health.check("main", SETTINGS)
+
+    assert (first.allowed, first.probe) == (True, True)
+    assert (second.allowed, second.until) == (False, None)
+    assert "probing" in second.reason
+    assert health.snapshot()["main"].state == "half_open"
+
+
+def test_a_failed_probe_cools_it_down_again_and_an_answer_heals_it(health: MemoryHealth, clock: Clock) -> None:
+    fail(health, 3)
+    clock.now += 30
+    assert health.check("main", SETTINGS).probe
+
+    fail(health, 1, probe=True)
+
+    assert not health.check("main", SETTINGS).allowed
+    clock.now += 30
+    assert health.check("main", SETTINGS).probe
+    health.succeeded("main", probe=True)
+    assert health.check("main", SETTINGS).allowed and health.snapshot() == {}
+
+
+def test_a_probe_without_a_verdict_lets_the_next_call_probe(health: MemoryHealth, clock: Clock) -> None:
+    fail(health, 3)
+    clock.now += 30
+    assert health.check("main", SETTINGS).probe
+
+    health.released("main")
+
+    assert health.check("main", SETTINGS).probe
+
+
+def test_a_retry_after_cools_the_profile_down_for_as_long_as_the_provider_asked(
+    health: MemoryHealth, clock: Clock
+) -> None:
+    health.failed("main", SETTINGS, Failure("RateLimitError", RuntimeError, 429, retry_after=5), probe=False)
+
+    verdict = health.check("main", SETTINGS)
+    assert not verdict.allowed and verdict.until == pytest.approx(time.time() + 5, abs=1)
+    assert verdict.reason == "cooling down: the provider asked to wait 5 s"
+    clock.now += 5
+    assert health.check("main", SETTINGS).probe
+
+
+def test_a_profile_with_health_off_is_never_skipped(health: MemoryHealth) -> None:
+    off = HealthSettings(enabled=False)
+    fail(health, 10, settings=off)
+    assert health.check("main", off).allowed and health.snapshot() == {}
+
+
+def test_concurrent_calls_after_a_cooldown_send_exactly_one_probe(health: MemoryHealth, clock: Clock) -> None:
+    fail(health, 3)
+    clock.now += 30
+    verdicts: list[Any] = []
+    start = threading.Barrier(32)
+
+    def check() -> None:
+        start.wait()
+        verdicts.append(health.check("main", SETTINGS))
+
+    threads = [threading.Thread(target=check) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(v.probe for v in verdicts).count(True) == 1
+    assert [v.allowed for v in verdicts].count(True) == 1
+
+
+# -- through real calls to the test double -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def chain(fake_profile: WriteProfile) -> None:
+    """main (two retries) falls back to backup on any provider error; three failures cool main down."""
+    fake_profile("main", num_retries=2, fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+
+
+@both
+@pytest.mark.usefixtures("chain")
+def test_thirty_calls_to_a_dead_primary_pay_it_three_requests_not_ninety(
+    registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_provider.default("main", ServerError(503))
+    events = observe(registry)
+
+    served = [call(registry, asynchronous).choices[0].message.content for _ in range(30)]
+
+    assert served == ["ok"] * 30
+    assert (fake_provider.requests("main"), fake_provider.requests("backup")) == (3, 30)
+    skipped = [e for e in events if isinstance(e, ProfileSkipped)]
+    assert len(skipped) == 29
+    assert {(e.profile, e.error_type) for e in skipped} == {("main", "ProfileCoolingDownError")}
+    assert all(e.until is not None and e.until > time.time() + 20 for e in skipped)
+    assert "cooling down: 3 failures in 60 s, the last ServiceUnavailableError" in skipped[0].reason
+    triggered = [e for e in events if isinstance(e, FallbackTriggered)]
+    assert len(triggered) == 30 and triggered[-1].error_type == "ProfileCoolingDownError"
+    assert registry.stats()["main"].calls == 3
+    shown = registry.health()["main"]
+    assert (shown.state, shown.opened_by) == ("cooling_down", "ServiceUnavailableError")
+
+
+@both
+@pytest.mark.usefixtures("chain")
+def test_a_skipped_primary_goes_to_the_fallbacks_named_for_what_cooled_it_down(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("main", num_retries=2, fallbacks={"RateLimitError": ["spare"], "*": ["backup"]})
+    fake_profile("spare")
+    fake_provider.default("main", RateLimit())
+
+    call(registry, asynchronous)  # three 429s: main cools down, spare serves
+    call(registry, asynchronous)
+
+    assert (fake_provider.requests("main"), fake_provider.requests("spare"), fake_provider.requests("backup")) == (
+        3,
+        2,
+        0,
+    )
+
+
+@both
+def test_request_scoped_failures_never_cool_a_profile_down(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.default("main", ContextLengthExceeded())
+
+    for _ in range(5):
+        call(registry, asynchronous)
+
+    assert fake_provider.requests("main") == 5
+    assert "main" not in registry.health()
+
+
+@both
+def test_a_retry_after_is_honoured_by_later_calls_without_a_request(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.script("main", RateLimit(retry_after=120))
+
+    call(registry, asynchronous)
+    call(registry, asynchronous)
+
+    assert fake_provider.requests("main") == 1
+    shown = registry.health()["main"]
+    assert shown.state == "cooling_down" and shown.until == pytest.approx(time.time() + 120, abs=2)
+
+
+@both
+def test_when_every_profile_is_cooling_down_the_call_fails_at_once_saying_until_when(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.default("main", RateLimit(retry_after=60))
+    fake_provider.default("backup", RateLimit(retry_after=90))
+    with pytest.raises(FallbackExhaustedError):
+        call(registry, asynchronous)
+
+    with pytest.raises(FallbackExhaustedError) as caught:
+        call(registry, asynchronous)
+
+    assert (fake_provider.requests("main"), fake_provider.requests("backup")) == (1, 1)
+    errors = [a.error for a in caught.value.attempts]
+    assert all(isinstance(e, ProfileCoolingDownError) for e in errors)
+    assert [(e.profile, e.opened_by, e.status_code) for e in errors] == [  # type: ignore[attr-defined]
+        ("main", "RateLimitError", 429),
+        ("backup", "RateLimitError", 429),
+    ]
+    assert "main: ProfileCoolingDownError (profile 'main' skipped, cooling down" in str(caught.value)
+    assert "(until 20" in str(caught.value)  # an ISO time
+    assert isinstance(caught.value.__cause__, ProfileCoolingDownError)
+
+
+@both
+@pytest.mark.usefixtures("chain")
+def test_after_the_cooldown_a_real_call_probes_and_heals_the_primary(
+    registry: LLMRegistry, fake_provider: FakeProvider, clock: Clock, asynchronous: bool
+) -> None:
+    fake_provider.script("main", ServerError(503), ServerError(503), ServerError(503))
+    call(registry, asynchronous)
+    call(registry, asynchronous)
+    assert fake_provider.requests("main") == 3
+    clock.now += 30
+
+    response = call(registry, asynchronous)
+
+    assert response.choices[0].message.content == "ok"
+    assert fake_provider.requests("main") == 4
+    assert "main" not in registry.health()
+
+
+def test_a_failing_probe_is_not_retried_into_a_second_cooldown_request(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, clock: Clock
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]}, health={"failures": 1, "cooldown": 10})
+    fake_profile("backup")
+    fake_provider.default("main", ServerError(503))
+    registry.get("main").completion(messages=HELLO)
+    clock.now += 10
+
+    registry.get("main").completion(messages=HELLO)  # the probe fails: cooling down again
+    registry.get("main").completion(messages=HELLO)
+
+    assert fake_provider.requests("main") == 2
+    assert registry.health()["main"].reason == "cooling down: ServiceUnavailableError again after a cooldown"
+
+
+def test_health_can_be_switched_off_and_rescoped_per_profile(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("off", fallbacks={"*": ["backup"]}, health={"enabled": False})
+    fake_profile("strict", fallbacks={"*": ["backup"]}, health={"failures": 1, "model_scoped": ["BadRequestError"]})
+    fake_profile("backup")
+    fake_provider.default("off", ServerError(503))
+    fake_provider.default("strict", ContextLengthExceeded())
+
+    for _ in range(4):
+        registry.get("off").completion(messages=HELLO)
+        registry.get("strict").completion(messages=HELLO)
+
+    assert (fake_provider.requests("off"), fake_provider.requests("strict")) == (4, 1)
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "says"),
+    [
+        ({"failures": 0}, "health.failures", "a whole number from 1 to 1000"),
+        ({"cooldown": "30"}, "health.cooldown", "must be a number of seconds"),
+        ({"failurez": 3}, "health.failurez", "did you mean 'failures'?"),
+    ],
+)
+def test_a_bad_health_table_names_the_file_the_field_and_the_fix(
+    write_profile: WriteProfile, registry: LLMRegistry, table: dict[str, Any], field: str, says: str
+) -> None:
+    write_profile("main", model="openai/gpt-4o", health=table)
+
+    with pytest.raises(ProfileError) as caught:
+        registry.get("main")
+
+    assert caught.value.field == field
+    assert says in str(caught.value) and "main.toml" in str(caught.value)
