@@ -542,7 +542,7 @@ def test_stats_are_exact_under_threads(
 async def test_stats_are_exact_under_asyncio_concurrency(
     fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
 ) -> None:
-    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("main", fallbacks={"*": ["backup"]}, health={"enabled": False})  # every call reaches main
     fake_profile("backup")
     fake_provider.script("main", *[ServerError(500)] * 8)
     llm = registry.get("main")

@@ -379,6 +379,8 @@ def test_each_model_list_entry_becomes_a_profile_field_by_field(tmp_path: Path, 
             "max_tokens": None,
             "params": {},
             "health": HealthSettings().model_dump(),
+            "deadline": None,
+            "max_attempts": None,
             "description": (
                 f"imported from {path.name}, model_list[{INDEXES[name]}] (model_name {MODEL_NAMES.get(name, name)!r})"
             ),

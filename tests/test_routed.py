@@ -215,8 +215,10 @@ def test_session_memory_is_bounded(router: MatchRouter, registry: LLMRegistry) -
 
 
 def test_router_fallback_and_stickiness_stay_exact_under_threads(
-    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider
+    router: MatchRouter, registry: LLMRegistry, fake_provider: FakeProvider, fake_profile: WriteProfile
 ) -> None:
+    # Health off: every owner session's first call must reach gpt-4o, whichever thread gets there first.
+    fake_profile("strong", "gpt-4o", fallbacks={"*": ["backup"]}, health={"enabled": False})
     agent = registry.get_routed(router, stickiness="session")
     fake_provider.default("gpt-4o", ServerError(503))  # every owner call falls back
     errors: list[BaseException] = []

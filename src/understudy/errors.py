@@ -163,28 +163,37 @@ class FallbackExhaustedError(UnderstudyError, ExceptionGroup[Exception]):
     Attributes:
         attempts: every step in order, load failures included (``Attempt.loaded`` is False for those).
         primary: the profile the call started with.
+        stopped: why the call's budget ended it before its chain did (its deadline, its max_attempts), if so.
     """
 
     attempts: tuple[Attempt, ...]
     primary: str
+    stopped: str | None
 
-    def __new__(cls, primary: str, attempts: Sequence[Attempt], message: str | None = None) -> Self:
+    def __new__(
+        cls, primary: str, attempts: Sequence[Attempt], message: str | None = None, *, stopped: str | None = None
+    ) -> Self:
         errors = [a.error for a in attempts]
-        if message is None:
+        if message is None and stopped is not None:
+            message = f"the call to {primary!r} stopped because {stopped}: {_summary(attempts)}"
+        elif message is None:
             message = f"every profile failed for a call to {primary!r}: {_summary(attempts)}"
         self = super().__new__(cls, message, errors)
         self.attempts = tuple(attempts)
         self.primary = primary
+        self.stopped = stopped
         return self
 
-    def __init__(self, primary: str, attempts: Sequence[Attempt], message: str | None = None) -> None:
+    def __init__(
+        self, primary: str, attempts: Sequence[Attempt], message: str | None = None, *, stopped: str | None = None
+    ) -> None:
         super().__init__(self.message, list(self.exceptions))
 
     def derive(self, excs: Sequence[Exception]) -> FallbackExhaustedError:  # type: ignore[override]
         # except* splits the group and re-raises what no clause handled: keep that part a
         # FallbackExhaustedError, with the attempts it still holds, so outer handlers still catch it.
         kept = [a for a in self.attempts if any(a.error is e for e in excs)]
-        return FallbackExhaustedError(self.primary, kept, self.message)
+        return FallbackExhaustedError(self.primary, kept, self.message, stopped=self.stopped)
 
 
 class StreamInterruptedError(UnderstudyError):

@@ -188,11 +188,13 @@ class FallbackExhausted(Event):
     Attributes:
         attempts: every step in order.
         latency: seconds from the start of the call.
+        stopped_by: ``"deadline"`` or ``"max_attempts"`` when the call's budget ended it before its chain did.
     """
 
     kind: Literal["fallback_exhausted"] = "fallback_exhausted"
     attempts: list[AttemptSummary]
     latency: float
+    stopped_by: Literal["deadline", "max_attempts"] | None = None
 
 
 AnyEvent = Annotated[

@@ -54,3 +54,5 @@ class CompletionArgs(TypedDict, total=False):
     extra_body: Mapping[str, Any]
     timeout: float
     drop_params: bool
+    deadline: float  # understudy's: seconds for the whole call, retries and fallbacks included
+    max_attempts: int  # understudy's: model calls for the whole call

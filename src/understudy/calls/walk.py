@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
+from understudy.calls.budget import Budget
 from understudy.calls.retry import is_transient, retry_after
 from understudy.calls.scopes import failure_scope
 from understudy.errors import Attempt, FallbackExhaustedError, ProfileCoolingDownError, ProfileError
@@ -72,6 +73,8 @@ class _State:
     exception_names: ExceptionNames
     health: HealthStore | None = None
     route: str | None = None
+    budget: Budget = field(default_factory=Budget)
+    stopped: str | None = None  # why the budget ended the call, once it did
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     started: float = field(default_factory=time.perf_counter)
     attempts: list[Attempt] = field(default_factory=list)
@@ -101,7 +104,9 @@ def walk(
     profile is called, and told how each attempt went: a profile that is cooling down is skipped, and a
     skipped primary hands over to the fallbacks named for the failure that made it cool down.
     """
-    state = _State(primary.name, strategy, retry_policy, exception_names, health=health, route=route)
+    kwargs = dict(kwargs)
+    budget = Budget.of(kwargs, primary.profile)  # takes deadline= and max_attempts= out of what litellm gets
+    state = _State(primary.name, strategy, retry_policy, exception_names, health=health, route=route, budget=budget)
     if call_id is not None:
         state.call_id = call_id
     request = primary.request(kwargs)  # a broken primary is the caller's error: raise it, do not fall back
@@ -124,6 +129,9 @@ def walk(
 
     last_profile, last_error = primary.name, error
     for name in chain:
+        state.stopped = state.stopped or budget.stop_reason(state.model_calls)
+        if state.stopped is not None:
+            break
         started = time.perf_counter()
         try:
             caller = resolve(name)
@@ -175,8 +183,11 @@ def walk(
         )
         for a in state.attempts
     ]
-    yield Emit(FallbackExhausted(**_base(state), attempts=summaries, latency=state.elapsed()))
-    raise FallbackExhaustedError(primary.name, state.attempts) from last_error
+    stopped_by: Literal["deadline", "max_attempts"] | None = None
+    if state.stopped is not None:
+        stopped_by = "deadline" if "deadline" in state.stopped else "max_attempts"
+    yield Emit(FallbackExhausted(**_base(state), attempts=summaries, latency=state.elapsed(), stopped_by=stopped_by))
+    raise FallbackExhaustedError(primary.name, state.attempts, stopped=state.stopped) from last_error
 
 
 def _try(
@@ -193,14 +204,21 @@ def _try(
             return None, (yield from _cooling_down(state, caller, verdict))
         probe = verdict.probe
     retries = caller.profile.num_retries
+    last: Exception | None = None
     for attempt in range(1, retries + 2):
+        if attempt > 1:
+            state.stopped = state.budget.stop_reason(state.model_calls)
+            if state.stopped is not None and last is not None:
+                return None, last
         started = time.perf_counter()
         state.model_calls += 1
+        sent, capped = state.budget.cap(request)  # no attempt outlives the call's deadline
         try:
-            response = yield Call(caller, request, as_fallback)
+            response = yield Call(caller, sent, as_fallback)
         except Exception as exc:
             latency = time.perf_counter() - started  # first: what follows resolves names, which takes time once
-            probe = _tell_health(state, caller, exc, probe)
+            last = exc
+            probe = _tell_health(state, caller, exc, probe, capped=capped)
             if is_caller_error(exc) and state.strategy.match(type(exc))[0] in (None, WILDCARD):
                 # litellm refused the request before sending it (a parameter this model does not take): the
                 # caller's error, not the model's, so "*" does not walk on it. A fallback that cannot take the
@@ -226,6 +244,8 @@ def _try(
             delay = None
             if attempt <= retries and is_transient(exc, state.exception_names):
                 delay = state.retry_policy.delay(attempt, exc)
+                if delay is not None and not state.budget.fits(delay):
+                    delay = None  # the wait would outlast the deadline: move on instead
             yield Emit(
                 AttemptFailed(
                     **_base(state),
@@ -276,13 +296,21 @@ def _cooling_down(state: _State, caller: Caller, verdict: Verdict) -> Generator[
     return error
 
 
-def _tell_health(state: _State, caller: Caller, error: Exception, probe: bool) -> bool:
-    """Report a failed attempt to the health store; returns whether the call is still a pending probe."""
+def _tell_health(state: _State, caller: Caller, error: Exception, probe: bool, *, capped: bool) -> bool:
+    """Report a failed attempt to the health store; returns whether the call is still a pending probe.
+
+    A timeout of an attempt whose timeout the call's deadline cut short says nothing about the model.
+    """
     health = state.health
     if health is None:
         return False
     settings = caller.profile.health
-    if state.strategy.is_provider_error(error) and failure_scope(error, state.exception_names, settings) == "model":
+    cut_short = capped and any(c.__name__ in ("Timeout", "TimeoutError") for c in type(error).__mro__)
+    if (
+        not cut_short
+        and state.strategy.is_provider_error(error)
+        and failure_scope(error, state.exception_names, settings) == "model"
+    ):
         status = getattr(error, "status_code", None)
         failure = Failure(
             type(error).__name__, type(error), status if isinstance(status, int) else None, retry_after(error)

@@ -69,6 +69,8 @@ _FIELD_RULES: Final = {
     "max_tokens": (f"a whole number from 1 to {MAX_TOKENS}", "4096"),
     "timeout": (f"a number of seconds, more than 0 and at most {MAX_TIMEOUT}", "30"),
     "num_retries": ("a whole number from 0 to 10", "2"),
+    "deadline": (f"a number of seconds, more than 0 and at most {MAX_TIMEOUT}", "20"),
+    "max_attempts": ("a whole number from 1 to 100", "4"),
     "description": ("text", '"cloud primary"'),
     "health.enabled": ("true or false", "false"),
     "health.failures": ("a whole number from 1 to 1000", "3"),
@@ -99,6 +101,8 @@ class Profile(BaseModel):
         timeout: seconds allowed per attempt.
         num_retries: understudy's retries of this profile on transient errors (rate limit, 5xx, timeout,
             connection), before the fallbacks are tried.
+        deadline: seconds for a whole call that starts here, retries and fallbacks included.
+        max_attempts: model calls a call that starts here may make, retries and fallbacks included.
         params: passed to litellm as-is (``top_p``, ``reasoning_effort``, ``extra_headers`` ...).
         fallbacks: exception name (or ``"*"``) to the ordered profile names to try when this profile fails.
         health: when repeated failures make calls skip this profile for a while (``[health]``).
@@ -118,6 +122,8 @@ class Profile(BaseModel):
     max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
     num_retries: Annotated[int, Field(ge=0, le=10)] = 0
+    deadline: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
+    max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
     fallbacks: dict[str, list[ProfileName]] = Field(default_factory=dict)

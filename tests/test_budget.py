@@ -1,0 +1,173 @@
+"""A call's budget: a deadline over the whole call and a cap on its attempts, retries and fallbacks together."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from conftest import observe
+
+from understudy import FallbackExhaustedError, ProfileError
+from understudy.events import FallbackExhausted
+from understudy.testing import RateLimit, Reply, ServerError, Slow
+
+if TYPE_CHECKING:
+    from conftest import WriteProfile
+
+    from understudy import LLMRegistry
+    from understudy.testing import FakeProvider
+
+HELLO: Any = [{"role": "user", "content": "hello"}]
+
+
+def call(registry: LLMRegistry, asynchronous: bool, name: str = "main", **kwargs: Any) -> Any:
+    llm = registry.get(name)
+    if asynchronous:
+        return asyncio.run(llm.acompletion(messages=HELLO, **kwargs))
+    return llm.completion(messages=HELLO, **kwargs)
+
+
+both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+
+
+@pytest.fixture
+def chain(fake_profile: WriteProfile) -> None:
+    """main (three retries) falls back to backup, then spare, on any provider error; health off."""
+    off = {"enabled": False}
+    fake_profile("main", num_retries=3, fallbacks={"*": ["backup", "spare"]}, health=off)
+    fake_profile("backup", num_retries=3, health=off)
+    fake_profile("spare", health=off)
+
+
+@both
+@pytest.mark.usefixtures("chain")
+def test_max_attempts_caps_retries_and_fallbacks_together(
+    registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_provider.default("main", ServerError(503))
+    fake_provider.default("backup", ServerError(503))
+    events = observe(registry)
+
+    with pytest.raises(FallbackExhaustedError) as caught:
+        call(registry, asynchronous, max_attempts=6)
+
+    assert (fake_provider.requests("main"), fake_provider.requests("backup"), fake_provider.requests("spare")) == (
+        4,
+        2,
+        0,
+    )
+    assert caught.value.stopped == "it made its max_attempts of 6"
+    assert str(caught.value).startswith("the call to 'main' stopped because it made its max_attempts of 6: main: ")
+    assert len(caught.value.attempts) == 6
+    exhausted = [e for e in events if isinstance(e, FallbackExhausted)]
+    assert [e.stopped_by for e in exhausted] == ["max_attempts"]
+
+
+@pytest.mark.usefixtures("chain")
+def test_a_profiles_max_attempts_applies_to_calls_that_start_there(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", num_retries=3, fallbacks={"*": ["backup"]}, max_attempts=2, health={"enabled": False})
+    fake_provider.default("main", ServerError(503))
+
+    with pytest.raises(FallbackExhaustedError):
+        call(registry, False)
+    assert (fake_provider.requests("main"), fake_provider.requests("backup")) == (2, 0)
+
+    fake_provider.reset()
+    fake_provider.default("main", ServerError(503))
+    assert call(registry, False, max_attempts=5).choices[0].message.content == "ok"  # the call's own wins
+    assert (fake_provider.requests("main"), fake_provider.requests("backup")) == (4, 1)
+
+
+@both
+@pytest.mark.usefixtures("chain")
+def test_a_deadline_caps_each_attempts_timeout_and_ends_the_call_in_time(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("main", num_retries=3, fallbacks={"*": ["backup", "spare"]}, timeout=30, health={"enabled": False})
+    fake_provider.default("main", Slow(seconds=5))
+    events = observe(registry)
+
+    started = time.perf_counter()
+    with pytest.raises(FallbackExhaustedError) as caught:
+        call(registry, asynchronous, deadline=0.5)
+    elapsed = time.perf_counter() - started
+
+    # The profile allows 30 s an attempt; the call's deadline cut the first one to what remained of 0.5 s.
+    assert elapsed < 4, elapsed
+    assert caught.value.stopped == "it ran out of its deadline of 0.5 s"
+    assert fake_provider.requests("backup") == 0
+    assert [e.stopped_by for e in events if isinstance(e, FallbackExhausted)] == ["deadline"]
+
+
+@both
+@pytest.mark.usefixtures("chain")
+def test_a_retry_whose_wait_outlasts_the_deadline_moves_on_to_the_fallback(
+    registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    # The registry's retry policy waits out a Retry-After of up to 0.5 s; 0.4 s does not fit a 0.3 s deadline.
+    fake_provider.script("main", RateLimit(retry_after=0.4))
+    fake_provider.script("backup", Reply("from backup"))
+
+    response = call(registry, asynchronous, deadline=0.3)
+
+    assert response.choices[0].message.content == "from backup"
+    assert (fake_provider.requests("main"), fake_provider.requests("backup")) == (1, 1)
+
+    fake_provider.reset()
+    fake_provider.script("main", RateLimit(retry_after=0.4))
+    assert call(registry, asynchronous, deadline=5).choices[0].message.content == "ok"  # it fits: main again
+    assert (fake_provider.requests("main"), fake_provider.requests("backup")) == (2, 0)
+
+
+def test_a_timeout_the_deadline_cut_short_does_not_count_against_health(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", timeout=30, fallbacks={"*": ["backup"]}, health={"failures": 1})
+    fake_profile("backup")
+    fake_provider.script("main", Slow(seconds=5))
+
+    with pytest.raises(FallbackExhaustedError):
+        call(registry, False, deadline=0.4)
+
+    assert "main" not in registry.health()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [({"deadline": 0}, "deadline must be a number of seconds above 0"), ({"max_attempts": 0}, "max_attempts must")],
+)
+def test_a_bad_budget_argument_is_refused_before_any_request(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, kwargs: dict[str, Any], says: str
+) -> None:
+    fake_profile("main")
+
+    with pytest.raises(ValueError, match=says):
+        call(registry, False, **kwargs)
+    assert fake_provider.requests("main") == 0
+
+
+def test_a_bad_budget_field_names_the_file_the_field_and_the_fix(
+    fake_profile: WriteProfile, registry: LLMRegistry
+) -> None:
+    fake_profile("main", max_attempts=0)
+
+    with pytest.raises(ProfileError) as caught:
+        registry.get("main")
+
+    assert caught.value.field == "max_attempts"
+    assert "a whole number from 1 to 100" in str(caught.value) and "main.toml" in str(caught.value)
+
+
+def test_the_budget_arguments_never_reach_litellm(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main")
+
+    call(registry, False, deadline=10, max_attempts=3)
+
+    body = fake_provider.received("main")[0]
+    assert "deadline" not in body and "max_attempts" not in body
