@@ -22,7 +22,7 @@ from understudy import (
 )
 from understudy.events import FallbackTriggered, ProfileSkipped
 from understudy.health.circuit import Failure
-from understudy.testing import ContextLengthExceeded, RateLimit, ServerError
+from understudy.testing import ContextLengthExceeded, RateLimit, ServerError, Slow
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -64,7 +64,7 @@ def registry(profiles_dir: Path, health: MemoryHealth) -> LLMRegistry:
     )
 
 
-def fail(health: MemoryHealth, times: int, *, settings: HealthSettings = SETTINGS, probe: bool = False) -> None:
+def fail(health: MemoryHealth, times: int, *, settings: HealthSettings = SETTINGS, probe: int | None = None) -> None:
     for _ in range(times):
         health.failed("main", settings, RATE_LIMITED, probe=probe)
 
@@ -105,7 +105,7 @@ def test_after_the_cooldown_one_call_probes_while_the_others_skip(health: Memory
 
     first, second = health.check("main", SETTINGS), health.check("main", SETTINGS)
 
-    assert (first.allowed, first.probe) == (True, True)
+    assert first.allowed and first.probe is not None
     assert (second.allowed, second.until) == (False, None)
     assert "probing" in second.reason
     assert health.snapshot()["main"].state == "half_open"
@@ -114,37 +114,71 @@ def test_after_the_cooldown_one_call_probes_while_the_others_skip(health: Memory
 def test_a_failed_probe_cools_it_down_again_and_an_answer_heals_it(health: MemoryHealth, clock: Clock) -> None:
     fail(health, 3)
     clock.now += 30
-    assert health.check("main", SETTINGS).probe
+    probe = health.check("main", SETTINGS).probe
 
-    fail(health, 1, probe=True)
+    fail(health, 1, probe=probe)
 
     assert not health.check("main", SETTINGS).allowed
     clock.now += 30
-    assert health.check("main", SETTINGS).probe
-    health.succeeded("main", probe=True)
+    probe = health.check("main", SETTINGS).probe
+    assert probe is not None
+    health.succeeded("main", probe=probe)
     assert health.check("main", SETTINGS).allowed and health.snapshot() == {}
 
 
 def test_a_probe_without_a_verdict_lets_the_next_call_probe(health: MemoryHealth, clock: Clock) -> None:
     fail(health, 3)
     clock.now += 30
-    assert health.check("main", SETTINGS).probe
+    probe = health.check("main", SETTINGS).probe
+    assert probe is not None
 
-    health.released("main")
+    health.released("main", probe)
 
-    assert health.check("main", SETTINGS).probe
+    assert health.check("main", SETTINGS).probe is not None
 
 
 def test_a_retry_after_cools_the_profile_down_for_as_long_as_the_provider_asked(
     health: MemoryHealth, clock: Clock
 ) -> None:
-    health.failed("main", SETTINGS, Failure("RateLimitError", RuntimeError, 429, retry_after=5), probe=False)
+    health.failed("main", SETTINGS, Failure("RateLimitError", RuntimeError, 429, retry_after=5), probe=None)
 
     verdict = health.check("main", SETTINGS)
     assert not verdict.allowed and verdict.until == pytest.approx(time.time() + 5, abs=1)
     assert verdict.reason == "cooling down: the provider asked to wait 5 s"
     clock.now += 5
-    assert health.check("main", SETTINGS).probe
+    assert health.check("main", SETTINGS).probe is not None
+
+
+def test_a_retry_after_of_years_cools_down_for_a_day_at_most(health: MemoryHealth) -> None:
+    for asked in (40_000 * 86_400.0, float("inf")):
+        health.failed("main", SETTINGS, Failure("RateLimitError", RuntimeError, 429, retry_after=asked), probe=None)
+
+    verdict = health.check("main", SETTINGS)
+    assert verdict.until == pytest.approx(time.time() + 86_400, abs=5)
+    assert verdict.reason == "cooling down: the provider asked to wait 86400 s"
+
+
+def test_a_late_probe_touches_neither_the_healed_circuit_nor_the_next_probe(health: MemoryHealth, clock: Clock) -> None:
+    fail(health, 3)
+    clock.now += 30
+    late = health.check("main", SETTINGS).probe
+    health.succeeded("main", probe=None)  # a call that started earlier answers: healthy again
+    fail(health, 3)
+    clock.now += 30
+    current = health.check("main", SETTINGS).probe
+
+    assert late is not None and current not in (None, late)
+    health.released("main", late)
+    assert not health.check("main", SETTINGS).allowed  # the current probe still holds it
+    fail(health, 1, probe=late)  # an ordinary failure now, not a failed probe
+    assert health.snapshot()["main"].state == "half_open"
+
+
+def test_the_snapshot_forgets_failures_older_than_the_window(health: MemoryHealth, clock: Clock) -> None:
+    fail(health, 2)
+    assert health.snapshot()["main"].recent_failures == 2
+    clock.now += 61
+    assert health.snapshot() == {}
 
 
 def test_a_profile_with_health_off_is_never_skipped(health: MemoryHealth) -> None:
@@ -169,7 +203,7 @@ def test_concurrent_calls_after_a_cooldown_send_exactly_one_probe(health: Memory
     for thread in threads:
         thread.join()
 
-    assert sorted(v.probe for v in verdicts).count(True) == 1
+    assert [v.probe is not None for v in verdicts].count(True) == 1
     assert [v.allowed for v in verdicts].count(True) == 1
 
 
@@ -351,3 +385,74 @@ def test_a_bad_health_table_names_the_file_the_field_and_the_fix(
 
     assert caught.value.field == field
     assert says in str(caught.value) and "main.toml" in str(caught.value)
+
+
+def test_a_profile_stops_being_retried_once_its_own_failures_cool_it_down(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, clock: Clock
+) -> None:
+    fake_profile("main", num_retries=5, fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.default("main", ServerError(503))
+
+    call(registry, False)
+    assert fake_provider.requests("main") == 3  # not 6: the third failure cooled it down
+    clock.now += 30
+
+    call(registry, False)  # the probe fails once: no retries into a fresh cooldown
+    assert fake_provider.requests("main") == 4
+
+
+async def test_a_cancelled_probe_lets_the_next_call_probe(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, clock: Clock
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]}, health={"failures": 1})
+    fake_profile("backup")
+    fake_provider.script("main", ServerError(503), Slow(seconds=5))
+    await registry.get("main").acompletion(messages=HELLO)
+    clock.now += 30
+    probe = asyncio.ensure_future(registry.get("main").acompletion(messages=HELLO))
+    while fake_provider.requests("main") < 2:  # the probe's request is at the provider
+        await asyncio.sleep(0.01)
+
+    probe.cancel()
+    await asyncio.gather(probe, return_exceptions=True)
+
+    await registry.get("main").acompletion(messages=HELLO)  # probes again: main answers
+    assert fake_provider.requests("main") == 3
+    assert "main" not in registry.health()
+
+
+def test_a_skipped_primary_with_no_fallback_for_its_failure_ends_with_the_exhausted_event(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", health={"failures": 1})
+    fake_provider.default("main", ServerError(503))
+    events = observe(registry)
+    with pytest.raises(Exception, match="ServiceUnavailableError"):
+        registry.get("main").completion(messages=HELLO)  # no fallback: the provider's own error
+
+    with pytest.raises(FallbackExhaustedError):
+        registry.get("main").completion(messages=HELLO)
+
+    assert [e.kind for e in events][-2:] == ["profile_skipped", "fallback_exhausted"]
+    assert fake_provider.requests("main") == 1
+
+
+class BrokenStore(MemoryHealth):
+    def check(self, profile: str, settings: HealthSettings) -> Any:
+        raise ConnectionError("the shared store is down")
+
+    def failed(self, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the shared store is down")
+
+
+def test_a_failing_health_store_never_breaks_a_call(
+    fake_profile: WriteProfile, profiles_dir: Path, fake_provider: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.script("main", ServerError(503))
+    registry = LLMRegistry(ProfileStore([profiles_dir]), health=BrokenStore())
+
+    assert registry.get("main").completion(messages=HELLO).choices[0].message.content == "ok"
+    assert any("the health store failed" in r.getMessage() for r in caplog.records)

@@ -30,21 +30,24 @@ def run_sync(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[An
     backend.litellm()  # the first import takes seconds: before the walk's clocks start, not inside an attempt
     send: Any = None
     thrown: Exception | None = None
-    while True:
-        try:
-            action = steps.throw(thrown) if thrown is not None else steps.send(send)
-        except StopIteration as done:
-            return done.value
-        send, thrown = None, None
-        if isinstance(action, Call):
+    try:
+        while True:
             try:
-                send = action.caller.call(action.request, as_fallback=action.as_fallback)
-            except Exception as exc:
-                thrown = exc
-        elif isinstance(action, Sleep):
-            time.sleep(action.seconds)
-        else:
-            emit_sync(emit, action.event)
+                action = steps.throw(thrown) if thrown is not None else steps.send(send)
+            except StopIteration as done:
+                return done.value
+            send, thrown = None, None
+            if isinstance(action, Call):
+                try:
+                    send = action.caller.call(action.request, as_fallback=action.as_fallback)
+                except Exception as exc:
+                    thrown = exc
+            elif isinstance(action, Sleep):
+                time.sleep(action.seconds)
+            else:
+                emit_sync(emit, action.event)
+    finally:
+        steps.close()  # interrupted (KeyboardInterrupt ...): the walk lets go of what it holds, a probe at once
 
 
 async def run_async(steps: Generator[Action, Any, Any], emit: Callable[[Event], list[Any]]) -> Any:
@@ -52,21 +55,24 @@ async def run_async(steps: Generator[Action, Any, Any], emit: Callable[[Event], 
     backend.litellm()
     send: Any = None
     thrown: Exception | None = None
-    while True:
-        try:
-            action = steps.throw(thrown) if thrown is not None else steps.send(send)
-        except StopIteration as done:
-            return done.value
-        send, thrown = None, None
-        if isinstance(action, Call):
+    try:
+        while True:
             try:
-                send = await action.caller.acall(action.request, as_fallback=action.as_fallback)
-            except Exception as exc:
-                thrown = exc
-        elif isinstance(action, Sleep):
-            await asyncio.sleep(action.seconds)
-        else:
-            await emit_async(emit, action.event)
+                action = steps.throw(thrown) if thrown is not None else steps.send(send)
+            except StopIteration as done:
+                return done.value
+            send, thrown = None, None
+            if isinstance(action, Call):
+                try:
+                    send = await action.caller.acall(action.request, as_fallback=action.as_fallback)
+                except Exception as exc:
+                    thrown = exc
+            elif isinstance(action, Sleep):
+                await asyncio.sleep(action.seconds)
+            else:
+                await emit_async(emit, action.event)
+    finally:
+        steps.close()  # cancelled: the walk lets go of what it holds (a probe) now, not when collected
 
 
 def emit_sync(emit: Callable[[Event], list[Any]], event: Event) -> None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from understudy.calls.budget import Budget
+from understudy.calls.health_gate import HealthGate
 from understudy.calls.retry import is_transient, retry_after
-from understudy.calls.scopes import failure_scope
 from understudy.errors import Attempt, FallbackExhaustedError, ProfileCoolingDownError, ProfileError
 from understudy.events import (
     AttemptFailed,
@@ -28,7 +28,6 @@ from understudy.events import (
 )
 from understudy.failures.kinds import is_caller_error
 from understudy.failures.names import WILDCARD
-from understudy.health.circuit import Failure
 from understudy.redaction import credential_values, redact, remember_secrets, scrub
 
 if TYPE_CHECKING:
@@ -71,7 +70,7 @@ class _State:
     strategy: FallbackStrategy
     retry_policy: RetryPolicy
     exception_names: ExceptionNames
-    health: HealthStore | None = None
+    health: HealthGate
     route: str | None = None
     budget: Budget = field(default_factory=Budget)
     stopped: str | None = None  # why the budget ended the call, once it did
@@ -106,7 +105,8 @@ def walk(
     """
     kwargs = dict(kwargs)
     budget = Budget.of(kwargs, primary.profile)  # takes deadline= and max_attempts= out of what litellm gets
-    state = _State(primary.name, strategy, retry_policy, exception_names, health=health, route=route, budget=budget)
+    gate = HealthGate(health, strategy, exception_names)
+    state = _State(primary.name, strategy, retry_policy, exception_names, gate, route=route, budget=budget)
     if call_id is not None:
         state.call_id = call_id
     request = primary.request(kwargs)  # a broken primary is the caller's error: raise it, do not fall back
@@ -121,6 +121,7 @@ def walk(
         opened_by = error.opened_by_class
         chain = [name for name in strategy.resolve_class(opened_by) if name != primary.name] if opened_by else []
         if not chain:
+            yield from _exhausted(state)
             raise FallbackExhaustedError(primary.name, state.attempts) from error
     else:
         chain = [name for name in strategy.resolve(error) if name != primary.name]
@@ -173,20 +174,7 @@ def walk(
             return response
         last_profile, last_error = name, error
 
-    summaries = [
-        AttemptSummary(
-            profile=a.profile,
-            error_type=a.error_type,
-            message=a.message,
-            duration=a.duration,
-            loaded=a.loaded,
-        )
-        for a in state.attempts
-    ]
-    stopped_by: Literal["deadline", "max_attempts"] | None = None
-    if state.stopped is not None:
-        stopped_by = "deadline" if "deadline" in state.stopped else "max_attempts"
-    yield Emit(FallbackExhausted(**_base(state), attempts=summaries, latency=state.elapsed(), stopped_by=stopped_by))
+    yield from _exhausted(state)
     raise FallbackExhaustedError(primary.name, state.attempts, stopped=state.stopped) from last_error
 
 
@@ -197,19 +185,22 @@ def _try(
 
     A profile that is cooling down is not called: the error returned is a ``ProfileCoolingDownError``.
     """
-    probe = False
-    if state.health is not None:
-        verdict = state.health.check(caller.name, caller.profile.health)
-        if not verdict.allowed:
-            return None, (yield from _cooling_down(state, caller, verdict))
-        probe = verdict.probe
+    verdict = state.health.check(caller)
+    if not verdict.allowed:
+        return None, (yield from _cooling_down(state, caller, verdict))
+    probe = verdict.probe
     retries = caller.profile.num_retries
     last: Exception | None = None
     for attempt in range(1, retries + 2):
-        if attempt > 1:
+        if attempt > 1 and last is not None:
             state.stopped = state.budget.stop_reason(state.model_calls)
-            if state.stopped is not None and last is not None:
+            if state.stopped is not None:
                 return None, last
+            if retry_after(last) is None:  # a wait the provider asked for is this call's own: made, then retried
+                verdict = state.health.check(caller)
+                if not verdict.allowed:  # cooled down meanwhile (by this call's failures too): move on
+                    return None, last
+                probe = verdict.probe
         started = time.perf_counter()
         state.model_calls += 1
         sent, capped = state.budget.cap(request)  # no attempt outlives the call's deadline
@@ -218,7 +209,8 @@ def _try(
         except Exception as exc:
             latency = time.perf_counter() - started  # first: what follows resolves names, which takes time once
             last = exc
-            probe = _tell_health(state, caller, exc, probe, capped=capped)
+            state.health.failed(caller, exc, probe, capped=capped)
+            probe = None
             if is_caller_error(exc) and state.strategy.match(type(exc))[0] in (None, WILDCARD):
                 # litellm refused the request before sending it (a parameter this model does not take): the
                 # caller's error, not the model's, so "*" does not walk on it. A fallback that cannot take the
@@ -262,12 +254,10 @@ def _try(
                 return None, exc
             yield Sleep(delay)
         except BaseException:  # cancelled, or the caller closed the walk: no verdict on the model
-            if probe and state.health is not None:
-                state.health.released(caller.name)
+            state.health.released(caller, probe)
             raise
         else:
-            if state.health is not None:
-                state.health.succeeded(caller.name, probe=probe)
+            state.health.succeeded(caller, probe)
             return response, None
     raise AssertionError("unreachable: the last attempt returns")
 
@@ -296,29 +286,18 @@ def _cooling_down(state: _State, caller: Caller, verdict: Verdict) -> Generator[
     return error
 
 
-def _tell_health(state: _State, caller: Caller, error: Exception, probe: bool, *, capped: bool) -> bool:
-    """Report a failed attempt to the health store; returns whether the call is still a pending probe.
-
-    A timeout of an attempt whose timeout the call's deadline cut short says nothing about the model.
-    """
-    health = state.health
-    if health is None:
-        return False
-    settings = caller.profile.health
-    cut_short = capped and any(c.__name__ in ("Timeout", "TimeoutError") for c in type(error).__mro__)
-    if (
-        not cut_short
-        and state.strategy.is_provider_error(error)
-        and failure_scope(error, state.exception_names, settings) == "model"
-    ):
-        status = getattr(error, "status_code", None)
-        failure = Failure(
-            type(error).__name__, type(error), status if isinstance(status, int) else None, retry_after(error)
+def _exhausted(state: _State) -> Generator[Action, Any, None]:
+    """The ``FallbackExhausted`` event, before the walk raises ``FallbackExhaustedError``."""
+    summaries = [
+        AttemptSummary(
+            profile=a.profile, error_type=a.error_type, message=a.message, duration=a.duration, loaded=a.loaded
         )
-        health.failed(caller.name, settings, failure, probe=probe)
-    elif probe:
-        health.released(caller.name)
-    return False
+        for a in state.attempts
+    ]
+    stopped_by: Literal["deadline", "max_attempts"] | None = None
+    if state.stopped is not None:
+        stopped_by = "deadline" if "deadline" in state.stopped else "max_attempts"
+    yield Emit(FallbackExhausted(**_base(state), attempts=summaries, latency=state.elapsed(), stopped_by=stopped_by))
 
 
 class _Skipped(Exception):

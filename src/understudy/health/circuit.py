@@ -10,16 +10,21 @@ call's that started earlier, makes the profile healthy again and forgets its fai
 
 ``HealthStore`` is the interface the walk uses; ``MemoryHealth`` keeps the state in this process, exact
 under threads and asyncio alike (one lock, never held across a call). A shared store (Redis) implements the
-same four methods.
+same five methods. A probe is named by a token, so that a probe that reports late (after the profile healed
+and cooled down again) cannot free or trip the newer probe's circuit.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
+
+from understudy.profiles.health import MAX_HEALTH_SECONDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,7 +52,7 @@ class Verdict:
 
     Attributes:
         allowed: False: skip the profile (``until`` and ``reason`` say why).
-        probe: this call is the half-open probe; report its outcome with ``probe=True``.
+        probe: this call is the half-open probe: a token to report its outcome with (``probe=``); None otherwise.
         until: wall-clock time (``time.time()``) the cooldown ends; None while another call probes.
         reason: one line for the skipped event.
         opened_by: the failure that made the profile cool down (its class picks the fallbacks of a skipped
@@ -55,7 +60,7 @@ class Verdict:
     """
 
     allowed: bool
-    probe: bool = False
+    probe: int | None = None
     until: float | None = None
     reason: str = ""
     opened_by: Failure | None = None
@@ -77,11 +82,11 @@ class HealthStore(Protocol):
 
     def check(self, profile: str, settings: HealthSettings) -> Verdict: ...
 
-    def failed(self, profile: str, settings: HealthSettings, failure: Failure, *, probe: bool) -> None: ...
+    def failed(self, profile: str, settings: HealthSettings, failure: Failure, *, probe: int | None) -> None: ...
 
-    def succeeded(self, profile: str, *, probe: bool) -> None: ...
+    def succeeded(self, profile: str, *, probe: int | None) -> None: ...
 
-    def released(self, profile: str) -> None:
+    def released(self, profile: str, probe: int) -> None:
         """A probe ended without a verdict on the model (request-scoped failure, cancelled): let another probe."""
         ...
 
@@ -94,7 +99,8 @@ class _Circuit:
     open_until: float | None = None  # monotonic
     opened_by: Failure | None = None
     reason: str = ""
-    probing: bool = False
+    probing: int | None = None  # the token of the probe in flight
+    window: float = 0.0  # the window of the last failure counted, for the snapshot
 
 
 class MemoryHealth:
@@ -104,6 +110,7 @@ class MemoryHealth:
         self._clock = clock
         self._lock = threading.Lock()
         self._circuits: dict[str, _Circuit] = {}
+        self._tokens = itertools.count(1)
 
     def check(self, profile: str, settings: HealthSettings) -> Verdict:
         if not settings.enabled:
@@ -116,27 +123,31 @@ class MemoryHealth:
             if now < circuit.open_until:
                 until = time.time() + (circuit.open_until - now)
                 return Verdict(False, until=until, reason=circuit.reason, opened_by=circuit.opened_by)
-            if circuit.probing:
+            if circuit.probing is not None:
                 return Verdict(
                     False, reason="another call is probing whether it recovered", opened_by=circuit.opened_by
                 )
-            circuit.probing = True
-            return Verdict(True, probe=True, opened_by=circuit.opened_by)
+            circuit.probing = next(self._tokens)
+            return Verdict(True, probe=circuit.probing, opened_by=circuit.opened_by)
 
-    def failed(self, profile: str, settings: HealthSettings, failure: Failure, *, probe: bool) -> None:
+    def failed(self, profile: str, settings: HealthSettings, failure: Failure, *, probe: int | None) -> None:
         if not settings.enabled:
             return
         with self._lock:
             circuit = self._circuits.setdefault(profile, _Circuit())
+            probe_failed = probe is not None and circuit.probing == probe  # a stale token is an ordinary failure
             now = self._clock()
+            circuit.window = settings.window
             circuit.failures.append(now)
             while circuit.failures and circuit.failures[0] <= now - settings.window:
                 circuit.failures.popleft()
             if failure.retry_after is not None and failure.retry_after > 0:
-                asked = now + failure.retry_after
+                # A day at most: a header of years (or inf) must not retire a profile for good.
+                wait = min(failure.retry_after, MAX_HEALTH_SECONDS) if math.isfinite(failure.retry_after) else None
+                asked = now + (wait if wait is not None else MAX_HEALTH_SECONDS)
                 if circuit.open_until is None or asked > circuit.open_until:
-                    self._open(circuit, failure, asked, f"the provider asked to wait {failure.retry_after:g} s")
-            elif probe:
+                    self._open(circuit, failure, asked, f"the provider asked to wait {asked - now:g} s")
+            elif probe_failed:
                 self._open(circuit, failure, now + settings.cooldown, f"{failure.error_type} again after a cooldown")
             elif len(circuit.failures) >= settings.failures and (
                 circuit.open_until is None or now >= circuit.open_until
@@ -145,23 +156,27 @@ class MemoryHealth:
                 failures = f"{count} failure{'s' if count != 1 else ''}"
                 reason = f"{failures} in {settings.window:g} s, the last {failure.error_type}"
                 self._open(circuit, failure, now + settings.cooldown, reason)
-            if probe:
-                circuit.probing = False
+            if probe_failed:
+                circuit.probing = None
 
-    def succeeded(self, profile: str, *, probe: bool) -> None:
+    def succeeded(self, profile: str, *, probe: int | None) -> None:
         with self._lock:
             self._circuits.pop(profile, None)  # an answer is the evidence: healthy again, its past forgotten
 
-    def released(self, profile: str) -> None:
+    def released(self, profile: str, probe: int) -> None:
         with self._lock:
             circuit = self._circuits.get(profile)
-            if circuit is not None:
-                circuit.probing = False
+            if circuit is not None and circuit.probing == probe:
+                circuit.probing = None
 
     def snapshot(self) -> dict[str, ProfileHealth]:
         with self._lock:
             now, wall = self._clock(), time.time()
-            return {name: _shown(c, now, wall) for name, c in self._circuits.items()}
+            for circuit in self._circuits.values():
+                while circuit.failures and circuit.failures[0] <= now - circuit.window:
+                    circuit.failures.popleft()
+            shown = {name: _shown(c, now, wall) for name, c in self._circuits.items()}
+            return {name: h for name, h in shown.items() if h.state != "healthy" or h.recent_failures}
 
     @staticmethod
     def _open(circuit: _Circuit, failure: Failure, until: float, reason: str) -> None:
@@ -178,5 +193,6 @@ def _shown(circuit: _Circuit, now: float, wall: float) -> ProfileHealth:
         return ProfileHealth("healthy", len(circuit.failures), None, None, "")
     if now < circuit.open_until:
         return ProfileHealth("cooling_down", 0, wall + circuit.open_until - now, opened_by, circuit.reason)
-    probe = "a call is probing whether it recovered" if circuit.probing else "the next call probes whether it recovered"
+    probing = circuit.probing is not None
+    probe = "a call is probing whether it recovered" if probing else "the next call probes whether it recovered"
     return ProfileHealth("half_open", 0, None, opened_by, probe)

@@ -1,0 +1,74 @@
+"""The walk's side of health memory: ask the store before a profile is called, tell it how each attempt went.
+
+The store may be shared (another process, a server), so nothing it does may break a call: a store that
+raises is logged and treated as "healthy, nothing recorded". A timeout of an attempt whose timeout the call's
+deadline cut short says nothing about the model and is not counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from understudy.calls.retry import retry_after
+from understudy.calls.scopes import failure_scope
+from understudy.health.circuit import Failure, Verdict
+
+if TYPE_CHECKING:
+    from understudy.calls.protocols import Caller
+    from understudy.calls.strategy import FallbackStrategy
+    from understudy.failures.names import ExceptionNames
+    from understudy.health.circuit import HealthStore
+
+__all__ = ["HealthGate"]
+
+logger = logging.getLogger("understudy")
+
+_ALLOWED = Verdict(True)
+
+
+class HealthGate:
+    """One call's questions to a ``HealthStore`` (or to none: then every profile is healthy)."""
+
+    def __init__(self, store: HealthStore | None, strategy: FallbackStrategy, names: ExceptionNames) -> None:
+        self.store = store
+        self.strategy = strategy
+        self.names = names
+
+    def check(self, caller: Caller) -> Verdict:
+        if self.store is None:
+            return _ALLOWED
+        try:
+            return self.store.check(caller.name, caller.profile.health)
+        except Exception:
+            logger.warning("understudy: the health store failed; calling %r as if healthy", caller.name, exc_info=True)
+            return _ALLOWED
+
+    def failed(self, caller: Caller, error: Exception, probe: int | None, *, capped: bool) -> None:
+        """Count a failed attempt against the profile if it is the model's fault; else free its probe."""
+        if self.store is None:
+            return
+        settings = caller.profile.health
+        cut_short = capped and any(c.__name__ in ("Timeout", "TimeoutError") for c in type(error).__mro__)
+        model_scoped = self.strategy.is_provider_error(error) and failure_scope(error, self.names, settings) == "model"
+        if cut_short or not model_scoped:
+            self.released(caller, probe)
+            return
+        status = getattr(error, "status_code", None)
+        status_code = status if isinstance(status, int) else None
+        failure = Failure(type(error).__name__, type(error), status_code, retry_after(error))
+        self._safely("failed", caller.name, settings, failure, probe=probe)
+
+    def succeeded(self, caller: Caller, probe: int | None) -> None:
+        if self.store is not None:
+            self._safely("succeeded", caller.name, probe=probe)
+
+    def released(self, caller: Caller, probe: int | None) -> None:
+        if self.store is not None and probe is not None:
+            self._safely("released", caller.name, probe)
+
+    def _safely(self, method: str, *args: object, **kwargs: object) -> None:
+        try:
+            getattr(self.store, method)(*args, **kwargs)
+        except Exception:
+            logger.warning("understudy: the health store failed to record %s; the call goes on", method, exc_info=True)
