@@ -381,6 +381,7 @@ def test_each_model_list_entry_becomes_a_profile_field_by_field(tmp_path: Path, 
             "health": HealthSettings().model_dump(),
             "deadline": None,
             "max_attempts": None,
+            "max_input_tokens": None,
             "description": (
                 f"imported from {path.name}, model_list[{INDEXES[name]}] (model_name {MODEL_NAMES.get(name, name)!r})"
             ),

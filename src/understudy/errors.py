@@ -10,6 +10,7 @@
     │   └── RouteConfigError         a router's configuration is invalid (names the file and the route)
     ├── FallbackExhaustedError       every profile of a call failed; also an ExceptionGroup
     ├── ProfileCoolingDownError      a profile was skipped: it is cooling down after repeated failures
+    ├── ProfileUnfitError            a fallback was skipped: its model is known not to serve the request
     └── StreamInterruptedError       a stream failed after sending chunks; no other model may continue it
 
 Configuration mistakes and provider failures never share a class: ``except ConfigError`` catches what a
@@ -35,6 +36,7 @@ __all__ = [
     "ProfileCoolingDownError",
     "ProfileError",
     "ProfileNotFoundError",
+    "ProfileUnfitError",
     "RouteConfigError",
     "StreamInterruptedError",
     "UnderstudyError",
@@ -247,6 +249,20 @@ class ProfileCoolingDownError(UnderstudyError):
         super().__init__(f"profile {profile!r} skipped, {self.reason}")
 
 
+class ProfileUnfitError(UnderstudyError):
+    """A fallback was skipped without a request: its model is known not to serve this request.
+
+    Attributes:
+        profile: the profile skipped.
+        reason: why (the prompt does not fit its context window, tools, images or a JSON schema it does not take).
+    """
+
+    def __init__(self, profile: str, reason: str) -> None:
+        self.profile = profile
+        self.reason = reason
+        super().__init__(f"profile {profile!r} skipped: {reason}")
+
+
 def _summary(attempts: Sequence[Attempt]) -> str:
     """One clause per profile, in the order they were tried: its last error and how many tries."""
     by_profile: dict[str, list[Attempt]] = {}
@@ -255,7 +271,7 @@ def _summary(attempts: Sequence[Attempt]) -> str:
     clauses = []
     for profile, tries in by_profile.items():
         last = tries[-1]
-        skipped = isinstance(last.error, ProfileCoolingDownError)
+        skipped = isinstance(last.error, ProfileCoolingDownError | ProfileUnfitError)
         what = last.error_type if last.loaded or skipped else f"not loaded, {last.error_type}"
         times = f" x{len(tries)}" if len(tries) > 1 else ""
         text = " ".join(last.message.split())

@@ -85,8 +85,8 @@ class ProfileSkipped(Event):
 
     Attributes:
         profile: the profile skipped.
-        error_type: ``"ProfileError"``, ``"ProfileNotFoundError"``, ``"UnsupportedParamsError"`` or
-            ``"ProfileCoolingDownError"``.
+        error_type: ``"ProfileError"``, ``"ProfileNotFoundError"``, ``"UnsupportedParamsError"``,
+            ``"ProfileCoolingDownError"`` or ``"ProfileUnfitError"``.
         reason: what is wrong and how to fix it, or why it is cooling down.
         until: for a profile cooling down, the wall-clock time (``time.time()``) its cooldown ends.
     """

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 from understudy.calls import backend
+from understudy.calls.capabilities import unfit
 from understudy.calls.responses import mark_served
 from understudy.calls.streams import AsyncFallbackStream, FallbackStream, open_async_stream, open_stream
 from understudy.errors import ConfigError
@@ -98,6 +99,10 @@ class LitellmCall:
             else:
                 self._refuse_filtered(response)
         return self._served(response, started, as_fallback)
+
+    def cannot_serve(self, request: dict[str, Any]) -> str | None:
+        """Why this model is known not to serve ``request`` (``understudy.calls.capabilities``), or None."""
+        return unfit(self.profile, request)
 
     def cost_of(self, response: Any) -> float | None:
         """The response's cost in USD from litellm's cost map, or None when unknown (or a stream)."""

@@ -54,6 +54,10 @@ class Caller(Protocol):
         """The async twin of ``call``."""
         ...
 
+    def cannot_serve(self, request: dict[str, Any]) -> str | None:
+        """Why the model is known not to serve ``request`` (context window, tools, images, schema), or None."""
+        ...
+
     def cost_of(self, response: Any) -> float | None:
         """The response's cost in USD, or None when unknown."""
         ...

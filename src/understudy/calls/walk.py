@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from understudy.calls.budget import Budget
 from understudy.calls.health_gate import HealthGate
 from understudy.calls.retry import is_transient, retry_after
-from understudy.errors import Attempt, FallbackExhaustedError, ProfileCoolingDownError, ProfileError
+from understudy.errors import (
+    Attempt,
+    FallbackExhaustedError,
+    ProfileCoolingDownError,
+    ProfileError,
+    ProfileUnfitError,
+)
 from understudy.events import (
     AttemptFailed,
     AttemptSummary,
@@ -145,6 +151,12 @@ def walk(
             yield Emit(ProfileSkipped(**_base(state), profile=name, error_type=type(exc).__name__, reason=message))
             continue
         _remember(state, caller.profile.secrets(), request)
+        unfit = caller.cannot_serve(request)
+        if unfit is not None:  # known not to work there (too long, tools, images, schema): no request
+            skip = ProfileUnfitError(name, unfit)
+            state.attempts.append(Attempt(name, skip, str(skip), time.perf_counter() - started, loaded=False))
+            yield Emit(ProfileSkipped(**_base(state), profile=name, error_type=type(skip).__name__, reason=unfit))
+            continue
         yield Emit(
             FallbackTriggered(
                 **_base(state),

@@ -67,6 +67,7 @@ _FIELD_RULES: Final = {
     "api_version": ("the provider's API version", '"2024-10-21"'),
     "temperature": ("a number from 0 to 2", "0.2"),
     "max_tokens": (f"a whole number from 1 to {MAX_TOKENS}", "4096"),
+    "max_input_tokens": (f"a whole number from 1 to {MAX_TOKENS}", "128000"),
     "timeout": (f"a number of seconds, more than 0 and at most {MAX_TIMEOUT}", "30"),
     "num_retries": ("a whole number from 0 to 10", "2"),
     "deadline": (f"a number of seconds, more than 0 and at most {MAX_TIMEOUT}", "20"),
@@ -99,6 +100,8 @@ class Profile(BaseModel):
         api_key_env: name of the environment variable holding the key (preferred over ``api_key``).
         api_key: a literal key; held as a secret and never printed.
         timeout: seconds allowed per attempt.
+        max_input_tokens: the model's context window, where litellm does not know it (or knows it wrong): a
+            fallback whose window cannot hold the prompt is skipped.
         num_retries: understudy's retries of this profile on transient errors (rate limit, 5xx, timeout,
             connection), before the fallbacks are tried.
         deadline: seconds for a whole call that starts here, retries and fallbacks included.
@@ -120,6 +123,7 @@ class Profile(BaseModel):
     api_version: str | None = None
     temperature: Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)] | None = None
     max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
+    max_input_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
     num_retries: Annotated[int, Field(ge=0, le=10)] = 0
     deadline: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
