@@ -30,14 +30,13 @@ from agents.extensions.models.litellm_model import LitellmModel
 from conftest import observe, stats, steps
 from openai.types.shared import Reasoning
 
-from understudy import FallbackExhaustedError, LLMRegistry, ProfileStore, RetryPolicy
+from understudy import FallbackExhaustedError, LLMRegistry
 from understudy.integrations.litellm import register
 from understudy.integrations.openai import async_client
 from understudy.testing import RateLimit, Reply, ServerError, StreamFailure
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
     from agents.models.interface import Model
     from conftest import WriteProfile
@@ -294,10 +293,10 @@ def test_litellm_model_litellms_own_retries_never_call_a_model_again(
 @pytest.mark.parametrize("exhausted", [False, True], ids=["served", "exhausted"])
 @pytest.mark.usefixtures("chain")
 def test_events_and_stats_are_the_core_apis(
-    registry: LLMRegistry, profiles_dir: Path, fake_provider: FakeProvider, make: MakeModel, exhausted: bool
+    registry: LLMRegistry, twin: LLMRegistry, fake_provider: FakeProvider, make: MakeModel, exhausted: bool
 ) -> None:
     backup = ServerError(503) if exhausted else Reply("from backup", prompt_tokens=7, completion_tokens=3)
-    core = LLMRegistry(ProfileStore([profiles_dir]), retry_policy=RetryPolicy(initial=0.001, max_delay=0.5))
+    core = twin
     core_events, agent_events = observe(core), observe(registry)
 
     fake_provider.script("main", RateLimit())

@@ -21,14 +21,13 @@ from langchain_litellm import ChatLiteLLM
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from understudy import FallbackExhaustedError, LLMRegistry, ProfileStore, RetryPolicy
+from understudy import FallbackExhaustedError, LLMRegistry
 from understudy.integrations.litellm import register
 from understudy.integrations.openai import SERVED_BY_HEADER, transport
 from understudy.testing import RateLimit, Reply, ServerError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
     from conftest import WriteProfile
     from langchain_core.language_models import BaseChatModel
@@ -282,7 +281,7 @@ async def test_chat_openai_raises_openais_error_with_the_attempts_in_its_body(
 async def test_events_and_stats_are_the_core_apis(
     fake_profile: WriteProfile,
     registry: LLMRegistry,
-    profiles_dir: Path,
+    twin: LLMRegistry,
     fake_provider: FakeProvider,
     make: Factory,
     asynchronous: bool,
@@ -290,7 +289,7 @@ async def test_events_and_stats_are_the_core_apis(
     fake_profile("main", num_retries=1, fallbacks={"*": ["backup"]})
     fake_profile("backup", num_retries=0)
     scenario = (RateLimit(), RateLimit()), (Reply("from backup", prompt_tokens=7, completion_tokens=3),)
-    core = LLMRegistry(ProfileStore([profiles_dir]), retry_policy=RetryPolicy(initial=0.001, max_delay=0.5))
+    core = twin
     core_events, langchain_events = observe(core), observe(registry)
 
     fake_provider.script("main", *scenario[0])

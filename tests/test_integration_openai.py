@@ -13,7 +13,6 @@ import openai
 import pytest
 from conftest import observe, stats, steps
 
-from understudy import LLMRegistry, ProfileStore, RetryPolicy
 from understudy.integrations.openai import (
     SERVED_BY_HEADER,
     AsyncUnderstudyTransport,
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
 
     from conftest import WriteProfile
 
+    from understudy import LLMRegistry
     from understudy.testing import Behaviour, FakeProvider
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
@@ -95,12 +95,12 @@ async def test_the_async_client_falls_back_the_same_way(registry: LLMRegistry, f
 
 
 def test_events_and_stats_are_the_core_apis(
-    fake_profile: WriteProfile, registry: LLMRegistry, profiles_dir: Path, fake_provider: FakeProvider
+    fake_profile: WriteProfile, registry: LLMRegistry, twin: LLMRegistry, fake_provider: FakeProvider
 ) -> None:
     fake_profile("main", num_retries=1, fallbacks={"*": ["backup"]})
     fake_profile("backup", num_retries=0)
     scenario = (RateLimit(), RateLimit()), (Reply("from backup", prompt_tokens=7, completion_tokens=3),)
-    core = LLMRegistry(ProfileStore([profiles_dir]), retry_policy=RetryPolicy(initial=0.001, max_delay=0.5))
+    core = twin
     core_events, transport_events = observe(core), observe(registry)
 
     fake_provider.script("main", *scenario[0])

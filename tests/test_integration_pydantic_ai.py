@@ -15,7 +15,6 @@ from pydantic_ai.exceptions import ModelHTTPError, ModelRateLimitError
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai_compatible import OpenAICompatibleProvider
 
-from understudy import LLMRegistry, ProfileStore, RetryPolicy
 from understudy.errors import ProfileNotFoundError
 from understudy.integrations.pydantic_ai import PROVIDER_NAME, model
 from understudy.testing import RateLimit, Reply, ServerError, StreamFailure
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
 
     from conftest import WriteProfile
 
+    from understudy import LLMRegistry
     from understudy.testing import Behaviour, FakeProvider
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
@@ -221,12 +221,12 @@ async def test_an_exhausted_stream_is_the_same_error(registry: LLMRegistry, fake
 
 
 async def test_events_and_stats_are_the_core_apis(
-    fake_profile: WriteProfile, registry: LLMRegistry, profiles_dir: Path, fake_provider: FakeProvider
+    fake_profile: WriteProfile, registry: LLMRegistry, twin: LLMRegistry, fake_provider: FakeProvider
 ) -> None:
     fake_profile("main", num_retries=1, fallbacks={"*": ["backup"]})
     fake_profile("backup", num_retries=0)
     scenario = (RateLimit(), RateLimit()), (Reply("from backup", prompt_tokens=7, completion_tokens=3),)
-    core = LLMRegistry(ProfileStore([profiles_dir]), retry_policy=RetryPolicy(initial=0.001, max_delay=0.5))
+    core = twin
     core_events, agent_events = observe(core), observe(registry)
 
     fake_provider.script("main", *scenario[0])
