@@ -59,7 +59,10 @@ def test_max_attempts_caps_retries_and_fallbacks_together(
         0,
     )
     assert caught.value.stopped == "it made its max_attempts of 6"
-    assert str(caught.value).startswith("the call to 'main' stopped because it made its max_attempts of 6: main: ")
+    assert str(caught.value).startswith(
+        "the call to 'main' stopped because it made its max_attempts of 6 (to allow more, raise deadline= or "
+        "max_attempts= on the call, or in profile 'main'): main: "
+    )
     assert len(caught.value.attempts) == 6
     exhausted = [e for e in events if isinstance(e, FallbackExhausted)]
     assert [e.stopped_by for e in exhausted] == ["max_attempts"]
@@ -171,3 +174,40 @@ def test_the_budget_arguments_never_reach_litellm(
 
     body = fake_provider.received("main")[0]
     assert "deadline" not in body and "max_attempts" not in body
+
+
+def test_a_spent_budget_without_a_fallback_still_raises_the_documented_error(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", num_retries=5, health={"enabled": False})
+    fake_provider.default("main", ServerError(503))
+
+    with pytest.raises(FallbackExhaustedError) as caught:
+        call(registry, False, max_attempts=2)
+
+    assert caught.value.stopped == "it made its max_attempts of 2"
+    assert fake_provider.requests("main") == 2
+
+
+@both
+def test_a_deadline_cuts_a_streams_own_timeout_too(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("main", timeout=30, health={"enabled": False})
+    fake_provider.default("main", Slow(seconds=5))
+
+    started = time.perf_counter()
+    with pytest.raises(Exception):  # noqa: B017  # the provider's timeout, whichever class litellm picks
+        call(registry, asynchronous, stream=True, stream_timeout=20, deadline=0.5)
+
+    assert time.perf_counter() - started < 4
+
+
+@pytest.mark.parametrize("bad", [True, float("inf"), float("nan"), -1])
+def test_a_deadline_must_be_a_finite_number_of_seconds(
+    fake_profile: WriteProfile, registry: LLMRegistry, bad: Any
+) -> None:
+    fake_profile("main")
+
+    with pytest.raises(ValueError, match="deadline must be a number of seconds above 0"):
+        call(registry, False, deadline=bad)

@@ -177,7 +177,10 @@ class FallbackExhaustedError(UnderstudyError, ExceptionGroup[Exception]):
     ) -> Self:
         errors = [a.error for a in attempts]
         if message is None and stopped is not None:
-            message = f"the call to {primary!r} stopped because {stopped}: {_summary(attempts)}"
+            message = (
+                f"the call to {primary!r} stopped because {stopped} (to allow more, raise deadline= or max_attempts= "
+                f"on the call, or in profile {primary!r}): {_summary(attempts)}"
+            )
         elif message is None:
             message = f"every profile failed for a call to {primary!r}: {_summary(attempts)}"
         self = super().__new__(cls, message, errors)

@@ -9,6 +9,7 @@ its first chunk: what follows is the caller's to read.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["BUDGET_ARGS", "Budget"]
 
 BUDGET_ARGS: Final = ("deadline", "max_attempts")  # a call's own, never passed to litellm
+LITELLM_DEFAULT_TIMEOUT: Final = 600.0  # what litellm waits when no timeout is given
 
 
 @dataclass(slots=True)
@@ -31,9 +33,12 @@ class Budget:
     def of(cls, kwargs: dict[str, Any], profile: Profile) -> Budget:
         """The call's budget (removing its arguments from ``kwargs``), else the primary profile's."""
         deadline, attempts = kwargs.pop("deadline", None), kwargs.pop("max_attempts", None)
-        if deadline is not None and not (isinstance(deadline, int | float) and deadline > 0):
+        number = isinstance(deadline, int | float) and not isinstance(deadline, bool)
+        if deadline is not None and not (number and math.isfinite(deadline) and deadline > 0):
             raise ValueError(f"deadline must be a number of seconds above 0, not {deadline!r}")
-        if attempts is not None and not (isinstance(attempts, int) and attempts >= 1):
+        if attempts is not None and not (
+            isinstance(attempts, int) and not isinstance(attempts, bool) and attempts >= 1
+        ):
             raise ValueError(f"max_attempts must be a whole number from 1, not {attempts!r}")
         return cls(
             deadline if deadline is not None else profile.deadline,
@@ -60,10 +65,18 @@ class Budget:
         remaining = self.remaining()
         return remaining is None or wait < remaining
 
-    def cap(self, request: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """``request`` with its timeout no longer than what remains, and whether the cap cut it."""
+    def cap(self, request: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+        """``request`` with its timeouts no longer than what remains, and the cap when it cut one (else None).
+
+        A timeout that is not a number (an ``httpx.Timeout`` passed by the caller) is left as it is.
+        """
         remaining = self.remaining()
-        timeout = request.get("timeout")
-        if remaining is None or (isinstance(timeout, int | float) and timeout <= remaining):
-            return request, False
-        return {**request, "timeout": remaining}, True
+        if remaining is None:
+            return request, None
+        capped = dict(request)
+        cut = False
+        for key, default in (("timeout", LITELLM_DEFAULT_TIMEOUT), ("stream_timeout", None)):
+            limit = request.get(key, default)
+            if isinstance(limit, int | float) and not isinstance(limit, bool) and limit > remaining:
+                capped[key], cut = remaining, True
+        return (capped, remaining) if cut else (request, None)

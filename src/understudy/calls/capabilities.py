@@ -6,8 +6,13 @@ request carries tools, images or a JSON schema the model is known not to take. O
 a model litellm has no entry for is always tried. So a context-window error from the primary goes straight to
 a profile that holds the prompt.
 
+What is known is read from litellm's model map only (``litellm.model_cost``, which ``register_model`` extends):
+``get_model_info`` would ask some providers over the network (Ollama, Hugging Face), outside any deadline.
+
 Counting tokens costs milliseconds (and its first use in a process loads a tokenizer), so it is done only when
 the prompt could possibly be too long: a byte-level BPE never makes more tokens than the UTF-8 bytes it reads.
+Images break that bound (a few bytes of URL stand for hundreds of tokens), so a prompt with images is always
+counted, each image at litellm's default count (no image is fetched).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ def unfit(profile: Profile, request: dict[str, Any]) -> str | None:
     info = _model_info(profile.model)
     limit = profile.max_input_tokens or info.get("max_input_tokens")
     messages = request.get("messages") or []
-    if isinstance(limit, int) and limit > 0 and _bytes(messages, request.get("tools")) > limit:
+    images = _has_image(messages)
+    if isinstance(limit, int) and limit > 0 and (images or _bytes(messages, request.get("tools")) > limit):
         tokens = _tokens(profile.model, messages, request.get("tools"))
         if tokens is not None and tokens > limit:
             return f"the prompt is {tokens} tokens and its context window holds {limit}"
@@ -38,16 +44,18 @@ def unfit(profile: Profile, request: dict[str, Any]) -> str | None:
         return "the request has tools and the model does not take them"
     if _schema(request.get("response_format")) and info.get("supports_response_schema") is False:
         return "the request asks for a JSON schema and the model does not take one"
-    if _has_image(messages) and info.get("supports_vision") is False:
+    if images and info.get("supports_vision") is False:
         return "the request has images and the model does not take them"
     return None
 
 
 def _model_info(model: str) -> dict[str, Any]:
-    try:
-        return dict(backend.litellm().get_model_info(model))
-    except Exception:  # not in litellm's map: nothing is known
-        return {}
+    """litellm's map entry for ``model`` (``provider/name`` or ``name``); empty when it has none."""
+    known = backend.litellm().model_cost
+    entry = known.get(model)
+    if entry is None and "/" in model:
+        entry = known.get(model.split("/", 1)[1])
+    return dict(entry) if isinstance(entry, dict) else {}
 
 
 def _bytes(messages: Any, tools: Any) -> int:
@@ -60,7 +68,9 @@ def _bytes(messages: Any, tools: Any) -> int:
 
 def _tokens(model: str, messages: Any, tools: Any) -> int | None:
     try:
-        counted = backend.litellm().token_counter(model=model, messages=messages, tools=tools or None)
+        counted = backend.litellm().token_counter(
+            model=model, messages=messages, tools=tools or None, use_default_image_token_count=True
+        )
     except Exception:
         return None
     return counted if isinstance(counted, int) else None

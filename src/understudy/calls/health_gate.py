@@ -2,7 +2,8 @@
 
 The store may be shared (another process, a server), so nothing it does may break a call: a store that
 raises is logged and treated as "healthy, nothing recorded". A timeout of an attempt whose timeout the call's
-deadline cut short says nothing about the model and is not counted.
+deadline cut short says nothing about the model and is not counted, nor is any failure of an attempt the
+deadline left less than a tenth of a second.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = ["HealthGate"]
 logger = logging.getLogger("understudy")
 
 _ALLOWED = Verdict(True)
+_TOO_SHORT = 0.1  # seconds: an attempt the deadline left this little proves nothing about the model
 
 
 class HealthGate:
@@ -44,12 +46,16 @@ class HealthGate:
             logger.warning("understudy: the health store failed; calling %r as if healthy", caller.name, exc_info=True)
             return _ALLOWED
 
-    def failed(self, caller: Caller, error: Exception, probe: int | None, *, capped: bool) -> None:
-        """Count a failed attempt against the profile if it is the model's fault; else free its probe."""
+    def failed(self, caller: Caller, error: Exception, probe: int | None, *, capped_to: float | None) -> None:
+        """Count a failed attempt against the profile if it is the model's fault; else free its probe.
+
+        ``capped_to``: the timeout the call's deadline cut the attempt to, if it did.
+        """
         if self.store is None:
             return
         settings = caller.profile.health
-        cut_short = capped and any(c.__name__ in ("Timeout", "TimeoutError") for c in type(error).__mro__)
+        timed_out = any(c.__name__ in ("Timeout", "TimeoutError") for c in type(error).__mro__)
+        cut_short = capped_to is not None and (timed_out or capped_to < _TOO_SHORT)
         model_scoped = self.strategy.is_provider_error(error) and failure_scope(error, self.names, settings) == "model"
         if cut_short or not model_scoped:
             self.released(caller, probe)

@@ -131,6 +131,9 @@ def walk(
             raise FallbackExhaustedError(primary.name, state.attempts) from error
     else:
         chain = [name for name in strategy.resolve(error) if name != primary.name]
+        if not chain and state.stopped is not None:  # the budget ended it: the documented error, with why
+            yield from _exhausted(state)
+            raise FallbackExhaustedError(primary.name, state.attempts, stopped=state.stopped) from error
         if not chain:
             raise error  # no fallback for this kind of failure: the caller sees the provider's own error
 
@@ -168,6 +171,8 @@ def walk(
             )
         )
         response, error = yield from _try(state, caller, request, as_fallback=True)
+        if error is _STOPPED:
+            break
         if error is _SKIPPED:
             continue
         if isinstance(error, ProfileCoolingDownError):  # stands for the failures that cooled it down
@@ -204,24 +209,25 @@ def _try(
     retries = caller.profile.num_retries
     last: Exception | None = None
     for attempt in range(1, retries + 2):
-        if attempt > 1 and last is not None:
+        if attempt > 1 or as_fallback:  # the primary's first attempt always goes; then time may have run out
             state.stopped = state.budget.stop_reason(state.model_calls)
             if state.stopped is not None:
+                state.health.released(caller, probe)
+                return None, last if last is not None else _STOPPED
+        if last is not None and retry_after(last) is None:  # a wait the provider asked for is this call's own
+            verdict = state.health.check(caller)
+            if not verdict.allowed:  # cooled down meanwhile (by this call's failures too): move on
                 return None, last
-            if retry_after(last) is None:  # a wait the provider asked for is this call's own: made, then retried
-                verdict = state.health.check(caller)
-                if not verdict.allowed:  # cooled down meanwhile (by this call's failures too): move on
-                    return None, last
-                probe = verdict.probe
+            probe = verdict.probe
         started = time.perf_counter()
         state.model_calls += 1
-        sent, capped = state.budget.cap(request)  # no attempt outlives the call's deadline
+        sent, capped_to = state.budget.cap(request)  # no attempt outlives the call's deadline
         try:
             response = yield Call(caller, sent, as_fallback)
         except Exception as exc:
             latency = time.perf_counter() - started  # first: what follows resolves names, which takes time once
             last = exc
-            state.health.failed(caller, exc, probe, capped=capped)
+            state.health.failed(caller, exc, probe, capped_to=capped_to)
             probe = None
             if is_caller_error(exc) and state.strategy.match(type(exc))[0] in (None, WILDCARD):
                 # litellm refused the request before sending it (a parameter this model does not take): the
@@ -317,6 +323,7 @@ class _Skipped(Exception):
 
 
 _SKIPPED: Final = _Skipped()
+_STOPPED: Final = _Skipped()  # a fallback not called: the call's budget ran out before it
 
 
 def _remember(state: _State, secrets: list[str], request: dict[str, Any]) -> None:
