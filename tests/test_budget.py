@@ -211,3 +211,40 @@ def test_a_deadline_must_be_a_finite_number_of_seconds(
 
     with pytest.raises(ValueError, match="deadline must be a number of seconds above 0"):
         call(registry, False, deadline=bad)
+
+
+@both
+def test_when_everything_is_cooling_down_a_deadline_waits_for_the_first_to_recover(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.script("main", RateLimit(retry_after=0.3))
+    fake_provider.script("backup", RateLimit(retry_after=30))
+    with pytest.raises(FallbackExhaustedError):
+        call(registry, asynchronous)  # both answer 429 with a Retry-After: both cool down
+    with pytest.raises(FallbackExhaustedError):
+        call(registry, asynchronous)  # no deadline: fails at once, nothing sent
+
+    response = call(registry, asynchronous, deadline=5)  # main recovers within it: waited for, then tried
+
+    assert response.choices[0].message.content == "ok"
+    assert (fake_provider.requests("main"), fake_provider.requests("backup")) == (2, 1)
+    assert "main" not in registry.health()
+
+
+def test_a_cooldown_longer_than_the_deadline_is_not_waited_for(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main")
+    fake_provider.script("main", RateLimit(retry_after=30))
+    with pytest.raises(Exception, match="RateLimitError"):
+        call(registry, False)
+
+    started = time.perf_counter()
+    with pytest.raises(FallbackExhaustedError) as caught:
+        call(registry, False, deadline=2)
+
+    assert time.perf_counter() - started < 1
+    assert fake_provider.requests("main") == 1
+    assert "cooling down" in str(caught.value)

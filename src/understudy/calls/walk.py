@@ -123,12 +123,17 @@ def walk(
         return response
     if error is _SKIPPED:
         raise AssertionError("unreachable: a primary is never skipped")
+    cooling: list[tuple[Caller, dict[str, Any], ProfileCoolingDownError]] = []
     if isinstance(error, ProfileCoolingDownError):
+        cooling.append((primary, request, error))
         opened_by = error.opened_by_class
         chain = [name for name in strategy.resolve_class(opened_by) if name != primary.name] if opened_by else []
         if not chain:
+            response, after = yield from _after_cooldown(state, cooling)
+            if after is None:
+                return response
             yield from _exhausted(state)
-            raise FallbackExhaustedError(primary.name, state.attempts) from error
+            raise FallbackExhaustedError(primary.name, state.attempts) from (error if after is _NOT_TRIED else after)
     else:
         chain = [name for name in strategy.resolve(error) if name != primary.name]
         if not chain and state.stopped is not None:  # the budget ended it: the documented error, with why
@@ -176,6 +181,7 @@ def walk(
         if error is _SKIPPED:
             continue
         if isinstance(error, ProfileCoolingDownError):  # stands for the failures that cooled it down
+            cooling.append((caller, request, error))
             last_profile, last_error = name, error
             continue
         if error is None:
@@ -191,8 +197,41 @@ def walk(
             return response
         last_profile, last_error = name, error
 
+    response, after = yield from _after_cooldown(state, cooling)
+    if after is None:
+        return response
+    cause = last_error if after is _NOT_TRIED else after
     yield from _exhausted(state)
-    raise FallbackExhaustedError(primary.name, state.attempts, stopped=state.stopped) from last_error
+    raise FallbackExhaustedError(primary.name, state.attempts, stopped=state.stopped) from cause
+
+
+def _after_cooldown(
+    state: _State, cooling: list[tuple[Caller, dict[str, Any], ProfileCoolingDownError]]
+) -> Generator[Action, Any, tuple[Any, Exception | None]]:
+    """When every candidate was cooling down and the call's deadline leaves room, wait for the one that
+    recovers first and try it once. Returns (response, None), or (None, its error; None when nothing was tried
+    except the skips)."""
+    timed = [(skip.until, caller, request) for caller, request, skip in cooling if skip.until is not None]
+    if state.budget.deadline is None or state.stopped is not None or state.model_calls or not timed:
+        return None, _NOT_TRIED
+    until, caller, request = min(timed, key=lambda entry: entry[0])
+    wait = max(0.0, until - time.time()) + _CLOCK_SLACK
+    if not state.budget.fits(wait):
+        return None, _NOT_TRIED
+    yield Sleep(wait)
+    as_fallback = caller.name != state.primary
+    response, error = yield from _try(state, caller, request, as_fallback=as_fallback)
+    if error is None and as_fallback:
+        yield Emit(
+            FallbackSucceeded(
+                **_base(state),
+                served_by=caller.name,
+                attempts=state.model_calls,
+                latency=state.elapsed(),
+                cost=caller.cost_of(response),
+            )
+        )
+    return response, error
 
 
 def _try(
@@ -324,6 +363,8 @@ class _Skipped(Exception):
 
 _SKIPPED: Final = _Skipped()
 _STOPPED: Final = _Skipped()  # a fallback not called: the call's budget ran out before it
+_NOT_TRIED: Final = _Skipped()  # no profile recovered in time: nothing more was tried
+_CLOCK_SLACK: Final = 0.01  # seconds: a cooldown's end is wall-clock, the store's clock monotonic
 
 
 def _remember(state: _State, secrets: list[str], request: dict[str, Any]) -> None:
