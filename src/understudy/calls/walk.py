@@ -185,15 +185,7 @@ def walk(
             last_profile, last_error = name, error
             continue
         if error is None:
-            yield Emit(
-                FallbackSucceeded(
-                    **_base(state),
-                    served_by=name,
-                    attempts=state.model_calls,
-                    latency=state.elapsed(),
-                    cost=caller.cost_of(response),
-                )
-            )
+            yield _served(state, caller, response)
             return response
         last_profile, last_error = name, error
 
@@ -222,16 +214,21 @@ def _after_cooldown(
     as_fallback = caller.name != state.primary
     response, error = yield from _try(state, caller, request, as_fallback=as_fallback)
     if error is None and as_fallback:
-        yield Emit(
-            FallbackSucceeded(
-                **_base(state),
-                served_by=caller.name,
-                attempts=state.model_calls,
-                latency=state.elapsed(),
-                cost=caller.cost_of(response),
-            )
-        )
+        yield _served(state, caller, response)
     return response, error
+
+
+def _served(state: _State, caller: Caller, response: Any) -> Emit:
+    """The ``FallbackSucceeded`` event of a fallback that served the call."""
+    return Emit(
+        FallbackSucceeded(
+            **_base(state),
+            served_by=caller.name,
+            attempts=state.model_calls,
+            latency=state.elapsed(),
+            cost=caller.cost_of(response),
+        )
+    )
 
 
 def _try(
