@@ -34,10 +34,10 @@ both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "asyn
 
 @pytest.fixture
 def chain(fake_profile: WriteProfile) -> None:
-    """main (three retries) falls back to backup, then spare, on any provider error; health off."""
-    off = {"enabled": False}
-    fake_profile("main", num_retries=3, fallbacks={"*": ["backup", "spare"]}, health=off)
-    fake_profile("backup", num_retries=3, health=off)
+    """main (three retries, on 5xx too) falls back to backup, then spare, on any provider error; health off."""
+    off, five_xx = {"enabled": False}, {"server_error": 3}
+    fake_profile("main", num_retries=3, retries=five_xx, fallbacks={"*": ["backup", "spare"]}, health=off)
+    fake_profile("backup", num_retries=3, retries=five_xx, health=off)
     fake_profile("spare", health=off)
 
 
@@ -72,7 +72,14 @@ def test_max_attempts_caps_retries_and_fallbacks_together(
 def test_a_profiles_max_attempts_applies_to_calls_that_start_there(
     fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
 ) -> None:
-    fake_profile("main", num_retries=3, fallbacks={"*": ["backup"]}, max_attempts=2, health={"enabled": False})
+    fake_profile(
+        "main",
+        num_retries=3,
+        retries={"server_error": 3},
+        fallbacks={"*": ["backup"]},
+        max_attempts=2,
+        health={"enabled": False},
+    )
     fake_provider.default("main", ServerError(503))
 
     with pytest.raises(FallbackExhaustedError):
@@ -179,7 +186,7 @@ def test_the_budget_arguments_never_reach_litellm(
 def test_a_spent_budget_without_a_fallback_still_raises_the_documented_error(
     fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
 ) -> None:
-    fake_profile("main", num_retries=5, health={"enabled": False})
+    fake_profile("main", num_retries=5, retries={"server_error": 5}, health={"enabled": False})
     fake_provider.default("main", ServerError(503))
 
     with pytest.raises(FallbackExhaustedError) as caught:

@@ -101,10 +101,12 @@ def test_async_call_is_served_by_the_primary_after_a_retry(demo: tuple[int, str]
 
 def test_a_primary_that_keeps_failing_cools_down_and_is_skipped_without_a_request(demo: tuple[int, str]) -> None:
     text = demo[1].split("\n7. ")[1].split("Stats per profile")[0]
-    assert text.count("attempt 3 of primary failed: ServiceUnavailableError (no retry)") == 1
+    assert text.count("attempt 2 of primary failed: ServiceUnavailableError (no retry)") == 1  # a 5xx: once
+    assert text.count("attempt 1 of primary failed: ServiceUnavailableError (no retry)") == 1  # the third cools it
+    assert text.count("skipped primary") == 1
     assert "skipped primary: cooling down: 3 failures in 60 s, the last ServiceUnavailableError (until " in text
     assert "fallback primary → local (ProfileCoolingDownError)" in text
-    assert text.count("answer from local: 'Still here.'") == 2
+    assert text.count("answer from local: 'Still here.'") == 3
 
 
 def test_run_demo_ends_with_a_stats_row_per_profile(demo: tuple[int, str]) -> None:

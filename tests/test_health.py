@@ -212,8 +212,8 @@ def test_concurrent_calls_after_a_cooldown_send_exactly_one_probe(health: Memory
 
 @pytest.fixture
 def chain(fake_profile: WriteProfile) -> None:
-    """main (two retries) falls back to backup on any provider error; three failures cool main down."""
-    fake_profile("main", num_retries=2, fallbacks={"*": ["backup"]})
+    """main (two retries, on 5xx too) falls back to backup on any provider error; three failures cool main down."""
+    fake_profile("main", num_retries=2, retries={"server_error": 2}, fallbacks={"*": ["backup"]})
     fake_profile("backup")
 
 
@@ -390,7 +390,7 @@ def test_a_bad_health_table_names_the_file_the_field_and_the_fix(
 def test_a_profile_stops_being_retried_once_its_own_failures_cool_it_down(
     fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, clock: Clock
 ) -> None:
-    fake_profile("main", num_retries=5, fallbacks={"*": ["backup"]})
+    fake_profile("main", num_retries=5, retries={"server_error": 5}, fallbacks={"*": ["backup"]})
     fake_profile("backup")
     fake_provider.default("main", ServerError(503))
 

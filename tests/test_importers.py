@@ -23,7 +23,7 @@ import openai
 import pytest
 import yaml
 
-from understudy import ConfigError, HealthSettings, Profile, ProfileStore
+from understudy import ConfigError, HealthSettings, Profile, ProfileStore, RetrySettings
 from understudy.cli import main
 from understudy.importers import import_litellm_config, profile_toml, read_config, write_profiles
 from understudy.profiles.profile import _CALL_PARAMS, _FIELD_PARAMS, _OWNED_PARAMS
@@ -379,6 +379,7 @@ def test_each_model_list_entry_becomes_a_profile_field_by_field(tmp_path: Path, 
             "max_tokens": None,
             "params": {},
             "health": HealthSettings().model_dump(),
+            "retries": RetrySettings().model_dump(),
             "deadline": None,
             "max_attempts": None,
             "max_input_tokens": None,

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import litellm
 import pytest
+from conftest import observe
 
-from understudy import RetryPolicy
-from understudy.calls.retry import is_transient, retry_after
+from understudy import LLMRegistry, Profile, ProfileError, RetryPolicy, RetrySettings
+from understudy.calls.retry import Retries, is_transient, retry_after, retry_kind
+from understudy.events import AttemptFailed
 from understudy.failures.names import ExceptionNames
 from understudy.plugins import get_plugin_manager
+from understudy.testing import DropConnection, RateLimit, ServerError, Slow
+
+if TYPE_CHECKING:
+    from conftest import WriteProfile
+
+    from understudy.testing import Behaviour, FakeProvider
+
+HELLO = [{"role": "user", "content": "hi"}]
 
 
 class WithHeaders(Exception):
@@ -72,3 +84,134 @@ def test_only_model_scoped_passing_failures_are_transient(cls: type[Exception], 
 def test_status_529_overloaded_is_transient() -> None:
     error = litellm.APIError(529, "Overloaded", "anthropic", "claude")
     assert is_transient(error, ExceptionNames(get_plugin_manager()))
+
+
+# -- retries per kind of failure ---------------------------------------------------------------------------------
+
+
+def _with_status(cls: type[Exception], status: int, **headers: str) -> Exception:
+    error = cls.__new__(cls)
+    error.status_code = status  # type: ignore[attr-defined]
+    if headers:
+        error.response = httpx.Response(status, headers=headers)  # type: ignore[attr-defined]
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (_with_status(litellm.RateLimitError, 429), "rate_limit"),
+        (_with_status(litellm.ServiceUnavailableError, 503, **{"retry-after": "2"}), "rate_limit"),
+        (_with_status(litellm.InternalServerError, 500), "server_error"),
+        (_with_status(litellm.ServiceUnavailableError, 503), "server_error"),
+        (litellm.APIError(529, "Overloaded", "anthropic", "claude"), "server_error"),
+        (_with_status(litellm.APIConnectionError, 500), "connection"),  # litellm gives it a 500
+        (ConnectionResetError(), "connection"),
+        (_with_status(litellm.Timeout, 408), "timeout"),
+        (TimeoutError(), "timeout"),
+        (litellm.APIError(504, "Gateway Timeout", "openai", "gpt-4o"), "timeout"),
+        (_with_status(litellm.ContextWindowExceededError, 400), None),
+        (_with_status(litellm.BadRequestError, 400), None),
+    ],
+)
+def test_each_failure_draws_on_its_kinds_retries(error: Exception, kind: str | None) -> None:
+    assert retry_kind(error, ExceptionNames(get_plugin_manager())) == kind
+
+
+def test_num_retries_bounds_every_kind_together() -> None:
+    names = ExceptionNames(get_plugin_manager())
+    retries = Retries(Profile(name="p", model="m", num_retries=2, retries=RetrySettings(server_error=5)))
+    five_xx = _with_status(litellm.InternalServerError, 500)
+    assert [retries.allow(five_xx, names) for _ in range(3)] == [True, True, False]
+
+
+both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+
+
+def _call(registry: LLMRegistry, asynchronous: bool) -> Any:
+    llm = registry.get("main")
+    if asynchronous:
+        return asyncio.run(llm.acompletion(messages=HELLO))
+    return llm.completion(messages=HELLO)
+
+
+@both
+@pytest.mark.parametrize(
+    ("behaviour", "sent"),
+    [
+        (RateLimit(), 4),  # a 429: every retry, with backoff
+        (ServerError(503), 2),  # a one-off 5xx: once
+        (DropConnection(), 2),  # a reset: once
+        (Slow(seconds=5), 1),  # a timeout: never; hop on at once
+    ],
+    ids=["429", "503", "reset", "timeout"],
+)
+def test_retries_are_spent_per_kind_by_default(
+    fake_profile: WriteProfile,
+    registry: LLMRegistry,
+    fake_provider: FakeProvider,
+    behaviour: Behaviour,
+    sent: int,
+    asynchronous: bool,
+) -> None:
+    fake_profile("main", num_retries=3, timeout=0.3, fallbacks={"*": ["backup"]}, health={"enabled": False})
+    fake_profile("backup")
+    fake_provider.default("main", behaviour)
+    events = observe(registry)
+
+    assert _call(registry, asynchronous).choices[0].message.content == "ok"
+
+    assert (fake_provider.requests("main"), fake_provider.requests("backup")) == (sent, 1)
+    failed = [e for e in events if isinstance(e, AttemptFailed)]
+    assert [e.will_retry for e in failed] == [True] * (sent - 1) + [False]
+
+
+@both
+def test_a_profiles_retries_table_changes_a_kinds_share(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile(
+        "main",
+        num_retries=3,
+        timeout=0.3,
+        retries={"timeout": 1, "server_error": 0, "rate_limit": 1},
+        fallbacks={"*": ["backup"]},
+        health={"enabled": False},
+    )
+    fake_profile("backup")
+    for behaviour, sent in ((Slow(seconds=5), 2), (ServerError(500), 1), (RateLimit(), 2)):
+        fake_provider.reset()
+        fake_provider.default("main", behaviour)
+        _call(registry, asynchronous)
+        assert fake_provider.requests("main") == sent, behaviour
+
+
+def test_a_retry_the_failure_cooled_down_is_not_announced(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    """Regression: the attempt that cooled its profile down said "retrying in ..." and then moved on."""
+    fake_profile("main", num_retries=3, fallbacks={"*": ["backup"]}, health={"failures": 1})
+    fake_profile("backup")
+    fake_provider.default("main", ServerError(503))
+    events = observe(registry)
+
+    _call(registry, False)
+
+    assert fake_provider.requests("main") == 1
+    assert [e.will_retry for e in events if isinstance(e, AttemptFailed)] == [False]
+
+
+def test_a_misspelt_retries_entry_names_the_file_the_field_and_the_fix(
+    fake_profile: WriteProfile, registry: LLMRegistry
+) -> None:
+    fake_profile("main", retries={"timout": 1})
+    with pytest.raises(ProfileError) as caught:
+        registry.get("main")
+    assert caught.value.field == "retries.timout"
+    assert "did you mean 'timeout'?" in str(caught.value) and "main.toml" in str(caught.value)
+
+
+def test_a_retries_entry_out_of_range_says_the_range(fake_profile: WriteProfile, registry: LLMRegistry) -> None:
+    fake_profile("main", retries={"server_error": 11})
+    with pytest.raises(ProfileError, match="a whole number from 0 to 10"):
+        registry.get("main")

@@ -31,6 +31,7 @@ from understudy.health.circuit import HealthStore, MemoryHealth, ProfileHealth
 from understudy.plugins import get_plugin_manager, hookimpl
 from understudy.profiles.health import HealthSettings
 from understudy.profiles.profile import Profile
+from understudy.profiles.retries import RetrySettings
 from understudy.profiles.store import ProfileStore
 from understudy.registry import LLMRegistry, Subscriber
 from understudy.routing.match import MatchRouter
@@ -63,6 +64,7 @@ __all__ = [
     "ProfileStore",
     "ProfileUnfitError",
     "RetryPolicy",
+    "RetrySettings",
     "RouteConfigError",
     "RouteDecision",
     "RouteStats",

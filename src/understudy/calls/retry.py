@@ -6,21 +6,25 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from understudy.errors import UnknownExceptionNameError
 
 if TYPE_CHECKING:
     from understudy.failures.names import ExceptionNames
+    from understudy.profiles.profile import Profile
 
 __all__ = [
     "TRANSIENT_ERRORS",
     "TRANSIENT_STATUS",
+    "RetryKind",
     "RetryPolicy",
+    "Retries",
     "is_transient",
     "is_transient_class",
     "is_transient_name",
     "retry_after",
+    "retry_kind",
 ]
 
 # Model-scoped, passing failures: trying the same profile again may work. Request-scoped ones (context
@@ -36,6 +40,11 @@ TRANSIENT_ERRORS: Final = (
     "ConnectionError",
 )
 TRANSIENT_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504, 529})  # 529: Anthropic's "overloaded"
+
+RetryKind = Literal["rate_limit", "server_error", "connection", "timeout"]
+_TIMEOUT_ERRORS: Final = ("Timeout", "TimeoutError")  # before connection: litellm's Timeout is an APIConnectionError
+_TIMEOUT_STATUS: Final = frozenset({408, 504})  # a gateway that waited out the provider's silence
+_CONNECTION_ERRORS: Final = ("APIConnectionError", "ConnectionError")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,46 @@ class RetryPolicy:
         return random.uniform(0, backoff) if self.jitter else backoff
 
 
+class Retries:
+    """How many more times one profile may be tried in one call: ``num_retries`` in all, and at most what its
+    ``[retries]`` table allows for each kind of failure."""
+
+    __slots__ = ("_left", "_settings", "_spent")
+
+    def __init__(self, profile: Profile) -> None:
+        self._left = profile.num_retries
+        self._settings = profile.retries
+        self._spent: dict[RetryKind, int] = {}
+
+    def allow(self, error: BaseException, names: ExceptionNames) -> bool:
+        """True (and counted) when ``error`` may be retried on the same profile."""
+        kind = retry_kind(error, names)
+        if kind is None or self._left <= 0:
+            return False
+        limit = getattr(self._settings, kind)
+        spent = self._spent.get(kind, 0)
+        if limit is not None and spent >= limit:
+            return False
+        self._spent[kind] = spent + 1
+        self._left -= 1
+        return True
+
+
+def retry_kind(error: BaseException, names: ExceptionNames) -> RetryKind | None:
+    """Which ``[retries]`` entry a failure draws on; None when it is never worth retrying."""
+    if not is_transient(error, names):
+        return None
+    status = getattr(error, "status_code", None)
+    error_class = type(error)
+    if status == 429 or retry_after(error) is not None or _is_a(error_class, ("RateLimitError",), names):
+        return "rate_limit"
+    if status in _TIMEOUT_STATUS or _is_a(error_class, _TIMEOUT_ERRORS, names):
+        return "timeout"
+    if _is_a(error_class, _CONNECTION_ERRORS, names):  # litellm gives these a status of 500
+        return "connection"
+    return "server_error"
+
+
 def is_transient(error: BaseException, names: ExceptionNames) -> bool:
     """True when retrying the same profile may succeed (rate limit, 5xx, timeout, connection)."""
     return getattr(error, "status_code", None) in TRANSIENT_STATUS or is_transient_class(type(error), names)
@@ -72,7 +121,11 @@ def is_transient(error: BaseException, names: ExceptionNames) -> bool:
 
 def is_transient_class(error_class: type[BaseException], names: ExceptionNames) -> bool:
     """True when every error of this class is worth retrying (``is_transient`` without a status code)."""
-    for name in TRANSIENT_ERRORS:
+    return _is_a(error_class, TRANSIENT_ERRORS, names)
+
+
+def _is_a(error_class: type[BaseException], wanted: tuple[str, ...], names: ExceptionNames) -> bool:
+    for name in wanted:
         try:
             if issubclass(error_class, names.resolve(name)):
                 return True

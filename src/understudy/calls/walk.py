@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from understudy.calls.budget import Budget
 from understudy.calls.health_gate import HealthGate
-from understudy.calls.retry import is_transient, retry_after
+from understudy.calls.retry import Retries, retry_after
 from understudy.errors import (
     Attempt,
     FallbackExhaustedError,
@@ -242,19 +242,14 @@ def _try(
     if not verdict.allowed:
         return None, (yield from _cooling_down(state, caller, verdict))
     probe = verdict.probe
-    retries = caller.profile.num_retries
+    retries = Retries(caller.profile)
     last: Exception | None = None
-    for attempt in range(1, retries + 2):
+    for attempt in range(1, caller.profile.num_retries + 2):
         if attempt > 1 or as_fallback:  # the primary's first attempt always goes; then time may have run out
             state.stopped = state.budget.stop_reason(state.model_calls)
             if state.stopped is not None:
                 state.health.released(caller, probe)
                 return None, last if last is not None else _STOPPED
-        if last is not None and retry_after(last) is None:  # a wait the provider asked for is this call's own
-            verdict = state.health.check(caller)
-            if not verdict.allowed:  # cooled down meanwhile (by this call's failures too): move on
-                return None, last
-            probe = verdict.probe
         started = time.perf_counter()
         state.model_calls += 1
         sent, capped_to = state.budget.cap(request)  # no attempt outlives the call's deadline
@@ -287,33 +282,47 @@ def _try(
                 raise  # a programming error is never answered with a fallback
             message = scrub(exc, state.secrets)
             state.attempts.append(Attempt(caller.name, exc, message, latency))
-            delay = None
-            if attempt <= retries and is_transient(exc, state.exception_names):
-                delay = state.retry_policy.delay(attempt, exc)
-                if delay is not None and not state.budget.fits(delay):
-                    delay = None  # the wait would outlast the deadline: move on instead
-            yield Emit(
-                AttemptFailed(
-                    **_base(state),
-                    profile=caller.name,
-                    attempt=attempt,
-                    error_type=type(exc).__name__,
-                    message=message,
-                    will_retry=delay is not None,
-                    retry_in=delay,
-                    latency=latency,
-                )
+            delay, probe = _retry_delay(state, caller, retries, attempt, exc)
+            failure = AttemptFailed(
+                **_base(state),
+                profile=caller.name,
+                attempt=attempt,
+                error_type=type(exc).__name__,
+                message=message,
+                will_retry=delay is not None,
+                retry_in=delay,
+                latency=latency,
             )
-            if delay is None:
-                return None, exc
-            yield Sleep(delay)
         except BaseException:  # cancelled, or the caller closed the walk: no verdict on the model
             state.health.released(caller, probe)
             raise
         else:
             state.health.succeeded(caller, probe)
             return response, None
+        try:  # holding the retry's probe, if any: a cancelled wait gives it back
+            yield Emit(failure)
+            if delay is None:
+                return None, last
+            yield Sleep(delay)
+        except BaseException:
+            state.health.released(caller, probe)
+            raise
     raise AssertionError("unreachable: the last attempt returns")
+
+
+def _retry_delay(
+    state: _State, caller: Caller, retries: Retries, attempt: int, error: Exception
+) -> tuple[float | None, int | None]:
+    """Seconds to wait before trying ``caller`` again (None: move on), and the probe token of that retry."""
+    if not retries.allow(error, state.exception_names):
+        return None, None
+    delay = state.retry_policy.delay(attempt, error)
+    if delay is None or not state.budget.fits(delay):
+        return None, None  # too long a wait for the policy, or it would outlast the deadline: move on
+    if retry_after(error) is not None:  # a wait the provider asked for is this call's own to honour
+        return delay, None
+    verdict = state.health.check(caller)  # cooled down by this failure (or others): move on
+    return (delay, verdict.probe) if verdict.allowed else (None, None)
 
 
 def _cooling_down(state: _State, caller: Caller, verdict: Verdict) -> Generator[Action, Any, ProfileCoolingDownError]:

@@ -68,9 +68,10 @@ SCENARIOS: Final = (
         expect="backup",
     ),
     Scenario(
-        "2. The primary's provider is down (503, then a dropped connection): the outage fallback serves",
+        "2. The primary's provider is down (a 503, then dropped connections): each kind is retried once, then "
+        "the outage fallback serves",
         {
-            "gpt-4o-mini": [ServerError(503), ServerError(503), DropConnection()],
+            "gpt-4o-mini": [ServerError(503), DropConnection(), DropConnection()],
             "local-llama-3.1-8b": [Reply("Steady under load ...", prompt_tokens=12, completion_tokens=9)],
         },
         "Write a haiku about resilience.",
@@ -118,11 +119,11 @@ SCENARIOS: Final = (
         "7. The primary keeps failing: after three failures it cools down, and the next call skips it at once",
         {
             "gpt-4o-mini": [ServerError(503)] * 3,
-            "local-llama-3.1-8b": [Reply("Still here.", prompt_tokens=8, completion_tokens=3)] * 2,
+            "local-llama-3.1-8b": [Reply("Still here.", prompt_tokens=8, completion_tokens=3)] * 3,
         },
         "Status?",
         expect="local",
-        calls=2,
+        calls=3,
     ),
 )
 

@@ -13,7 +13,7 @@ import stat
 import tomllib
 from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from understudy.errors import ProfileError
 from understudy.profiles.health import HealthSettings
@@ -26,6 +26,7 @@ from understudy.profiles.profile import (
     _clip,
     validate_name,
 )
+from understudy.profiles.retries import RetrySettings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -143,8 +144,10 @@ def _profile_error(exc: ValidationError, name: str, path: Path) -> ProfileError:
     for error in exc.errors():
         field = _clip(".".join(str(part) for part in error["loc"]), 100) or None  # None: a rule across fields
         if error["type"] == "extra_forbidden":
-            table, _, key = (field or "").rpartition(".") if error["loc"][0] == "health" else ("", "", field or "")
-            valid = tuple(HealthSettings.model_fields) if table else _FILE_FIELDS
+            tables: dict[str, type[BaseModel]] = {"health": HealthSettings, "retries": RetrySettings}
+            in_table = error["loc"][0] in tables
+            table, _, key = (field or "").rpartition(".") if in_table else ("", "", field or "")
+            valid = tuple(tables[table].model_fields) if table else _FILE_FIELDS
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"valid fields: {', '.join(valid)}"
             problems.append((field, f"unknown field; {hint}"))

@@ -20,6 +20,7 @@ from pydantic import (
 
 from understudy.errors import ProfileError
 from understudy.profiles.health import MAX_HEALTH_SECONDS, HealthSettings
+from understudy.profiles.retries import RetrySettings
 from understudy.redaction import credential_values, redact, redact_mapping
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ _FIELD_RULES: Final = {
     "health.cooldown": (f"a number of seconds, more than 0 and at most {MAX_HEALTH_SECONDS}", "30"),
     "health.model_scoped": ("a list of exception names", '["NotFoundError"]'),
     "health.request_scoped": ("a list of exception names", '["BadRequestError"]'),
+    **{f"retries.{kind}": ("a whole number from 0 to 10", "1") for kind in RetrySettings.model_fields},
 }
 
 # pydantic checks patterns with Rust's regex, which has no \Z but whose `$` matches only at the very end.
@@ -102,8 +104,10 @@ class Profile(BaseModel):
         timeout: seconds allowed per attempt.
         max_input_tokens: the model's context window, where litellm does not know it (or knows it wrong): a
             fallback whose window cannot hold the prompt is skipped.
-        num_retries: understudy's retries of this profile on transient errors (rate limit, 5xx, timeout,
+        num_retries: the most retries of this profile in one call, on transient errors (rate limit, 5xx,
             connection), before the fallbacks are tried.
+        retries: how ``num_retries`` are spent per kind of failure (``[retries]``): a 5xx or a dropped
+            connection once, a timeout never, by default.
         deadline: seconds for a whole call that starts here, retries and fallbacks included.
         max_attempts: model calls a call that starts here may make, retries and fallbacks included.
         params: passed to litellm as-is (``top_p``, ``reasoning_effort``, ``extra_headers`` ...).
@@ -132,6 +136,7 @@ class Profile(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     fallbacks: dict[str, list[ProfileName]] = Field(default_factory=dict)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    retries: RetrySettings = Field(default_factory=RetrySettings)
     source: Path | None = Field(default=None, exclude=True, repr=False)
 
     @field_validator("model", "api_base", "api_version")
