@@ -57,6 +57,7 @@ def test_a_stream_that_fails_after_chunks_raises_instead_of_splicing(
 
     assert text(received) == "half an"
     assert (caught.value.profile, caught.value.chunks) == ("main", 2)
+    assert (caught.value.text, caught.value.tool_calls, caught.value.usage) == ("half an", [], None)
     assert caught.value.__cause__ is not None
     assert fake_provider.requests("backup") == 0
     assert registry.stats()["main"].interrupted_streams == 1

@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -206,16 +206,33 @@ class StreamInterruptedError(UnderstudyError):
 
     understudy falls back when a stream fails before its first chunk. After that, another model's answer
     would be glued onto a partial one, so the call stops here; start the call again to get a whole answer.
-    The provider's error is the ``__cause__``.
+    A stream that breaks, stalls past its ``stall_timeout``, sends a chunk that is not JSON, or ends with
+    neither a finish reason nor ``[DONE]`` is interrupted, never a normal end. The provider's error is the
+    ``__cause__``.
 
     Attributes:
         profile: the profile whose stream broke.
         chunks: how many chunks the caller had received.
+        text: the answer's text so far (what the caller received).
+        tool_calls: the tool calls so far, each ``{"id", "name", "arguments"}``; the last may be cut off.
+        usage: the provider's usage, if it reported any before the break (most send it only at the end).
     """
 
-    def __init__(self, profile: str, chunks: int, error: BaseException) -> None:
+    def __init__(
+        self,
+        profile: str,
+        chunks: int,
+        error: BaseException,
+        *,
+        text: str = "",
+        tool_calls: list[dict[str, str]] | None = None,
+        usage: Any = None,
+    ) -> None:
         self.profile = profile
         self.chunks = chunks
+        self.text = text
+        self.tool_calls = tool_calls or []
+        self.usage = usage
         super().__init__(
             f"the stream from profile {profile!r} failed after {chunks} chunk(s) ({type(error).__name__}); "
             "understudy does not continue a started answer with another model. Call again to start over."

@@ -68,7 +68,7 @@ class Budget:
     def cap(self, request: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
         """``request`` with its timeouts no longer than what remains, and the cap when it cut one (else None).
 
-        A timeout that is not a number (an ``httpx.Timeout`` passed by the caller) is left as it is.
+        An ``httpx.Timeout`` has each of its limits cut.
         """
         remaining = self.remaining()
         if remaining is None:
@@ -76,7 +76,16 @@ class Budget:
         capped = dict(request)
         cut = False
         for key, default in (("timeout", LITELLM_DEFAULT_TIMEOUT), ("stream_timeout", None)):
-            limit = request.get(key, default)
+            limit: Any = request.get(key, default)
             if isinstance(limit, int | float) and not isinstance(limit, bool) and limit > remaining:
                 capped[key], cut = remaining, True
+            elif _is_httpx_timeout(limit):
+                limits = {part: getattr(limit, part) for part in ("connect", "read", "write", "pool")}
+                if any(value is None or value > remaining for value in limits.values()):
+                    shorter = {part: remaining if v is None else min(v, remaining) for part, v in limits.items()}
+                    capped[key], cut = type(limit)(**shorter), True
         return (capped, remaining) if cut else (request, None)
+
+
+def _is_httpx_timeout(value: Any) -> bool:
+    return type(value).__name__ == "Timeout" and all(hasattr(value, part) for part in ("connect", "read", "pool"))

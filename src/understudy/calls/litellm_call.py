@@ -15,6 +15,7 @@ from understudy.calls import backend
 from understudy.calls.capabilities import unfit
 from understudy.calls.responses import mark_served
 from understudy.calls.streams import AsyncFallbackStream, FallbackStream, open_async_stream, open_stream
+from understudy.calls.timeouts import transport_timeout
 from understudy.errors import ConfigError
 from understudy.failures.kinds import classify, is_caller_error, refusal
 
@@ -72,6 +73,9 @@ class LitellmCall:
         request = {**profile, **kwargs, "num_retries": 0, "max_retries": 0}  # understudy retries; they must not
         if isinstance(profile.get("extra_headers"), dict) and isinstance(kwargs.get("extra_headers"), dict):
             request["extra_headers"] = {**profile["extra_headers"], **kwargs["extra_headers"]}
+        timeout = transport_timeout(self.profile, request)
+        if timeout is not None:
+            request["timeout"] = timeout
         return request
 
     def call(self, request: dict[str, Any], *, as_fallback: bool) -> Any:

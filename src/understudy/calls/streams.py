@@ -1,17 +1,21 @@
-"""Streaming calls: fall back before the first chunk, never splice after it.
+"""Streaming calls: fall back before the first chunk, never splice after it, never end a cut-off answer quietly.
 
 A stream that fails before its first chunk has sent the caller nothing, so the call falls back like any
-other failure: the call opens the stream and pulls the first chunk inside the attempt. A stream that
-fails after chunks went out cannot be continued by another model without gluing two answers together,
-so it raises ``StreamInterruptedError`` instead, naming the profile and how much it had sent.
+other failure: the call opens the stream and pulls the first chunk inside the attempt (on an async stream,
+within the profile's ``first_token_timeout``). A stream that fails after chunks went out (it breaks, stalls
+past ``stall_timeout``, sends a chunk that is not JSON, or ends with neither a finish reason nor ``[DONE]``)
+cannot be continued by another model without gluing two answers together, so it raises
+``StreamInterruptedError``, naming the profile and holding the partial answer; its connection is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from understudy.errors import StreamInterruptedError
-from understudy.failures.kinds import empty_stream
+from understudy.failures.kinds import empty_stream, first_token_timed_out
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -22,14 +26,17 @@ __all__ = ["AsyncFallbackStream", "FallbackStream", "open_async_stream", "open_s
 
 
 class _StreamBase:
-    """What both stream twins share: the first chunk, bookkeeping, and the inner stream's attributes."""
+    """What both stream twins share: the first chunk, the answer so far, and the inner stream's attributes."""
 
     def __init__(self, caller: LitellmCall, inner: Any, first: Any) -> None:
         self._caller = caller
         self._inner = inner
         self._first = first
-        self._usage_seen = False
+        self._usage: Any = None
         self._done = False
+        self._closed = False
+        self._text: list[str] = []
+        self._tools: dict[int, dict[str, str]] = {}
         if first is None:
             self._finished()  # an empty stream: nothing more will come
         self.chunks = 0
@@ -38,17 +45,32 @@ class _StreamBase:
     def _seen(self, chunk: Any) -> Any:
         self.chunks += 1
         usage = getattr(chunk, "usage", None)
-        if usage is not None and getattr(usage, "prompt_tokens", None) is not None and not self._usage_seen:
-            self._usage_seen = True
+        if usage is not None and getattr(usage, "prompt_tokens", None) is not None and self._usage is None:
+            self._usage = usage
             self._caller.record_stream_usage(usage)
+        choices = getattr(chunk, "choices", None) or ()
+        delta = getattr(choices[0], "delta", None) if choices else None
+        content = getattr(delta, "content", None)
+        if isinstance(content, str):
+            self._text.append(content)
+        for call in getattr(delta, "tool_calls", None) or ():
+            self._tool_delta(call)
         return chunk
+
+    def _tool_delta(self, call: Any) -> None:
+        entry = self._tools.setdefault(getattr(call, "index", None) or 0, {"id": "", "name": "", "arguments": ""})
+        function = getattr(call, "function", None)
+        entry["id"] = getattr(call, "id", None) or entry["id"]
+        entry["name"] = getattr(function, "name", None) or entry["name"]
+        entry["arguments"] += getattr(function, "arguments", None) or ""
 
     def _finished(self) -> None:
         if not self._done:
             self._done = True
-            if not self._usage_seen:
-                # No usage chunk (the caller did not ask for stream_options.include_usage): the tokens and
-                # cost of this call are unknown, and the stats must say so rather than count it as free.
+            if self._usage is None:
+                # No usage chunk (the caller did not ask for stream_options.include_usage, or the stream broke
+                # first): the tokens and cost of this call are unknown, and the stats must say so rather than
+                # count it as free.
                 self._caller.book.usage(self._caller.name, prompt_tokens=0, completion_tokens=0, cost=None)
 
     def _ended(self) -> None:
@@ -58,13 +80,21 @@ class _StreamBase:
         ``stop``; litellm's stream still says the provider sent no finish reason, and that is believed.
         """
         if _unfinished(self._inner):
-            raise self._interrupted(ConnectionError("the provider's stream ended before the answer was finished"))
+            cause = ConnectionError("the provider's stream ended before the answer was finished")
+            raise self._interrupted(cause) from cause
         self._finished()
 
     def _interrupted(self, error: Exception) -> StreamInterruptedError:
         self._finished()
         self._caller.book.interrupted(self._caller.name)
-        return StreamInterruptedError(self._caller.name, self.chunks, error)
+        return StreamInterruptedError(
+            self._caller.name,
+            self.chunks,
+            error,
+            text="".join(self._text),
+            tool_calls=[self._tools[index] for index in sorted(self._tools)],
+            usage=self._usage,
+        )
 
     def __getattr__(self, name: str) -> Any:
         # Everything else (``_hidden_params``, ``model``, litellm helpers) is the inner stream's.
@@ -81,6 +111,8 @@ class FallbackStream(_StreamBase):
         return self
 
     def __next__(self) -> Any:
+        if self._closed:
+            raise StopIteration
         if self._first is not None:
             first, self._first = self._first, None
             return self._seen(first)
@@ -90,28 +122,50 @@ class FallbackStream(_StreamBase):
             self._ended()
             raise
         except Exception as exc:
+            _close(self._inner)
             raise self._interrupted(exc) from exc
         return self._seen(chunk)
 
+    def close(self) -> None:
+        """Stop reading and release the connection; the stream ends here."""
+        self._closed = True
+        self._finished()
+        _close(self._inner)
+
 
 class AsyncFallbackStream(_StreamBase):
-    """The async twin of ``FallbackStream``."""
+    """The async twin of ``FallbackStream``; each gap between chunks is held to the profile's ``stall_timeout``."""
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
 
     async def __anext__(self) -> Any:
+        if self._closed:
+            raise StopAsyncIteration
         if self._first is not None:
             first, self._first = self._first, None
             return self._seen(first)
+        stall = self._caller.profile.stall_timeout
         try:
-            chunk = await self._inner.__anext__()
+            async with asyncio.timeout(stall):
+                chunk = await self._inner.__anext__()
         except StopAsyncIteration:
             self._ended()
             raise
+        except TimeoutError as exc:
+            await _aclose(self._inner)
+            cause = TimeoutError(f"no chunk within the profile's stall_timeout of {stall:g} s") if stall else exc
+            raise self._interrupted(cause) from exc
         except Exception as exc:
+            await _aclose(self._inner)
             raise self._interrupted(exc) from exc
         return self._seen(chunk)
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection; the stream ends here."""
+        self._closed = True
+        self._finished()
+        await _aclose(self._inner)
 
 
 def open_stream(caller: LitellmCall, inner: Any) -> FallbackStream:
@@ -120,21 +174,54 @@ def open_stream(caller: LitellmCall, inner: Any) -> FallbackStream:
     A stream that ends before its first chunk sent no answer at all (some litellm releases report a connection
     dropped at that point as an empty stream): it raises ``APIConnectionError``, so the call falls back.
     """
-    first = next(inner, None)
+    try:
+        first = next(inner, None)
+    except BaseException:
+        _close(inner)
+        raise
     if first is None or (_hollow(first) and _unfinished(inner)):
+        _close(inner)
         raise empty_stream(caller.profile.model)
     return FallbackStream(caller, inner, first)
 
 
 async def open_async_stream(caller: LitellmCall, inner: Any) -> AsyncFallbackStream:
-    """The async twin of ``open_stream``."""
+    """The async twin of ``open_stream``; the first chunk is held to the profile's ``first_token_timeout``."""
+    limit = caller.profile.first_token_timeout
     try:
-        first = await inner.__anext__()
+        async with asyncio.timeout(limit):
+            first = await inner.__anext__()
     except StopAsyncIteration:
+        await _aclose(inner)
         raise empty_stream(caller.profile.model) from None
+    except TimeoutError as exc:
+        await _aclose(inner)
+        if limit is None:
+            raise
+        raise first_token_timed_out(caller.profile.model, limit) from exc
+    except BaseException:
+        await _aclose(inner)
+        raise
     if _hollow(first) and _unfinished(inner):
+        await _aclose(inner)
         raise empty_stream(caller.profile.model)
     return AsyncFallbackStream(caller, inner, first)
+
+
+def _close(inner: Any) -> None:
+    """Release a sync stream's connection (litellm's wrapper, or the provider stream inside older ones)."""
+    target = inner if callable(getattr(inner, "close", None)) else getattr(inner, "completion_stream", None)
+    close = getattr(target, "close", None)
+    with suppress(Exception):
+        if callable(close):
+            close()
+
+
+async def _aclose(inner: Any) -> None:
+    """Release an async stream's connection."""
+    with suppress(Exception):
+        if callable(getattr(inner, "aclose", None)):
+            await inner.aclose()
 
 
 def _unfinished(inner: Any) -> bool:

@@ -42,6 +42,7 @@ __all__ = [
     "classify",
     "empty_stream",
     "evidence",
+    "first_token_timed_out",
     "is_caller_error",
     "recognise",
     "refusal",
@@ -209,6 +210,16 @@ def empty_stream(model: str) -> Exception:
     message = "the stream ended before its first chunk: no answer came back"
     built = _build(litellm.exceptions.APIConnectionError, message=message, model=model, llm_provider="")
     return built if built is not None else ConnectionError(message)
+
+
+def first_token_timed_out(model: str, seconds: float) -> Exception:
+    """The error for a stream that sent no chunk within its ``first_token_timeout``: a timeout, before any
+    answer, so the call falls back."""
+    import litellm.exceptions
+
+    message = f"no chunk within the profile's first_token_timeout of {seconds:g} s"
+    built = _build(litellm.exceptions.Timeout, message=message, model=model, llm_provider="")
+    return built if built is not None else TimeoutError(message)
 
 
 def _as_kind(error: Exception, kind: str, found_status: int | None = None) -> Exception:

@@ -54,6 +54,10 @@ _REFUSED: Final = {
     "stream": "they belong to each call",
     "api_key_env": "they are not LiteLLM parameters; write api_key: os.environ/VAR (or api_base: os.environ/VAR)",
     "api_base_env": "they are not LiteLLM parameters; write api_key: os.environ/VAR (or api_base: os.environ/VAR)",
+    **dict.fromkeys(
+        ("connect_timeout", "first_token_timeout", "stall_timeout"),
+        "they are not LiteLLM parameters; set the profile field of that name in the imported file",
+    ),
 }
 
 

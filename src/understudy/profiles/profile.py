@@ -55,7 +55,7 @@ _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # what understudy sets on every call (retries), and what belongs to each call (messages, stream).
 _FIELD_PARAMS: Final = frozenset(
     {"model", "api_key", "api_key_env", "api_base", "api_base_env", "api_version", "temperature", "max_tokens"}
-    | {"timeout"}
+    | {"timeout", "connect_timeout", "first_token_timeout", "stall_timeout"}
 )
 _CALL_PARAMS: Final = frozenset({"messages", "stream"})
 _OWNED_PARAMS: Final = frozenset({"base_url", "num_retries", "max_retries", "retry_policy", "fallbacks"})
@@ -70,6 +70,9 @@ _FIELD_RULES: Final = {
     "max_tokens": (f"a whole number from 1 to {MAX_TOKENS}", "4096"),
     "max_input_tokens": (f"a whole number from 1 to {MAX_TOKENS}", "128000"),
     "timeout": (f"a number of seconds, more than 0 and at most {MAX_TIMEOUT}", "30"),
+    "connect_timeout": (f"a number of seconds, more than 0 and at most {MAX_TIMEOUT}", "5"),
+    "first_token_timeout": (f"a number of seconds, more than 0 and at most {MAX_TIMEOUT}", "20"),
+    "stall_timeout": (f"a number of seconds, more than 0 and at most {MAX_TIMEOUT}", "10"),
     "num_retries": ("a whole number from 0 to 10", "2"),
     "deadline": (f"a number of seconds, more than 0 and at most {MAX_TIMEOUT}", "20"),
     "max_attempts": ("a whole number from 1 to 100", "4"),
@@ -102,6 +105,9 @@ class Profile(BaseModel):
         api_key_env: name of the environment variable holding the key (preferred over ``api_key``).
         api_key: a literal key; held as a secret and never printed.
         timeout: seconds allowed per attempt.
+        connect_timeout: seconds to establish the connection (``understudy.calls.timeouts``).
+        first_token_timeout: seconds until a plain call's answer, or a stream's first chunk, arrives.
+        stall_timeout: the longest gap between a stream's chunks, in seconds.
         max_input_tokens: the model's context window, where litellm does not know it (or knows it wrong): a
             fallback whose window cannot hold the prompt is skipped.
         num_retries: the most retries of this profile in one call, on transient errors (rate limit, 5xx,
@@ -129,6 +135,9 @@ class Profile(BaseModel):
     max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     max_input_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
+    connect_timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
+    first_token_timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
+    stall_timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
     num_retries: Annotated[int, Field(ge=0, le=10)] = 0
     deadline: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
     max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None

@@ -7,7 +7,10 @@ Three families:
 - Provider shapes (``ContentPolicyViolation``, ``AzureContentFilter``, ``Overloaded``, ``PromptTooLong``,
   ``SafetyBlock``, ``ContentFiltered``, ``QuotaExceeded``) send exactly what the named provider sends, on
   any endpoint, the way a gateway passes a provider's answer through.
-- Transport behaviours (``Slow``, ``DropConnection``) act on the connection.
+- Transport behaviours (``Slow``, ``Stall``, ``DropConnection``, ``MalformedChunk``) act on the connection
+  or on how an answer is sent: a provider that accepts and then says nothing (``Slow``), one that sends its
+  headers or first chunks and then goes quiet (``Stall``), a stream that breaks (``StreamFailure``), one
+  with a chunk that is not JSON (``MalformedChunk``), one that ends without finishing (``Unterminated``).
 """
 
 from __future__ import annotations
@@ -26,15 +29,19 @@ __all__ = [
     "ContextLengthExceeded",
     "DropConnection",
     "HTTPError",
+    "MalformedChunk",
     "Overloaded",
     "PromptTooLong",
     "QuotaExceeded",
     "RateLimit",
+    "Refusal",
     "Reply",
     "SafetyBlock",
     "ServerError",
     "Slow",
+    "Stall",
     "StreamFailure",
+    "Unterminated",
 ]
 
 AZURE_FILTER_CATEGORIES = ("hate", "self_harm", "sexual", "violence")
@@ -192,6 +199,62 @@ class Slow:
 
 
 @dataclass(frozen=True)
+class Stall:
+    """Send the first part of ``then``'s answer, go quiet for ``seconds`` (cut short when the provider stops),
+    then send the rest.
+
+    On a stream, the first ``after_chunks`` events go out before the pause: 0 is a slow first token (the
+    headers arrive at once, the first chunk late), 2 a stall mid-stream. On a plain call, the status line and
+    headers go out before the pause and the body after it: a provider that answers with headers and then
+    nothing. A client that gives up meanwhile is simply hung up on.
+    """
+
+    seconds: float
+    after_chunks: int = 0
+    then: Reply = field(default_factory=Reply)
+
+    def __post_init__(self) -> None:
+        if self.seconds < 0 or self.after_chunks < 0:
+            raise ValueError(f"Stall needs seconds >= 0 and after_chunks >= 0, got {self.seconds}, {self.after_chunks}")
+
+
+@dataclass(frozen=True)
+class MalformedChunk:
+    """``then``'s stream with an event that is not JSON after ``after_chunks`` events (the rest follows it).
+
+    A request that does not stream gets a 200 whose body is cut-off JSON.
+    """
+
+    after_chunks: int = 1
+    then: Reply = field(default_factory=Reply)
+
+    def __post_init__(self) -> None:
+        if self.after_chunks < 0:
+            raise ValueError(f"after_chunks must be >= 0, got {self.after_chunks}")
+
+
+@dataclass(frozen=True)
+class Unterminated:
+    """An OpenAI-style stream that carries ``content`` and ends its HTTP body cleanly, but without ``[DONE]``
+    and, unless ``finished``, without a finish reason: an answer the provider never finished.
+
+    With ``finished=True`` the finish reason is sent (the answer is complete; only ``[DONE]`` is missing).
+    A request that does not stream gets the whole reply.
+    """
+
+    content: str = "partial answer"
+    finished: bool = False
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An HTTP 200 OpenAI-style answer whose model refused: ``message.refusal`` set, ``content`` null,
+    ``finish_reason: "stop"``; streamed as ``delta.refusal`` chunks when asked."""
+
+    refusal: str = "I'm sorry, I can't help with that."
+
+
+@dataclass(frozen=True)
 class DropConnection:
     """Close the connection without sending any response."""
 
@@ -225,7 +288,11 @@ Behaviour: TypeAlias = (
     | ContentFiltered
     | QuotaExceeded
     | Slow
+    | Stall
     | DropConnection
     | StreamFailure
+    | MalformedChunk
+    | Unterminated
+    | Refusal
 )
 """Anything :meth:`FakeProvider.script` and :meth:`FakeProvider.default` accept."""

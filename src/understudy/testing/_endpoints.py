@@ -13,6 +13,8 @@ path                                                       format      model key
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,17 +28,21 @@ from understudy.testing._behaviours import (
     ContextLengthExceeded,
     DropConnection,
     HTTPError,
+    MalformedChunk,
     Overloaded,
     PromptTooLong,
     QuotaExceeded,
     RateLimit,
+    Refusal,
     Reply,
     SafetyBlock,
     ServerError,
     Slow,
+    Stall,
     StreamFailure,
+    Unterminated,
 )
-from understudy.testing._wire import Answer, Hangup, Request
+from understudy.testing._wire import Answer, EventStream, Hangup, Request
 
 if TYPE_CHECKING:
     from understudy.testing._behaviours import Behaviour
@@ -123,5 +129,26 @@ def respond(behaviour: Behaviour, request: Request) -> Response:
             return wire.stream_failure(behaviour, request)
         case StreamFailure() | DropConnection():
             return Hangup()
+        case Stall(seconds=seconds, after_chunks=after, then=then):
+            answer = wire.reply(then, request)
+            if isinstance(answer, EventStream):
+                return dataclasses.replace(answer, pause=(after, seconds))
+            return dataclasses.replace(answer, pause=seconds)
+        case MalformedChunk(after_chunks=after, then=then):
+            return _malformed(wire.reply(then, request), after)
+        case Unterminated():
+            return _openai.unterminated(behaviour, request)
+        case Refusal():
+            return _openai.refusal(behaviour, request)
         case Slow():
             raise TypeError("Slow is waited out by the HTTP handler before respond() is called")
+
+
+def _malformed(answer: Answer | EventStream, after: int) -> Answer | EventStream:
+    """``answer`` with an event that is not JSON after ``after`` events, or a body of cut-off JSON."""
+    if isinstance(answer, EventStream):
+        events = list(answer.events)
+        events.insert(min(after, len(events)), 'data: {"choices": [{"delta": {"content": "cut\n\n')
+        return dataclasses.replace(answer, events=events)
+    body = json.dumps(answer.body).encode()
+    return dataclasses.replace(answer, raw=body[: len(body) // 2])

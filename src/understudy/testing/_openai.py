@@ -12,10 +12,19 @@ import uuid
 from typing import TYPE_CHECKING
 
 from understudy.testing._behaviours import AZURE_FILTER_CATEGORIES
+from understudy.testing._behaviours import Reply as _Reply
 from understudy.testing._wire import JSON, Answer, EventStream, retry_headers, split, words
 
 if TYPE_CHECKING:
-    from understudy.testing._behaviours import AzureContentFilter, QuotaExceeded, RateLimit, Reply, StreamFailure
+    from understudy.testing._behaviours import (
+        AzureContentFilter,
+        QuotaExceeded,
+        RateLimit,
+        Refusal,
+        Reply,
+        StreamFailure,
+        Unterminated,
+    )
     from understudy.testing._wire import Request
 
 __all__ = [
@@ -25,6 +34,8 @@ __all__ = [
     "content_filtered",
     "content_policy_violation",
     "quota_exceeded",
+    "refusal",
+    "unterminated",
 ]
 
 _ERROR_TYPES = {
@@ -146,6 +157,31 @@ def content_filtered(request: Request) -> Answer | EventStream:
 def quota_exceeded(behaviour: QuotaExceeded) -> Answer:
     """OpenRouter's 402 for an account out of credits."""
     return Answer(402, {"error": {"code": 402, "message": behaviour.message}})
+
+
+def unterminated(behaviour: Unterminated, request: Request) -> Answer | EventStream:
+    """A stream without ``[DONE]`` (and without a finish reason unless ``finished``) whose body ends cleanly."""
+    reply = _Reply(behaviour.content)
+    if not request.stream:
+        return Answer(200, _completion(reply, request.model))
+    chunks = _reply_chunks(reply, request.model, include_usage=False)
+    if not behaviour.finished:
+        chunks = chunks[:-1]  # the finish chunk
+    return EventStream([_event(chunk) for chunk in chunks])
+
+
+def refusal(behaviour: Refusal, request: Request) -> Answer | EventStream:
+    """A 200 whose model refused: ``message.refusal`` set, ``content`` null."""
+    if request.stream:
+        completion_id = _id("chatcmpl-")
+        deltas: list[JSON] = [{"refusal": piece} for piece in words(behaviour.refusal)]
+        deltas[0].update(role="assistant", content=None)
+        chunks = [_chunk(completion_id, request.model, delta) for delta in deltas]
+        chunks.append(_chunk(completion_id, request.model, {}, "stop"))
+        return _stream(chunks)
+    usage = {"prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18}
+    message = {"role": "assistant", "content": None, "refusal": behaviour.refusal}
+    return Answer(200, _completion_envelope(request.model, message, "stop", usage))
 
 
 # -- rendering ------------------------------------------------------------------------------------------------

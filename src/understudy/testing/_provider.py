@@ -256,11 +256,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         match response:
-            case Answer():
-                self.wfile.write(encode_answer(response))
-            case EventStream(events=events, complete=complete):
+            case Answer(pause=pause):
+                head, body = encode_answer(response)
+                if not pause:
+                    self.wfile.write(head + body)  # one write, and one segment
+                    return
+                self.wfile.write(head)
+                if self._quiet(pause):
+                    return
+                self.wfile.write(body)
+            case EventStream(events=events, complete=complete, pause=pause):
                 self.wfile.write(encode_stream_head())
-                for event in events:  # one write per event, so the client sees each as it is sent
+                for index, event in enumerate(events):  # one write per event, so the client sees each as it is sent
+                    if pause is not None and index == pause[0] and self._quiet(pause[1]):
+                        return
                     data = event.encode()
                     self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
                 if complete:
@@ -269,3 +278,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True  # no terminating chunk: the client sees a truncated body
             case Hangup():
                 self.close_connection = True
+
+    def _quiet(self, seconds: float) -> bool:
+        """Say nothing for ``seconds``; True (and hang up) when the provider stops meanwhile."""
+        if cast("_Server", self.server).provider._stopping.wait(seconds):
+            self.close_connection = True
+            return True
+        return False

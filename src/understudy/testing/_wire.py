@@ -67,6 +67,8 @@ class Answer:
     status: int
     body: JSON
     headers: Mapping[str, str] = field(default_factory=dict)
+    pause: float = 0.0  # seconds between the headers and the body
+    raw: bytes | None = None  # the body's bytes as sent, when they are not ``body``'s JSON
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,12 @@ class EventStream:
     Attributes:
         events: The encoded events, each ending with a blank line.
         complete: False to hang up after the events, without the chunked terminator.
+        pause: ``(n, seconds)``: go quiet for ``seconds`` after the first ``n`` events.
     """
 
     events: Sequence[str]
     complete: bool = True
+    pause: tuple[int, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,11 +120,11 @@ class WireFormat(Protocol):
         ...
 
 
-def encode_answer(answer: Answer) -> bytes:
-    """Status line, headers and body as one buffer, so they leave in one write (and one segment)."""
-    body = json.dumps(answer.body).encode()
+def encode_answer(answer: Answer) -> tuple[bytes, bytes]:
+    """Status line and headers, and the body: written in one go unless the answer pauses between them."""
+    body = answer.raw if answer.raw is not None else json.dumps(answer.body).encode()
     headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), **answer.headers}
-    return _head(answer.status, headers) + body
+    return _head(answer.status, headers), body
 
 
 def encode_stream_head() -> bytes:
