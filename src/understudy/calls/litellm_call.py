@@ -135,7 +135,7 @@ class LitellmCall:
         self.book.usage(self.name, prompt_tokens=prompt, completion_tokens=completion, cost=cost)
 
     def _refuse_filtered(self, response: Any) -> None:
-        refused = refusal(response, self.profile.model)
+        refused = refusal(response, self.profile.model, opted_in=self.profile.refusal_is_failure)
         if refused is not None:
             self._book_usage(response)
             raise refused

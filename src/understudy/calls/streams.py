@@ -15,10 +15,10 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from understudy.errors import StreamInterruptedError
-from understudy.failures.kinds import empty_stream, first_token_timed_out
+from understudy.failures.kinds import empty_stream, first_token_timed_out, refused_chunk
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from understudy.calls.litellm_call import LitellmCall
 
@@ -182,6 +182,7 @@ def open_stream(caller: LitellmCall, inner: Any) -> FallbackStream:
     if first is None or (_hollow(first) and _unfinished(inner)):
         _close(inner)
         raise empty_stream(caller.profile.model)
+    _refuse(caller, first, lambda: _close(inner))
     return FallbackStream(caller, inner, first)
 
 
@@ -205,7 +206,22 @@ async def open_async_stream(caller: LitellmCall, inner: Any) -> AsyncFallbackStr
     if _hollow(first) and _unfinished(inner):
         await _aclose(inner)
         raise empty_stream(caller.profile.model)
+    try:
+        _refuse(caller, first, lambda: None)
+    except Exception:
+        await _aclose(inner)
+        raise
     return AsyncFallbackStream(caller, inner, first)
+
+
+def _refuse(caller: LitellmCall, first: Any, close: Callable[[], None]) -> None:
+    """A profile with ``refusal_is_failure`` fails a stream whose first chunk refuses, before the caller sees it."""
+    if not caller.profile.refusal_is_failure:
+        return
+    refused = refused_chunk(first, caller.profile.model)
+    if refused is not None:
+        close()
+        raise refused
 
 
 def _close(inner: Any) -> None:

@@ -46,6 +46,7 @@ __all__ = [
     "is_caller_error",
     "recognise",
     "refusal",
+    "refused_chunk",
 ]
 
 logger = logging.getLogger("understudy")
@@ -178,28 +179,53 @@ def is_caller_error(error: BaseException) -> bool:
     return any(cls.__name__ in CALLER_ERRORS and cls.__module__.startswith("litellm") for cls in type(error).__mro__)
 
 
-def refusal(response: Any, model: str) -> Exception | None:
-    """A ``ContentPolicyViolationError`` for a 200 answer that is a filtered refusal, else None.
+def refusal(response: Any, model: str, *, opted_in: bool = False) -> Exception | None:
+    """A ``ContentPolicyViolationError`` for a 200 answer that is a refusal, else None.
 
-    A refusal has choices, every one finished with ``content_filter``, and none carries content or tool calls.
+    A filtered answer (choices, every one finished with ``content_filter``, none carrying content or tool
+    calls) always is: there is no answer to return. With ``opted_in`` (the profile's ``refusal_is_failure``),
+    so is an answer whose model refused (``message.refusal`` set) or whose filter cut it
+    (``finish_reason: content_filter`` with content).
     """
     choices = getattr(response, "choices", None)
     if not choices:
         return None
+    first = choices[0]
+    said = getattr(getattr(first, "message", None), "refusal", None)
+    if opted_in and isinstance(said, str) and said:
+        return _refused(response, model, f"the model refused: {said[:200]}")
+    if opted_in and getattr(first, "finish_reason", None) == "content_filter":
+        return _refused(response, model, "the provider's filter cut the answer (finish_reason content_filter)")
     for choice in choices:
         if getattr(choice, "finish_reason", None) != "content_filter":
             return None
         message = getattr(choice, "message", None)
         if getattr(message, "content", None) or getattr(message, "tool_calls", None):
             return None
+    return _refused(
+        response, model, "the provider answered with no content: the answer was filtered (finish_reason content_filter)"
+    )
+
+
+def refused_chunk(chunk: Any, model: str) -> Exception | None:
+    """For a profile with ``refusal_is_failure``: the error for a stream whose first chunk is a refusal."""
+    choices = getattr(chunk, "choices", None)
+    if not choices:
+        return None
+    said = getattr(getattr(choices[0], "delta", None), "refusal", None)
+    if isinstance(said, str) and said:
+        return _refused(chunk, model, "the model refused (its stream starts with a refusal)")
+    if getattr(choices[0], "finish_reason", None) == "content_filter":
+        return _refused(chunk, model, "the provider's filter cut the answer (finish_reason content_filter)")
+    return None
+
+
+def _refused(response: Any, model: str, message: str) -> Exception | None:
     import litellm.exceptions
 
     provider = (getattr(response, "_hidden_params", None) or {}).get("custom_llm_provider") or ""
     return _build(
-        litellm.exceptions.ContentPolicyViolationError,
-        message="the provider answered with no content: the answer was filtered (finish_reason content_filter)",
-        model=model,
-        llm_provider=str(provider),
+        litellm.exceptions.ContentPolicyViolationError, message=message, model=model, llm_provider=str(provider)
     )
 
 

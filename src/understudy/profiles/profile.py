@@ -77,6 +77,7 @@ _FIELD_RULES: Final = {
     "deadline": (f"a number of seconds, more than 0 and at most {MAX_TIMEOUT}", "20"),
     "max_attempts": ("a whole number from 1 to 100", "4"),
     "description": ("text", '"cloud primary"'),
+    "refusal_is_failure": ("true or false", "true"),
     "health.enabled": ("true or false", "false"),
     "health.failures": ("a whole number from 1 to 1000", "3"),
     "health.window": (f"a number of seconds, more than 0 and at most {MAX_HEALTH_SECONDS}", "60"),
@@ -116,6 +117,9 @@ class Profile(BaseModel):
             connection once, a timeout never, by default.
         deadline: seconds for a whole call that starts here, retries and fallbacks included.
         max_attempts: model calls a call that starts here may make, retries and fallbacks included.
+        refusal_is_failure: a 200 answer whose model refused (``message.refusal``) or whose filter cut it is
+            a ``ContentPolicyViolationError``, so the fallbacks named for it answer instead; by default it is
+            returned as the provider sent it.
         params: passed to litellm as-is (``top_p``, ``reasoning_effort``, ``extra_headers`` ...).
         fallbacks: exception name (or ``"*"``) to the ordered profile names to try when this profile fails.
         health: when repeated failures make calls skip this profile for a while (``[health]``).
@@ -141,6 +145,7 @@ class Profile(BaseModel):
     num_retries: Annotated[int, Field(ge=0, le=10)] = 0
     deadline: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
     max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
+    refusal_is_failure: bool = False
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
     fallbacks: dict[str, list[ProfileName]] = Field(default_factory=dict)

@@ -1,0 +1,95 @@
+"""Refusals: a 200 answer whose model refused is returned as sent, unless the profile says it is a failure."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import litellm
+import pytest
+
+from understudy import served_by
+from understudy.testing import ContentFiltered, Refusal, Reply
+
+if TYPE_CHECKING:
+    from conftest import WriteProfile
+
+    from understudy import LLMRegistry
+    from understudy.testing import FakeProvider
+
+HELLO = [{"role": "user", "content": "hello"}]
+both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+
+
+def call(registry: LLMRegistry, asynchronous: bool, **kwargs: Any) -> Any:
+    llm = registry.get("main")
+    if asynchronous:
+        return asyncio.run(llm.acompletion(messages=HELLO, **kwargs))
+    return llm.completion(messages=HELLO, **kwargs)
+
+
+def litellm_keeps_refusals(provider: FakeProvider) -> bool:
+    """Whether this litellm keeps ``message.refusal`` (1.83 drops it: the refusal cannot be seen at all)."""
+    provider.script("probe", Refusal())
+    response = litellm.completion(
+        model="openai/probe", api_base=provider.base_url, api_key="sk-x", messages=HELLO, max_retries=0
+    )
+    return bool(getattr(response.choices[0].message, "refusal", None))
+
+
+@pytest.fixture
+def chain(fake_profile: WriteProfile) -> None:
+    fake_profile("main", refusal_is_failure=True, fallbacks={"ContentPolicyViolationError": ["backup"]})
+    fake_profile("backup")
+
+
+@both
+def test_a_refusal_is_returned_as_the_provider_sent_it_by_default(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.default("main", Refusal("no"))
+
+    response = call(registry, asynchronous)
+
+    assert served_by(response) == "main" and fake_provider.requests("backup") == 0
+
+
+@both
+@pytest.mark.usefixtures("chain")
+def test_a_profile_that_counts_refusals_as_failures_falls_back_on_one(
+    registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    if not litellm_keeps_refusals(fake_provider):
+        pytest.xfail("this litellm drops message.refusal from the answer, so no refusal can be seen")
+    fake_provider.default("main", Refusal("I won't."))
+    fake_provider.default("backup", Reply("here you are"))
+
+    response = call(registry, asynchronous)
+
+    assert (served_by(response), response.choices[0].message.content) == ("backup", "here you are")
+    stats = registry.stats()["main"]
+    assert (stats.failures_by_type, stats.prompt_tokens) == ({"ContentPolicyViolationError": 1}, 10)  # it was paid
+
+
+@both
+@pytest.mark.usefixtures("chain")
+def test_a_streamed_refusal_falls_back_before_the_caller_sees_a_chunk(
+    registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    if not litellm_keeps_refusals(fake_provider):
+        pytest.xfail("this litellm drops delta.refusal from the chunks, so no refusal can be seen")
+    fake_provider.default("main", Refusal("I won't."))
+    stream = call(registry, asynchronous, stream=True)
+    assert stream.profile == "backup"
+
+
+@both
+@pytest.mark.usefixtures("chain")
+def test_an_answer_a_filter_withheld_falls_back_whatever_the_setting(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("main", fallbacks={"ContentPolicyViolationError": ["backup"]})  # refusal_is_failure unset
+    fake_provider.default("main", ContentFiltered())
+    assert served_by(call(registry, asynchronous)) == "backup"
