@@ -13,7 +13,7 @@ import pytest
 
 from understudy import LLMRegistry, ProfileStore, RetryPolicy, get_plugin_manager, hookimpl, served_by
 from understudy.plugins import list_plugins, make_plugin_manager
-from understudy.testing import ServerError
+from understudy.testing import HTTPError, Reply, ServerError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,6 +34,7 @@ def test_every_hook_is_prefixed_and_documented() -> None:
     pm = make_plugin_manager(entry_points=False)
     names = [name for name in dir(pm.hook) if not name.startswith("_")]
     assert names == [
+        "understudy_classify",
         "understudy_exception_names",
         "understudy_fallback_event",
         "understudy_load_profile",
@@ -186,3 +187,66 @@ def test_a_plugin_profile_source_that_raises_only_skips_that_profile(
     assert served_by(registry.get("main").completion(messages=[{"role": "user", "content": "hi"}])) == "backup"
     skipped = [e for e in events if e.kind == "profile_skipped"]
     assert len(skipped) == 1 and "vault unreachable" in skipped[0].reason  # type: ignore[attr-defined]
+
+
+# -- understudy_classify: teaching understudy a provider's own dialect -------------------------------------------
+
+
+class Dialect:
+    """A provider that says "quota" in a 400 for a rate limit, and hides "error" in a 200 body."""
+
+    @hookimpl
+    def understudy_classify(self, error: Exception | None, response: object) -> str | None:
+        if error is not None and "quota spent" in str(error):
+            return "RateLimitError"
+        choices = getattr(response, "choices", None)
+        if choices and (choices[0].message.content or "").startswith("ERROR:"):
+            return "ServiceUnavailableError"
+        return None
+
+
+@pytest.fixture
+def dialect(profiles_dir: Path, fake_profile: WriteProfile) -> LLMRegistry:
+    pm = make_plugin_manager(entry_points=False)
+    pm.register(Dialect())
+    fake_profile("main", fallbacks={"RateLimitError": ["backup"], "ServiceUnavailableError": ["backup"]})
+    fake_profile("backup")
+    return LLMRegistry(ProfileStore([profiles_dir], plugin_manager=pm), retry_policy=RetryPolicy(initial=0))
+
+
+@pytest.mark.parametrize(
+    "answer", [HTTPError(400, "your quota spent for today"), Reply("ERROR: upstream busy")], ids=["400", "200-body"]
+)
+def test_a_plugin_names_the_kind_of_a_failure_litellm_maps_poorly(
+    dialect: LLMRegistry, fake_provider: FakeProvider, answer: object
+) -> None:
+    fake_provider.script("main", answer)
+    events: list[Event] = []
+    dialect.subscribe(events.append)
+
+    assert served_by(dialect.get("main").completion(messages=[{"role": "user", "content": "hi"}])) == "backup"
+    failed = [e for e in events if e.kind == "attempt_failed"]
+    expected = "RateLimitError" if isinstance(answer, HTTPError) else "ServiceUnavailableError"
+    assert [e.error_type for e in failed] == [expected]  # type: ignore[attr-defined]
+
+
+def test_a_classifier_plugin_that_raises_or_names_nonsense_is_passed_over(
+    profiles_dir: Path, fake_profile: WriteProfile, fake_provider: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        @hookimpl
+        def understudy_classify(self, error: Exception | None) -> str | None:
+            if error is None:
+                return "NoSuchError"
+            raise RuntimeError("classifier bug")
+
+    pm = make_plugin_manager(entry_points=False)
+    pm.register(Broken())
+    registry = LLMRegistry(ProfileStore([profiles_dir], plugin_manager=pm), retry_policy=RetryPolicy(initial=0))
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.script("main", ServerError(503))
+
+    assert served_by(registry.get("main").completion(messages=[{"role": "user", "content": "hi"}])) == "backup"
+    assert "understudy_classify plugin raised" in caplog.text
+    assert "'NoSuchError', which litellm has no exception class for" in caplog.text

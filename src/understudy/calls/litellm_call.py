@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from understudy.calls import backend
 from understudy.calls.capabilities import unfit
+from understudy.calls.plugin_kinds import plugin_kind
 from understudy.calls.responses import mark_served
 from understudy.calls.streams import AsyncFallbackStream, FallbackStream, open_async_stream, open_stream
 from understudy.calls.timeouts import transport_timeout
@@ -21,6 +22,8 @@ from understudy.failures.kinds import classify, is_caller_error, refusal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import pluggy
 
     from understudy.calls.stats import StatsBook
     from understudy.profiles.profile import Profile
@@ -36,9 +39,10 @@ PROFILE_OWNED: Final = frozenset(
 class LitellmCall:
     """Calls ``profile``'s model with ``litellm.completion``, booking every call in ``book``."""
 
-    def __init__(self, profile: Profile, book: StatsBook) -> None:
+    def __init__(self, profile: Profile, book: StatsBook, plugin_manager: pluggy.PluginManager | None = None) -> None:
         self.profile = profile
         self.book = book
+        self.plugin_manager = plugin_manager  # for the understudy_classify hook
 
     @property
     def name(self) -> str:
@@ -136,6 +140,8 @@ class LitellmCall:
 
     def _refuse_filtered(self, response: Any) -> None:
         refused = refusal(response, self.profile.model, opted_in=self.profile.refusal_is_failure)
+        if refused is None:
+            refused = plugin_kind(self.plugin_manager, self.profile, error=None, response=response)
         if refused is not None:
             self._book_usage(response)
             raise refused
@@ -153,6 +159,7 @@ class LitellmCall:
         except Exception as exc:
             latency = time.perf_counter() - started
             error = classify(exc)
+            error = plugin_kind(self.plugin_manager, self.profile, error=error) or error
             if not is_caller_error(error):
                 self.book.failure(self.name, latency=latency, error_type=type(error).__name__)
             if error is exc:

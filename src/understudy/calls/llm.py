@@ -37,7 +37,7 @@ class LLM:
 
     def __init__(self, profile: Profile, registry: Registry) -> None:
         self.registry = registry
-        self.caller: Caller = LitellmCall(profile, registry.book)
+        self.caller: Caller = LitellmCall(profile, registry.book, registry.plugin_manager)
         self.fallback_strategy = FallbackStrategy.from_profile(profile, plugin_manager=registry.plugin_manager)
 
     @property
@@ -46,7 +46,7 @@ class LLM:
 
     @profile.setter
     def profile(self, profile: Profile) -> None:
-        self.caller = LitellmCall(profile, self.registry.book)
+        self.caller = LitellmCall(profile, self.registry.book, self.registry.plugin_manager)
 
     @property
     def name(self) -> str:

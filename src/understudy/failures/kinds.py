@@ -39,6 +39,7 @@ from typing import Any, Final
 __all__ = [
     "CALLER_ERRORS",
     "Evidence",
+    "as_kind",
     "classify",
     "empty_stream",
     "evidence",
@@ -246,6 +247,19 @@ def first_token_timed_out(model: str, seconds: float) -> Exception:
     message = f"no chunk within the profile's first_token_timeout of {seconds:g} s"
     built = _build(litellm.exceptions.Timeout, message=message, model=model, llm_provider="")
     return built if built is not None else TimeoutError(message)
+
+
+def as_kind(error: Exception | None, kind: str, *, model: str, message: str) -> Exception | None:
+    """An error of litellm's class named ``kind``: ``error`` as that class (chained to it), or a new one for a
+    200 answer (``error`` None). None when this litellm has no exception class of that name."""
+    import litellm.exceptions
+
+    cls = getattr(litellm.exceptions, kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        return None
+    if error is not None:
+        return _as_kind(error, kind, getattr(error, "status_code", None))
+    return _build(cls, message=message, model=model, llm_provider="")
 
 
 def _as_kind(error: Exception, kind: str, found_status: int | None = None) -> Exception:

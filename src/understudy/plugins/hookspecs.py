@@ -52,6 +52,25 @@ def understudy_exception_names() -> Mapping[str, str | type[BaseException]]:  # 
 
 
 @hookspec(firstresult=True)
+def understudy_classify(error: Exception | None, response: object, profile: Profile) -> str | None:
+    """Name the kind of a failure litellm maps poorly, as one of litellm's exception class names.
+
+    Asked for every failed attempt (``error`` set, ``response`` None) and every plain 200 answer (``error``
+    None, ``response`` the answer), after understudy's own reading of what the provider sent. Return e.g.
+    ``"ContextWindowExceededError"`` for a provider's own context-length message, ``"RateLimitError"`` for
+    a quota error spelled as a 400, or a name for an error hidden in a 200 body; the call then raises that
+    class (chained to the original) and the fallbacks table answers it by name. Return None to leave it as
+    it is. Stops at the first non-None result. A plugin that raises, or names a class litellm lacks, is
+    logged and passed over. Keep it quick: it runs on every answer of every call while a plugin implements it.
+
+    Args:
+        error: the attempt's error, as understudy classified it; None for a 200 answer.
+        response: the 200 answer (litellm's ``ModelResponse``); None for a failure.
+        profile: the profile that was called.
+    """
+
+
+@hookspec(firstresult=True)
 def understudy_load_profile(name: str) -> Profile | None:
     """Supply a profile that is not in the profile files (a secrets manager, a service, code).
 
