@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import litellm
 import pytest
+from conftest import observe
 
 from understudy import served_by
+from understudy.events import AttemptFailed, FallbackSucceeded
 from understudy.testing import ContentFiltered, Refusal, Reply
 
 if TYPE_CHECKING:
@@ -93,3 +95,24 @@ def test_an_answer_a_filter_withheld_falls_back_whatever_the_setting(
     fake_profile("main", fallbacks={"ContentPolicyViolationError": ["backup"]})  # refusal_is_failure unset
     fake_provider.default("main", ContentFiltered())
     assert served_by(call(registry, asynchronous)) == "backup"
+
+
+@pytest.mark.usefixtures("chain")
+def test_a_refused_attempts_cost_is_on_its_event_and_in_the_calls_total(
+    registry: LLMRegistry, fake_provider: FakeProvider, fake_profile: WriteProfile
+) -> None:
+    if not litellm_keeps_refusals(fake_provider):
+        pytest.xfail("this litellm drops message.refusal from the answer, so no refusal can be seen")
+    fake_profile("main", "gpt-4o-mini", refusal_is_failure=True, fallbacks={"ContentPolicyViolationError": ["backup"]})
+    fake_profile("backup", "gpt-4o")
+    fake_provider.default("gpt-4o-mini", Refusal("I won't."))
+    events = observe(registry)
+
+    call(registry, asynchronous=False)
+
+    (failed,) = [e for e in events if isinstance(e, AttemptFailed)]
+    (served,) = [e for e in events if isinstance(e, FallbackSucceeded)]
+    assert failed.cost is not None and failed.cost > 0
+    assert served.cost is not None and served.total_cost == pytest.approx(served.cost + failed.cost)
+    stats = registry.stats()
+    assert stats["main"].cost == pytest.approx(failed.cost) and stats["backup"].cost == pytest.approx(served.cost)

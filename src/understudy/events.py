@@ -67,6 +67,7 @@ class AttemptFailed(Event):
         will_retry: True when the same profile is tried again after ``retry_in`` seconds.
         retry_in: the wait before the retry (honours ``Retry-After``), or None.
         latency: seconds this try took.
+        cost: what this try cost in USD where the provider reported usage (a refused 200 answer), else None.
     """
 
     kind: Literal["attempt_failed"] = "attempt_failed"
@@ -77,6 +78,7 @@ class AttemptFailed(Event):
     will_retry: bool
     retry_in: float | None = None
     latency: float
+    cost: float | None = None
 
 
 class ProfileSkipped(Event):
@@ -125,6 +127,8 @@ class FallbackSucceeded(Event):
         attempts: model calls made in all, the successful one included.
         latency: seconds from the start of the call to the response.
         cost: the serving call's cost in USD from litellm's cost map, or None when unknown.
+        total_cost: the whole call's: ``cost`` plus what failed attempts cost where their provider reported
+            usage; None when ``cost`` is unknown.
     """
 
     kind: Literal["fallback_succeeded"] = "fallback_succeeded"
@@ -132,6 +136,7 @@ class FallbackSucceeded(Event):
     attempts: int
     latency: float
     cost: float | None = None
+    total_cost: float | None = None
 
 
 class RouteChosen(Event):

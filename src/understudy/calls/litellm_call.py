@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from understudy.calls import backend
 from understudy.calls.capabilities import unfit
 from understudy.calls.plugin_kinds import plugin_kind
-from understudy.calls.responses import mark_served
+from understudy.calls.responses import mark_failure_cost, mark_served
 from understudy.calls.streams import AsyncFallbackStream, FallbackStream, open_async_stream, open_stream
 from understudy.calls.timeouts import transport_timeout
 from understudy.errors import ConfigError
@@ -143,7 +143,7 @@ class LitellmCall:
         if refused is None:
             refused = plugin_kind(self.plugin_manager, self.profile, error=None, response=response)
         if refused is not None:
-            self._book_usage(response)
+            mark_failure_cost(refused, self._book_usage(response))
             raise refused
 
     @contextmanager
@@ -176,14 +176,16 @@ class LitellmCall:
         mark_served(response, self.name, as_fallback=as_fallback)
         return response
 
-    def _book_usage(self, response: Any) -> None:
+    def _book_usage(self, response: Any) -> float | None:
         usage = getattr(response, "usage", None)
+        cost = self.cost_of(response)
         self.book.usage(
             self.name,
             prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-            cost=self.cost_of(response),
+            cost=cost,
         )
+        return cost
 
     def __repr__(self) -> str:
         return f"LitellmCall(profile={self.name!r}, model={self.profile.model!r})"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["HIDDEN_KEY", "mark_route", "mark_served", "route_of", "served_by"]
+__all__ = ["HIDDEN_KEY", "failure_cost", "mark_failure_cost", "mark_route", "mark_served", "route_of", "served_by"]
 
 HIDDEN_KEY: Final = "understudy"
 
@@ -16,6 +16,17 @@ def mark_served(response: Any, profile: str, *, as_fallback: bool) -> None:
     hidden = getattr(response, "_hidden_params", None)
     if isinstance(hidden, dict):
         hidden[HIDDEN_KEY] = {"profile": profile, "fallback": as_fallback}
+
+
+def mark_failure_cost(error: BaseException, cost: float | None) -> None:
+    """Note on a failed attempt's error what the attempt cost (a 200 answer that was refused was paid for)."""
+    error.understudy_cost = cost  # type: ignore[attr-defined]
+
+
+def failure_cost(error: BaseException) -> float | None:
+    """What a failed attempt cost in USD, where the provider reported usage; None when unknown or nothing."""
+    cost = getattr(error, "understudy_cost", None)
+    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
 
 
 def mark_route(response: Any, route: str, reason: str | None) -> None:

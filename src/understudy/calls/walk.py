@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from understudy.calls.budget import Budget
 from understudy.calls.health_gate import HealthGate
+from understudy.calls.responses import failure_cost
 from understudy.calls.retry import Retries, retry_after
 from understudy.errors import (
     Attempt,
@@ -84,6 +85,7 @@ class _State:
     started: float = field(default_factory=time.perf_counter)
     attempts: list[Attempt] = field(default_factory=list)
     model_calls: int = 0
+    failed_cost: float = 0.0  # what failed attempts cost, where their provider reported usage
     secrets: set[str] = field(default_factory=set, repr=False)
 
     def elapsed(self) -> float:
@@ -220,13 +222,16 @@ def _after_cooldown(
 
 def _served(state: _State, caller: Caller, response: Any) -> Emit:
     """The ``FallbackSucceeded`` event of a fallback that served the call."""
+    cost = caller.cost_of(response)
+    total = None if cost is None else cost + state.failed_cost
     return Emit(
         FallbackSucceeded(
             **_base(state),
             served_by=caller.name,
             attempts=state.model_calls,
             latency=state.elapsed(),
-            cost=caller.cost_of(response),
+            cost=cost,
+            total_cost=total,
         )
     )
 
@@ -283,6 +288,7 @@ def _try(
             message = scrub(exc, state.secrets)
             state.attempts.append(Attempt(caller.name, exc, message, latency))
             delay, probe = _retry_delay(state, caller, retries, attempt, exc)
+            state.failed_cost += failure_cost(exc) or 0.0
             failure = AttemptFailed(
                 **_base(state),
                 profile=caller.name,
@@ -292,6 +298,7 @@ def _try(
                 will_retry=delay is not None,
                 retry_in=delay,
                 latency=latency,
+                cost=failure_cost(exc),
             )
         except BaseException:  # cancelled, or the caller closed the walk: no verdict on the model
             state.health.released(caller, probe)
