@@ -651,9 +651,18 @@ def test_explain_error_no_entry_names_falls_to_the_star_entry(chain: Path, capsy
         capsys, "--profiles-path", str(chain), "explain", "primary", "--error", "ServiceUnavailableError"
     )
     assert code == 0
-    assert "retried up to 2 times (ServiceUnavailableError is transient)" in out
+    # num_retries = 2, but a 5xx is retried once by default ([retries] server_error).
+    assert "retried up to 1 time (ServiceUnavailableError is transient; [retries] server_error = 1)" in out
     assert "as fallbacks['*'] says (no entry names ServiceUnavailableError or a base class of it)" in out
     assert "  2. local: ok" in out
+
+
+def test_explain_says_a_timeout_is_not_retried_by_default(chain: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--profiles-path", str(chain), "explain", "primary", "--error", "Timeout", "--json")
+    assert code == 0
+    primary = json.loads(out)["chain"][0]
+    assert primary["retries"] == 0
+    assert "not retried ([retries] timeout = 0, though Timeout is transient)" in primary["detail"]
 
 
 def test_explain_empty_star_entry_says_it_stops_the_walk(

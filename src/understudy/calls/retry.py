@@ -24,6 +24,7 @@ __all__ = [
     "is_transient_class",
     "is_transient_name",
     "retry_after",
+    "retries_for_name",
     "retry_kind",
 ]
 
@@ -137,6 +138,23 @@ def _is_a(error_class: type[BaseException], wanted: tuple[str, ...], names: Exce
 def is_transient_name(name: str, names: ExceptionNames) -> bool:
     """``is_transient_class`` for a registered exception name, without importing litellm."""
     return any(ancestor in TRANSIENT_ERRORS for ancestor in names.lineage(name))
+
+
+def retries_for_name(name: str, profile: Profile, names: ExceptionNames) -> tuple[int, RetryKind | None]:
+    """How often ``profile`` retries an error of the registered class ``name`` (no status or ``Retry-After``
+    known), and the ``[retries]`` entry it draws on; without importing litellm."""
+    lineage = set(names.lineage(name))
+    if not lineage.intersection(TRANSIENT_ERRORS):
+        return 0, None
+    kind: RetryKind = "server_error"
+    if "RateLimitError" in lineage:
+        kind = "rate_limit"
+    elif lineage.intersection(_TIMEOUT_ERRORS):
+        kind = "timeout"
+    elif lineage.intersection(_CONNECTION_ERRORS):
+        kind = "connection"
+    limit = getattr(profile.retries, kind)
+    return (profile.num_retries if limit is None else min(limit, profile.num_retries)), kind
 
 
 def retry_after(error: BaseException) -> float | None:

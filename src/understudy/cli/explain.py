@@ -14,7 +14,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from understudy.calls.retry import is_transient_name
+from understudy.calls.retry import is_transient_name, retries_for_name
 from understudy.calls.strategy import FallbackStrategy
 from understudy.cli._common import EXIT_USAGE, dirs, display, fail, print_json, times, without_path
 from understudy.errors import ProfileError, ProfileNotFoundError
@@ -74,7 +74,8 @@ def explain(args: argparse.Namespace, store: ProfileStore) -> int:
             transient = is_transient_name(args.error, names)
         except (ImportError, AttributeError, TypeError) as exc:
             return fail(f"the class registered for {args.error} cannot be imported: {exc}", EXIT_USAGE)
-    result = _explanation(store, profile, args.error, matched, list(chain or ()), transient)
+    retried = retries_for_name(args.error, profile, names) if transient else (0, None)
+    result = _explanation(store, profile, args.error, matched, list(chain or ()), transient, retried)
     if args.json:
         print_json({"route": route, **result}, secrets=profile.secrets())
     else:
@@ -86,13 +87,24 @@ _CHAIN_KEYS = ("profile", "error", "transient", "matched", "propagates", "reason
 
 
 def _explanation(
-    store: ProfileStore, profile: Profile, error: str, matched: str | None, chain: list[str], transient: bool | None
+    store: ProfileStore,
+    profile: Profile,
+    error: str,
+    matched: str | None,
+    chain: list[str],
+    transient: bool | None,
+    retried: tuple[int, str | None] = (0, None),
 ) -> dict[str, Any]:
     """What a call to ``profile`` does when it raises ``error``: the primary, then each fallback in order."""
     primary = f"primary, {profile.model}"
-    retries: int | None = None if transient is None else profile.num_retries if transient else 0
-    if transient and profile.num_retries:
-        primary += f"; retried up to {times(profile.num_retries)} ({error} is transient)"
+    count, kind = retried
+    retries: int | None = None if transient is None else count
+    if transient and count and count == profile.num_retries:
+        primary += f"; retried up to {times(count)} ({error} is transient)"
+    elif transient and count:
+        primary += f"; retried up to {times(count)} ({error} is transient; [retries] {kind} = {count})"
+    elif transient and profile.num_retries:
+        primary += f"; not retried ([retries] {kind} = 0, though {error} is transient)"
     elif transient:
         primary += f"; not retried (num_retries = 0, though {error} is transient)"
     elif transient is False:
