@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import socket
@@ -170,6 +171,18 @@ def twin(profiles_dir: Path) -> LLMRegistry:
 
 
 # -- comparing an integration's story with the core API's ------------------------------------------------------------
+
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+def call(registry: LLMRegistry, asynchronous: bool, name: str = "main", **kwargs: Any) -> Any:
+    """One call to profile ``name`` (``messages`` default to a hello), sync or through ``acompletion``."""
+    kwargs.setdefault("messages", HELLO)
+    llm = registry.get(name)
+    if asynchronous:
+        return asyncio.run(llm.acompletion(**kwargs))
+    return llm.completion(**kwargs)
 
 
 def observe(registry: LLMRegistry) -> list[Event]:

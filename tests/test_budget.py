@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import observe
+from conftest import call, observe
 
 from understudy import FallbackExhaustedError, ProfileError
 from understudy.events import FallbackExhausted
@@ -20,13 +19,6 @@ if TYPE_CHECKING:
     from understudy.testing import FakeProvider
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
-
-
-def call(registry: LLMRegistry, asynchronous: bool, name: str = "main", **kwargs: Any) -> Any:
-    llm = registry.get(name)
-    if asynchronous:
-        return asyncio.run(llm.acompletion(messages=HELLO, **kwargs))
-    return llm.completion(messages=HELLO, **kwargs)
 
 
 both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
@@ -226,7 +218,8 @@ def test_when_everything_is_cooling_down_a_deadline_waits_for_the_first_to_recov
 ) -> None:
     fake_profile("main", fallbacks={"*": ["backup"]})
     fake_profile("backup")
-    fake_provider.script("main", RateLimit(retry_after=0.3))
+    # main's cooldown must outlast the second call even on a loaded machine, and fit in the third's deadline.
+    fake_provider.script("main", RateLimit(retry_after=1.5))
     fake_provider.script("backup", RateLimit(retry_after=30))
     with pytest.raises(FallbackExhaustedError):
         call(registry, asynchronous)  # both answer 429 with a Retry-After: both cool down

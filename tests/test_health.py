@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import observe
+from conftest import call, observe
 
 from understudy import (
     FallbackExhaustedError,
@@ -67,13 +67,6 @@ def registry(profiles_dir: Path, health: MemoryHealth) -> LLMRegistry:
 def fail(health: MemoryHealth, times: int, *, settings: HealthSettings = SETTINGS, probe: int | None = None) -> None:
     for _ in range(times):
         health.failed("main", settings, RATE_LIMITED, probe=probe)
-
-
-def call(registry: LLMRegistry, asynchronous: bool, name: str = "main") -> Any:
-    llm = registry.get(name)
-    if asynchronous:
-        return asyncio.run(llm.acompletion(messages=HELLO))
-    return llm.completion(messages=HELLO)
 
 
 both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])

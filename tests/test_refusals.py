@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import litellm
 import pytest
-from conftest import observe
+from conftest import call, observe
 
 from understudy import served_by
 from understudy.events import AttemptFailed, FallbackSucceeded
@@ -21,13 +20,6 @@ if TYPE_CHECKING:
 
 HELLO = [{"role": "user", "content": "hello"}]
 both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
-
-
-def call(registry: LLMRegistry, asynchronous: bool, **kwargs: Any) -> Any:
-    llm = registry.get("main")
-    if asynchronous:
-        return asyncio.run(llm.acompletion(messages=HELLO, **kwargs))
-    return llm.completion(messages=HELLO, **kwargs)
 
 
 def litellm_keeps_refusals(provider: FakeProvider) -> bool:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import litellm
 import pytest
-from conftest import observe
+from conftest import call, observe
 
 from understudy import LLMRegistry, Profile, ProfileError, RetryPolicy, RetrySettings
 from understudy.calls.retry import Retries, is_transient, retry_after, retry_kind
@@ -128,13 +127,6 @@ def test_num_retries_bounds_every_kind_together() -> None:
 both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 
 
-def _call(registry: LLMRegistry, asynchronous: bool) -> Any:
-    llm = registry.get("main")
-    if asynchronous:
-        return asyncio.run(llm.acompletion(messages=HELLO))
-    return llm.completion(messages=HELLO)
-
-
 @both
 @pytest.mark.parametrize(
     ("behaviour", "sent"),
@@ -159,7 +151,7 @@ def test_retries_are_spent_per_kind_by_default(
     fake_provider.default("main", behaviour)
     events = observe(registry)
 
-    assert _call(registry, asynchronous).choices[0].message.content == "ok"
+    assert call(registry, asynchronous).choices[0].message.content == "ok"
 
     assert (fake_provider.requests("main"), fake_provider.requests("backup")) == (sent, 1)
     failed = [e for e in events if isinstance(e, AttemptFailed)]
@@ -182,7 +174,7 @@ def test_a_profiles_retries_table_changes_a_kinds_share(
     for behaviour, sent in ((Slow(seconds=5), 2), (ServerError(500), 1), (RateLimit(), 2)):
         fake_provider.reset()
         fake_provider.default("main", behaviour)
-        _call(registry, asynchronous)
+        call(registry, asynchronous)
         assert fake_provider.requests("main") == sent, behaviour
 
 
@@ -195,7 +187,7 @@ def test_a_retry_the_failure_cooled_down_is_not_announced(
     fake_provider.default("main", ServerError(503))
     events = observe(registry)
 
-    _call(registry, False)
+    call(registry, False)
 
     assert fake_provider.requests("main") == 1
     assert [e.will_retry for e in events if isinstance(e, AttemptFailed)] == [False]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from conftest import observe
+from conftest import call, observe
 
 from understudy import StreamInterruptedError, served_by
 from understudy.calls.budget import Budget
@@ -29,13 +29,6 @@ if TYPE_CHECKING:
 HELLO = [{"role": "user", "content": "hello"}]
 QUIET = 30.0  # seconds a stalled provider stays quiet: far longer than any timeout below
 both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
-
-
-def call(registry: LLMRegistry, asynchronous: bool, **kwargs: Any) -> Any:
-    llm = registry.get("main")
-    if asynchronous:
-        return asyncio.run(llm.acompletion(messages=HELLO, **kwargs))
-    return llm.completion(messages=HELLO, **kwargs)
 
 
 def read_all(registry: LLMRegistry, asynchronous: bool) -> tuple[Any, list[Any]]:
