@@ -12,12 +12,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from understudy.calls import backend
-from understudy.calls.walk import Call, Sleep
+from understudy.calls.actions import Call, Sleep
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
-    from understudy.calls.walk import Action
+    from understudy.calls.actions import Action
     from understudy.events import Event
 
 __all__ = ["emit_async", "emit_sync", "run_async", "run_sync"]

@@ -12,10 +12,10 @@ from understudy.calls.walk import walk
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
+    from understudy.calls.actions import Action
     from understudy.calls.args import CompletionArgs
     from understudy.calls.protocols import Caller, Registry
     from understudy.calls.stats import ProfileStats
-    from understudy.calls.walk import Action
     from understudy.profiles.profile import Profile
 
 __all__ = ["LLM"]

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from understudy.calls.actions import Action, Call, Emit, Sleep
 from understudy.calls.budget import Budget
 from understudy.calls.health_gate import HealthGate
 from understudy.calls.responses import failure_cost
@@ -27,7 +28,6 @@ from understudy.errors import (
 from understudy.events import (
     AttemptFailed,
     AttemptSummary,
-    Event,
     FallbackExhausted,
     FallbackSucceeded,
     FallbackTriggered,
@@ -46,29 +46,7 @@ if TYPE_CHECKING:
     from understudy.failures.names import ExceptionNames
     from understudy.health.circuit import HealthStore, Verdict
 
-__all__ = ["Action", "Call", "Emit", "Sleep", "walk"]
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """Call ``caller`` once with ``request``; send back its response or throw its exception."""
-
-    caller: Caller
-    request: dict[str, Any] = field(repr=False)  # holds the key
-    as_fallback: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Sleep:
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    event: Event
-
-
-Action = Call | Sleep | Emit
+__all__ = ["walk"]
 
 
 @dataclass
