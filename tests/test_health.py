@@ -19,10 +19,11 @@ from understudy import (
     ProfileError,
     ProfileStore,
     RetryPolicy,
+    StreamInterruptedError,
 )
 from understudy.events import FallbackTriggered, ProfileSkipped
 from understudy.health.circuit import Failure
-from understudy.testing import ContextLengthExceeded, RateLimit, ServerError, Slow
+from understudy.testing import ContextLengthExceeded, RateLimit, Reply, ServerError, Slow, StreamFailure
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -127,6 +128,17 @@ def test_a_probe_without_a_verdict_lets_the_next_call_probe(health: MemoryHealth
 
     health.released("main", probe)
 
+    assert health.check("main", SETTINGS).probe is not None
+
+
+def test_a_probe_that_never_reports_is_taken_as_lost_after_a_cooldown(health: MemoryHealth, clock: Clock) -> None:
+    fail(health, 3)
+    clock.now += 30
+    assert health.check("main", SETTINGS).probe is not None  # its caller drops it and never says how it went
+
+    clock.now += 29
+    assert not health.check("main", SETTINGS).allowed
+    clock.now += 1
     assert health.check("main", SETTINGS).probe is not None
 
 
@@ -449,3 +461,66 @@ def test_a_failing_health_store_never_breaks_a_call(
 
     assert registry.get("main").completion(messages=HELLO).choices[0].message.content == "ok"
     assert any("the health store failed" in r.getMessage() for r in caplog.records)
+
+
+def read_stream(registry: LLMRegistry, asynchronous: bool, *, close_after: int | None = None) -> str:
+    """Stream a hello from main: the text, or the name of the error that ended it. ``close_after``: chunks
+    read before the caller closes the stream."""
+
+    async def areads() -> str:
+        stream = await registry.get("main").acompletion(messages=HELLO, stream=True)
+        text = []
+        async for chunk in stream:
+            text.append(chunk.choices[0].delta.content or "")
+            if close_after is not None and len(text) >= close_after:
+                await stream.aclose()
+        return "".join(text)
+
+    def reads() -> str:
+        stream = registry.get("main").completion(messages=HELLO, stream=True)
+        text = []
+        for chunk in stream:
+            text.append(chunk.choices[0].delta.content or "")
+            if close_after is not None and len(text) >= close_after:
+                stream.close()
+        return "".join(text)
+
+    try:
+        return asyncio.run(areads()) if asynchronous else reads()
+    except StreamInterruptedError as exc:
+        return type(exc).__name__
+
+
+@both
+def test_streams_that_keep_breaking_mid_answer_cool_the_profile_down(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    """A stream that opened is not yet an answer: counting its first chunk as one would keep a provider whose
+    every stream breaks healthy for ever."""
+    fake_profile("main", fallbacks={"*": ["backup"]}, health={"failures": 2})
+    fake_profile("backup")
+    fake_provider.default("main", StreamFailure(after_chunks=1))
+
+    outcomes = [read_stream(registry, asynchronous) for _ in range(3)]
+
+    assert outcomes == ["StreamInterruptedError", "StreamInterruptedError", "ok"]
+    assert fake_provider.requests("main") == 2
+    assert registry.health()["main"].reason.startswith("cooling down: 2 failures in 60 s")
+
+
+@both
+def test_a_probe_stream_settles_at_its_end_whole_heals_closed_early_lets_the_next_call_probe(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, clock: Clock, asynchronous: bool
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]}, health={"failures": 1, "cooldown": 10})
+    fake_profile("backup")
+    fake_provider.script("main", ServerError(503), Reply("one two three"), Reply("one two three"))
+    call(registry, asynchronous)
+    clock.now += 10
+
+    assert read_stream(registry, asynchronous, close_after=1) == "one"  # the probe's caller stops reading
+    assert registry.health()["main"].reason == "the next call probes whether it recovered"
+    assert read_stream(registry, asynchronous) == "one two three"  # the next call probes, to the end
+
+    assert fake_provider.requests("main") == 3
+    assert "main" not in registry.health()

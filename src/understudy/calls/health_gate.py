@@ -4,6 +4,10 @@ The store may be shared (another process, a server), so nothing it does may brea
 raises is logged and treated as "healthy, nothing recorded". A timeout of an attempt whose timeout the call's
 deadline cut short says nothing about the model and is not counted, nor is any failure of an attempt the
 deadline left less than a tenth of a second.
+
+A stream's verdict waits for its end (``StreamVerdict``): a stream that opened and then broke is the
+provider's failure, and counting its first chunk as an answer would keep a provider whose every stream
+breaks healthy for ever.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from understudy.calls.retry import retry_after
 from understudy.calls.scopes import failure_scope
+from understudy.failures.kinds import stream_cut
 from understudy.health.circuit import Failure, Verdict
 
 if TYPE_CHECKING:
@@ -21,7 +26,7 @@ if TYPE_CHECKING:
     from understudy.failures.names import ExceptionNames
     from understudy.health.circuit import HealthStore
 
-__all__ = ["HealthGate"]
+__all__ = ["HealthGate", "StreamVerdict"]
 
 logger = logging.getLogger("understudy")
 
@@ -73,8 +78,41 @@ class HealthGate:
         if self.store is not None and probe is not None:
             self._safely("released", caller.name, probe)
 
+    def stream_verdict(self, caller: Caller, probe: int | None) -> StreamVerdict:
+        """What a stream that opened reports when it ends; until then its probe (if it is one) stays out."""
+        return StreamVerdict(self, caller, probe)
+
     def _safely(self, method: str, *args: object, **kwargs: object) -> None:
         try:
             getattr(self.store, method)(*args, **kwargs)
         except Exception:
             logger.warning("understudy: the health store failed to record %s; the call goes on", method, exc_info=True)
+
+
+class StreamVerdict:
+    """A served stream's health verdict, given once: whole, broken by the provider, or closed by its caller."""
+
+    def __init__(self, gate: HealthGate, caller: Caller, probe: int | None) -> None:
+        self._gate: HealthGate | None = gate
+        self._caller = caller
+        self._probe = probe
+
+    def whole(self) -> None:
+        if (gate := self._take()) is not None:
+            gate.succeeded(self._caller, self._probe)
+
+    def broken(self, cause: Exception) -> None:
+        """The provider cut the stream (it broke, stalled, sent garbage or stopped short): counted as its cause,
+        or as the timeout or lost connection it amounts to."""
+        if (gate := self._take()) is not None:
+            error = cause if gate.strategy.is_provider_error(cause) else stream_cut(cause, self._caller.profile.model)
+            gate.failed(self._caller, error, self._probe, capped_to=None)
+
+    def dropped(self) -> None:
+        """The caller stopped reading first: no verdict on the model."""
+        if (gate := self._take()) is not None:
+            gate.released(self._caller, self._probe)
+
+    def _take(self) -> HealthGate | None:
+        gate, self._gate = self._gate, None
+        return gate

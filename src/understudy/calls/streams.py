@@ -20,6 +20,7 @@ from understudy.failures.kinds import empty_stream, first_token_timed_out, refus
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
+    from understudy.calls.health_gate import StreamVerdict
     from understudy.calls.litellm_call import LitellmCall
 
 __all__ = ["AsyncFallbackStream", "FallbackStream", "open_async_stream", "open_stream"]
@@ -41,6 +42,7 @@ class _StreamBase:
             self._finished()  # an empty stream: nothing more will come
         self.chunks = 0
         self.profile = caller.name
+        self.verdict: StreamVerdict | None = None  # the walk's: told how the stream ended, for health memory
 
     def _seen(self, chunk: Any) -> Any:
         self.chunks += 1
@@ -83,11 +85,13 @@ class _StreamBase:
             cause = ConnectionError("the provider's stream ended before the answer was finished")
             raise self._interrupted(cause) from cause
         self._finished()
+        if self.verdict is not None:
+            self.verdict.whole()
 
     def _interrupted(self, error: Exception) -> StreamInterruptedError:
         self._finished()
         self._caller.book.interrupted(self._caller.name)
-        return StreamInterruptedError(
+        interrupted = StreamInterruptedError(
             self._caller.name,
             self.chunks,
             error,
@@ -95,6 +99,16 @@ class _StreamBase:
             tool_calls=[self._tools[index] for index in sorted(self._tools)],
             usage=self._usage,
         )
+        if self.verdict is not None:
+            self.verdict.broken(error)
+        return interrupted
+
+    def _let_go(self) -> None:
+        """The caller closed the stream: it ends here, with no verdict on the model unless it had one."""
+        self._closed = True
+        self._finished()
+        if self.verdict is not None:
+            self.verdict.dropped()
 
     def __getattr__(self, name: str) -> Any:
         # Everything else (``_hidden_params``, ``model``, litellm helpers) is the inner stream's.
@@ -128,8 +142,7 @@ class FallbackStream(_StreamBase):
 
     def close(self) -> None:
         """Stop reading and release the connection; the stream ends here."""
-        self._closed = True
-        self._finished()
+        self._let_go()
         _close(self._inner)
 
 
@@ -163,8 +176,7 @@ class AsyncFallbackStream(_StreamBase):
 
     async def aclose(self) -> None:
         """Stop reading and release the connection; the stream ends here."""
-        self._closed = True
-        self._finished()
+        self._let_go()
         await _aclose(self._inner)
 
 

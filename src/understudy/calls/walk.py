@@ -18,6 +18,7 @@ from understudy.calls.budget import Budget
 from understudy.calls.health_gate import HealthGate
 from understudy.calls.responses import failure_cost
 from understudy.calls.retry import Retries, retry_after
+from understudy.calls.streams import AsyncFallbackStream, FallbackStream
 from understudy.errors import (
     Attempt,
     FallbackExhaustedError,
@@ -282,7 +283,10 @@ def _try(
             state.health.released(caller, probe)
             raise
         else:
-            state.health.succeeded(caller, probe)
+            if isinstance(response, FallbackStream | AsyncFallbackStream):
+                response.verdict = state.health.stream_verdict(caller, probe)  # told when the stream ends
+            else:
+                state.health.succeeded(caller, probe)
             return response, None
         try:  # holding the retry's probe, if any: a cancelled wait gives it back
             yield Emit(failure)

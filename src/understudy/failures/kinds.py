@@ -249,6 +249,17 @@ def first_token_timed_out(model: str, seconds: float) -> Exception:
     return built if built is not None else TimeoutError(message)
 
 
+def stream_cut(cause: Exception, model: str) -> Exception:
+    """What a stream cut after its first chunk by something other than a provider error counts as, for health
+    memory: a stall is a timeout, anything else (a stream that stopped short, a chunk that is not JSON) a
+    connection that failed."""
+    import litellm.exceptions
+
+    cls = litellm.exceptions.Timeout if isinstance(cause, TimeoutError) else litellm.exceptions.APIConnectionError
+    built = _build(cls, message=str(cause), model=model, llm_provider="")
+    return built if built is not None else cause
+
+
 def as_kind(error: Exception | None, kind: str, *, model: str, message: str) -> Exception | None:
     """An error of litellm's class named ``kind``: ``error`` as that class (chained to it), or a new one for a
     200 answer (``error`` None). None when this litellm has no exception class of that name."""

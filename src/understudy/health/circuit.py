@@ -5,7 +5,8 @@ then *cools down* (open) for ``cooldown`` seconds, during which calls skip it wi
 429's ``Retry-After`` cools it down for as long as the provider asked, from the first such answer. When the
 cooldown is over, the next call is let through as the one *probe* (half-open) while concurrent calls go on
 skipping it; the probe's model-scoped failure cools it down again, and anything else without an answer (a
-request-scoped failure, a cancelled call) lets the next call probe instead. Any answer, the probe's or a
+request-scoped failure, a cancelled call) lets the next call probe instead, as does a probe that has not
+reported within a cooldown. Any answer, the probe's or a
 call's that started earlier, makes the profile healthy again and forgets its failures.
 
 ``HealthStore`` is the interface the walk uses; ``MemoryHealth`` keeps the state in this process, exact
@@ -100,6 +101,7 @@ class _Circuit:
     opened_by: Failure | None = None
     reason: str = ""
     probing: int | None = None  # the token of the probe in flight
+    probe_since: float = 0.0  # monotonic: when it was let through
     window: float = 0.0  # the window of the last failure counted, for the snapshot
 
 
@@ -123,11 +125,14 @@ class MemoryHealth:
             if now < circuit.open_until:
                 until = time.time() + (circuit.open_until - now)
                 return Verdict(False, until=until, reason=circuit.reason, opened_by=circuit.opened_by)
-            if circuit.probing is not None:
+            if circuit.probing is not None and now - circuit.probe_since < settings.cooldown:
                 return Verdict(
                     False, reason="another call is probing whether it recovered", opened_by=circuit.opened_by
                 )
-            circuit.probing = next(self._tokens)
+            # No probe out, or one that has not reported within a cooldown: taken as lost (a stream its caller
+            # dropped unclosed, a process that died with a shared store), so that one lost probe cannot keep
+            # the profile skipped for ever.
+            circuit.probing, circuit.probe_since = next(self._tokens), now
             return Verdict(True, probe=circuit.probing, opened_by=circuit.opened_by)
 
     def failed(self, profile: str, settings: HealthSettings, failure: Failure, *, probe: int | None) -> None:
