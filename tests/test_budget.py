@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from conftest import call, observe
 
-from understudy import FallbackExhaustedError, ProfileError
+from understudy import FallbackExhaustedError, LLMRegistry, ProfileError, ProfileStore, RetryPolicy
 from understudy.events import FallbackExhausted
 from understudy.testing import RateLimit, Reply, ServerError, Slow
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conftest import WriteProfile
 
-    from understudy import LLMRegistry
     from understudy.testing import FakeProvider
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
@@ -108,13 +109,15 @@ def test_a_deadline_caps_each_attempts_timeout_and_ends_the_call_in_time(
 @both
 @pytest.mark.usefixtures("chain")
 def test_a_retry_whose_wait_outlasts_the_deadline_moves_on_to_the_fallback(
-    registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+    profiles_dir: Path, fake_provider: FakeProvider, asynchronous: bool
 ) -> None:
-    # The registry's retry policy waits out a Retry-After of up to 0.5 s; 0.4 s does not fit a 0.3 s deadline.
-    fake_provider.script("main", RateLimit(retry_after=0.4))
+    # This policy waits out a Retry-After of up to 60 s; 30 s does not fit a 10 s deadline (roomy: a first
+    # async call on a busy machine can take more than a second of litellm's own work).
+    registry = LLMRegistry(ProfileStore([profiles_dir]), retry_policy=RetryPolicy(initial=0.001, max_delay=60))
+    fake_provider.script("main", RateLimit(retry_after=30))
     fake_provider.script("backup", Reply("from backup"))
 
-    response = call(registry, asynchronous, deadline=0.3)
+    response = call(registry, asynchronous, deadline=10)
 
     assert response.choices[0].message.content == "from backup"
     assert (fake_provider.requests("main"), fake_provider.requests("backup")) == (1, 1)
