@@ -130,11 +130,13 @@ def test_under_any_mix_of_faults_every_call_ends_whole_or_in_the_documented_erro
         for wave in range(6):  # in waves, so that the health memory learns between them
             results += await asyncio.gather(*(one_call(registry, stream=(wave + i) % 2 == 0) for i in range(8)))
         assert await calls_tasks_left() == []
+        assert fake_provider.answering(within=2.0) == 0  # each silence it was waiting out, the client hung up
         return results
 
     results = asyncio.run(waves())
     with ThreadPoolExecutor(4) as pool:
         results += list(pool.map(lambda _: sync_call(registry), range(12)))
+    assert fake_provider.answering(within=2.0) == 0
 
     # Every call ended in a whole answer or one documented error, within its deadline (and the slack of one
     # attempt's cleanup).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -238,6 +239,37 @@ async def test_a_cancelled_call_is_counted(
     stats = registry.stats()["main"]
     assert (stats.calls, stats.cancelled, stats.failures, stats.successes) == (1, 1, 0, 0)
     assert stats.total_latency > 0
+
+    assert fake_provider.answering(within=5) == 0  # and its connection was closed, not left to the provider
+
+
+def test_a_sync_call_its_caller_gives_up_on_stops_at_once_and_is_counted_cancelled(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    """A blocked thread cannot be cancelled from outside; its own signal handler (Ctrl-C) can give up."""
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.script("main", Slow(30))
+
+    def give_up(signum: int, frame: object) -> None:
+        if fake_provider.requests("main"):
+            raise KeyboardInterrupt
+        signal.setitimer(signal.ITIMER_REAL, 0.01)  # not sent yet: look again
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        with pytest.raises(KeyboardInterrupt):
+            registry.get("main").completion(messages=HELLO)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    stats = registry.stats()["main"]
+    assert (stats.calls, stats.cancelled, stats.failures, stats.successes) == (1, 1, 0, 0)
+    assert fake_provider.requests("backup") == 0  # giving up is not a failure to fall back from
+    assert "main" not in registry.health()
+    assert fake_provider.answering(within=5) == 0
 
 
 FIRST_IMPORT = """

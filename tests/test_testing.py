@@ -1063,3 +1063,21 @@ def test_the_public_names_are_exported() -> None:
     assert understudy.testing.__all__ == sorted(understudy.testing.__all__)
     for name in understudy.testing.__all__:
         assert hasattr(understudy.testing, name), name
+
+
+def test_the_double_counts_answers_in_progress_and_ends_one_whose_client_hung_up(fake_provider: FakeProvider) -> None:
+    fake_provider.script("quiet", Slow(30))
+    body = json.dumps({"model": "quiet", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    port = int(fake_provider.base_url.rsplit(":", 1)[1].split("/")[0])
+    client = socket.create_connection(("127.0.0.1", port))
+    client.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    deadline = time.monotonic() + 5
+    while fake_provider.requests("quiet") == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+    assert fake_provider.answering() == 1  # waiting out its 30 s of silence
+    client.close()
+    assert fake_provider.answering(within=5) == 0  # the client hung up: the silence ends with it

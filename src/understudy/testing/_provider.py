@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
+import time
 from collections import defaultdict, deque
 from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +26,7 @@ __all__ = ["FakeProvider"]
 
 # litellm's provider prefixes: "azure/gpt-4o" and "gpt-4o" name the same model.
 _PREFIXES: Final = ("openai/", "azure/", "anthropic/", "gemini/")
+_HANGUP_POLL: Final = 0.02  # seconds between looks at whether a client waiting on a silence hung up
 
 
 class FakeProvider:
@@ -43,6 +46,8 @@ class FakeProvider:
         self._received: dict[str, list[JSON]] = defaultdict(list)
         self._headers: dict[str, list[dict[str, str]]] = defaultdict(list)
         self._stopping = threading.Event()
+        self._answering = 0  # requests whose answer is not over yet
+        self._idle = threading.Condition(self._lock)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -144,6 +149,17 @@ class FakeProvider:
         with self._lock:
             return [dict(headers) for headers in self._headers.get(_key(model), ())]
 
+    def answering(self, *, within: float = 0.0) -> int:
+        """How many requests the double is still answering (a silence not yet over, a stream not yet sent),
+        after waiting up to ``within`` seconds for them to end.
+
+        A client that hangs up ends its answer at once: the double notices within a few milliseconds. So once
+        a caller's calls are over, a count above 0 means some connection was left open mid-answer.
+        """
+        with self._idle:
+            self._idle.wait_for(lambda: self._answering == 0, timeout=within)
+            return self._answering
+
     def reset(self) -> None:
         """Forget every script, default and received request."""
         with self._lock:
@@ -231,6 +247,17 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self) -> None:
+        provider = cast("_Server", self.server).provider
+        with provider._idle:
+            provider._answering += 1
+        try:
+            self._answer(provider)
+        finally:
+            with provider._idle:
+                provider._answering -= 1
+                provider._idle.notify_all()
+
+    def _answer(self, provider: FakeProvider) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         found = route(self.path)
@@ -245,11 +272,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(found.wire.error(400, "The request body is not a JSON object.", None))
             return
         request = found.request(body)
-        provider = cast("_Server", self.server).provider
         behaviour = provider._take(request, {name.lower(): value for name, value in self.headers.items()})
         while isinstance(behaviour, Slow):
-            if provider._stopping.wait(behaviour.seconds):
-                self.close_connection = True  # the provider is stopping: hang up
+            if self._quiet(behaviour.seconds):
                 return
             behaviour = behaviour.then
         self._send(respond(behaviour, request))
@@ -280,8 +305,24 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
 
     def _quiet(self, seconds: float) -> bool:
-        """Say nothing for ``seconds``; True (and hang up) when the provider stops meanwhile."""
-        if cast("_Server", self.server).provider._stopping.wait(seconds):
-            self.close_connection = True
-            return True
+        """Say nothing for ``seconds``; True (and hang up) when the provider stops or the client hangs up."""
+        stopping = cast("_Server", self.server).provider._stopping
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if stopping.is_set() or self._client_gone(min(left, _HANGUP_POLL)):
+                self.close_connection = True
+                return True
         return False
+
+    def _client_gone(self, wait: float) -> bool:
+        """True when the client closed its end, looking for up to ``wait`` seconds."""
+        readable, _, _ = select.select([self.connection], [], [], wait)
+        if not readable:
+            return False
+        try:
+            gone: bool = self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+        if not gone:  # the client sent more (it pipelines): not a hang-up, and nothing to spin on
+            cast("_Server", self.server).provider._stopping.wait(wait)
+        return gone
