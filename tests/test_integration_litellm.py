@@ -490,9 +490,17 @@ def test_an_exhausted_stream_keeps_the_last_errors_kind_and_every_attempt_reacha
 
 
 @both
+@pytest.mark.parametrize("on_interrupt", ["raise", "restart"])
 def test_a_stream_that_breaks_after_its_first_chunk_raises_litellms_connection_error(
-    chain: None, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+    fake_profile: WriteProfile,
+    registry: LLMRegistry,
+    fake_provider: FakeProvider,
+    asynchronous: bool,
+    on_interrupt: str,
 ) -> None:
+    """Even when the profile restarts: a restart marker would reach a caller that cannot tell it from an answer."""
+    fake_profile("primary", fallbacks={"*": ["backup"]}, on_interrupt=on_interrupt)
+    fake_profile("backup")
     register(registry)
     fake_provider.script("primary", StreamFailure(after_chunks=2, content="half an"))
 

@@ -236,10 +236,13 @@ async def test_an_async_stream_reaches_the_client_chunk_by_chunk_not_buffered(
     assert registry.stats_of("main").prompt_tokens == 7
 
 
-@pytest.mark.usefixtures("chain")
+@pytest.mark.parametrize("on_interrupt", ["raise", "restart"])
 def test_a_stream_broken_after_its_first_chunk_raises_in_the_openai_client(
-    registry: LLMRegistry, fake_provider: FakeProvider
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, on_interrupt: str
 ) -> None:
+    """Even when the profile restarts: a restart marker would reach a client that cannot tell it from an answer."""
+    fake_profile("main", fallbacks={"*": ["backup"]}, on_interrupt=on_interrupt)
+    fake_profile("backup")
     fake_provider.script("main", StreamFailure(after_chunks=2, content="half an"))
 
     received = []

@@ -10,6 +10,7 @@ from understudy import events
 from understudy.calls.backend import warm_up
 from understudy.calls.llm import LLM
 from understudy.calls.responses import route_of, served_by
+from understudy.calls.restarts import AsyncRestartingStream, RestartingStream, StreamRestart
 from understudy.calls.retry import RetryPolicy
 from understudy.calls.stats import ProfileStats, RouteStats
 from understudy.calls.strategy import FallbackStrategy
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncFallbackStream",
+    "AsyncRestartingStream",
     "Attempt",
     "ConfigError",
     "FallbackExhaustedError",
@@ -63,6 +65,7 @@ __all__ = [
     "ProfileStats",
     "ProfileStore",
     "ProfileUnfitError",
+    "RestartingStream",
     "RetryPolicy",
     "RetrySettings",
     "RouteConfigError",
@@ -72,6 +75,7 @@ __all__ = [
     "Router",
     "Stickiness",
     "StreamInterruptedError",
+    "StreamRestart",
     "Subscriber",
     "Tier",
     "TieredRouter",

@@ -8,6 +8,9 @@ A call that succeeds on its primary's first try emits nothing. Otherwise, in ord
     FallbackSucceeded   a fallback served the call
     FallbackExhausted   every profile failed; FallbackExhaustedError follows
 
+A stream with ``on_interrupt = "restart"`` that the provider cut after chunks went out sends
+``StreamRestarted`` (what the caller received is void), then the steps above for the rest of its chain.
+
 A routed call starts with ``RouteChosen`` (which rule chose the primary, and why), after a ``RoutingFailed``
 when routing failed and the default was used; every event of a routed call carries ``route``.
 
@@ -34,6 +37,7 @@ __all__ = [
     "ProfileSkipped",
     "RouteChosen",
     "RoutingFailed",
+    "StreamRestarted",
 ]
 
 
@@ -139,6 +143,26 @@ class FallbackSucceeded(Event):
     total_cost: float | None = None
 
 
+class StreamRestarted(Event):
+    """A stream the provider cut after chunks went out starts its answer again on the next profile.
+
+    Everything the caller received from ``profile`` is void; the stream yields a ``StreamRestart`` marker
+    before the first chunk of the new answer.
+
+    Attributes:
+        profile: the profile whose stream was cut.
+        chunks: how many of its chunks the caller had received (and must now discard).
+        error_type: what cut it.
+        reason: its text, secrets redacted.
+    """
+
+    kind: Literal["stream_restarted"] = "stream_restarted"
+    profile: str
+    chunks: int
+    error_type: str
+    reason: str
+
+
 class RouteChosen(Event):
     """A routed call's primary was chosen; the first event of every routed call (after any
     ``RoutingFailed``).
@@ -209,7 +233,8 @@ AnyEvent = Annotated[
     | FallbackSucceeded
     | FallbackExhausted
     | RouteChosen
-    | RoutingFailed,
+    | RoutingFailed
+    | StreamRestarted,
     Field(discriminator="kind"),
 ]
 """Any concrete event, discriminated by ``kind``."""

@@ -105,8 +105,7 @@ class StreamVerdict:
         """The provider cut the stream (it broke, stalled, sent garbage or stopped short): counted as its cause,
         or as the timeout or lost connection it amounts to."""
         if (gate := self._take()) is not None:
-            error = cause if gate.strategy.is_provider_error(cause) else stream_cut(cause, self._caller.profile.model)
-            gate.failed(self._caller, error, self._probe, capped_to=None)
+            gate.failed(self._caller, stream_cut(cause, self._caller.profile.model), self._probe, capped_to=None)
 
     def dropped(self) -> None:
         """The caller stopped reading first: no verdict on the model."""

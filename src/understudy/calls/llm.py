@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from understudy.calls.drivers import run_async, run_sync
 from understudy.calls.litellm_call import LitellmCall
+from understudy.calls.restarts import async_restarting, interrupt_mode, restarting
 from understudy.calls.strategy import FallbackStrategy
-from understudy.calls.walk import walk
+from understudy.calls.walk import new_call_id, walk
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from understudy.calls.actions import Action
     from understudy.calls.args import CompletionArgs
     from understudy.calls.protocols import Caller, Registry
+    from understudy.calls.restarts import Restart
     from understudy.calls.stats import ProfileStats
     from understudy.profiles.profile import Profile
 
@@ -66,11 +68,38 @@ class LLM:
             Exception: the provider's own error when the strategy names no fallback for it, and any
                 programming error unchanged.
         """
-        return run_sync(self.steps(dict(kwargs)), self.registry.dispatch)
+        return self.run(dict(kwargs))
 
     async def acompletion(self, **kwargs: Unpack[CompletionArgs]) -> Any:
         """The async twin of ``completion``: same arguments, same fallbacks, same events."""
-        return await run_async(self.steps(dict(kwargs)), self.registry.dispatch)
+        return await self.arun(dict(kwargs))
+
+    def run(self, kwargs: dict[str, Any], **walk: Any) -> Any:
+        """One call's walk, driven with blocking calls; a stream with ``on_interrupt = "restart"`` restarts.
+
+        ``walk``: ``route``, ``call_id`` and ``resolve``, as ``steps`` takes them.
+        """
+        if interrupt_mode(kwargs, self.profile) == "raise" or not kwargs.get("stream"):
+            return run_sync(self.steps(kwargs, **walk), self.registry.dispatch)
+        walk.setdefault("call_id", new_call_id())  # the restarts' events belong to the same call
+        response = run_sync(self.steps(dict(kwargs), **walk), self.registry.dispatch)
+
+        def again(restart: Restart) -> Any:
+            return run_sync(self.steps(dict(kwargs), restart=restart, **walk), self.registry.dispatch)
+
+        return restarting(response, again)
+
+    async def arun(self, kwargs: dict[str, Any], **walk: Any) -> Any:
+        """The async twin of ``run``."""
+        if interrupt_mode(kwargs, self.profile) == "raise" or not kwargs.get("stream"):
+            return await run_async(self.steps(kwargs, **walk), self.registry.dispatch)
+        walk.setdefault("call_id", new_call_id())
+        response = await run_async(self.steps(dict(kwargs), **walk), self.registry.dispatch)
+
+        async def again(restart: Restart) -> Any:
+            return await run_async(self.steps(dict(kwargs), restart=restart, **walk), self.registry.dispatch)
+
+        return async_restarting(response, again)
 
     def stats(self) -> ProfileStats:
         """This profile's usage stats (as primary and as anyone's fallback)."""
@@ -87,6 +116,7 @@ class LLM:
         route: str | None = None,
         call_id: str | None = None,
         resolve: Callable[[str], Caller] | None = None,
+        restart: Restart | None = None,
     ) -> Generator[Action, Any, Any]:
         """The fallback walk of one call from this LLM, for a driver (``understudy.calls.drivers``) to run.
 
@@ -102,6 +132,7 @@ class LLM:
             route=route,
             call_id=call_id,
             health=self.registry.health_store,
+            restart=restart,
         )
 
     def __repr__(self) -> str:

@@ -42,12 +42,18 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
     from understudy.calls.protocols import Caller
+    from understudy.calls.restarts import Restart
     from understudy.calls.retry import RetryPolicy
     from understudy.calls.strategy import FallbackStrategy
     from understudy.failures.names import ExceptionNames
     from understudy.health.circuit import HealthStore, Verdict
 
-__all__ = ["walk"]
+__all__ = ["new_call_id", "walk"]
+
+
+def new_call_id() -> str:
+    """The id every event of one call carries."""
+    return uuid.uuid4().hex[:16]
 
 
 @dataclass
@@ -60,7 +66,7 @@ class _State:
     route: str | None = None
     budget: Budget = field(default_factory=Budget)
     stopped: str | None = None  # why the budget ended the call, once it did
-    call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    call_id: str = field(default_factory=new_call_id)
     started: float = field(default_factory=time.perf_counter)
     attempts: list[Attempt] = field(default_factory=list)
     model_calls: int = 0
@@ -82,13 +88,16 @@ def walk(
     route: str | None = None,
     call_id: str | None = None,
     health: HealthStore | None = None,
+    restart: Restart | None = None,
 ) -> Generator[Action, Any, Any]:
     """Try ``primary`` (with its retries), then the profiles ``strategy`` names for the error, in order.
 
     ``resolve`` turns a fallback's name into its caller; a routed call passes one so that a sticky session
     falling back to its routed primary gets the route's overrides too. ``health`` (if any) is asked before a
     profile is called, and told how each attempt went: a profile that is cooling down is skipped, and a
-    skipped primary hands over to the fallbacks named for the failure that made it cool down.
+    skipped primary hands over to the fallbacks named for the failure that made it cool down. ``restart``: a
+    stream that was cut starts its answer again (``understudy.calls.restarts``), the primary and the profiles
+    already cut passed over.
     """
     kwargs = dict(kwargs)
     budget = Budget.of(kwargs, primary.profile)  # takes deadline= and max_attempts= out of what litellm gets
@@ -99,9 +108,14 @@ def walk(
     request = primary.request(kwargs)  # a broken primary is the caller's error: raise it, do not fall back
     _remember(state, primary.profile.secrets(), request)
 
-    response, error = yield from _try(state, primary, request, as_fallback=False)
-    if error is None:
-        return response
+    if restart is None:
+        response, error = yield from _try(state, primary, request, as_fallback=False)
+        if error is None:
+            return response
+    else:  # the cut stream is the call's first attempt
+        error = restart.cause
+        state.attempts.append(restart.attempt(state.secrets))
+        yield Emit(restart.event(_base(state), state.secrets))
     if error is _SKIPPED:
         raise AssertionError("unreachable: a primary is never skipped")
     cooling: list[tuple[Caller, dict[str, Any], ProfileCoolingDownError]] = []
@@ -116,14 +130,17 @@ def walk(
             yield from _exhausted(state)
             raise FallbackExhaustedError(primary.name, state.attempts) from (error if after is _NOT_TRIED else after)
     else:
-        chain = [name for name in strategy.resolve(error) if name != primary.name]
+        passed_over = {primary.name, *(restart.tried if restart else ())}
+        chain = [name for name in strategy.resolve(error) if name not in passed_over]
+        if not chain and restart is not None:
+            raise restart.interrupted  # nothing to restart on: the stream's own error, as without a restart
         if not chain and state.stopped is not None:  # the budget ended it: the documented error, with why
             yield from _exhausted(state)
             raise FallbackExhaustedError(primary.name, state.attempts, stopped=state.stopped) from error
         if not chain:
             raise error  # no fallback for this kind of failure: the caller sees the provider's own error
 
-    last_profile, last_error = primary.name, error
+    last_profile, last_error = (restart.interrupted.profile if restart else primary.name), error
     for name in chain:
         state.stopped = state.stopped or budget.stop_reason(state.model_calls)
         if state.stopped is not None:

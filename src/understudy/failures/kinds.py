@@ -250,11 +250,16 @@ def first_token_timed_out(model: str, seconds: float) -> Exception:
 
 
 def stream_cut(cause: Exception, model: str) -> Exception:
-    """What a stream cut after its first chunk by something other than a provider error counts as, for health
-    memory: a stall is a timeout, anything else (a stream that stopped short, a chunk that is not JSON) a
-    connection that failed."""
+    """What cut a stream after its first chunk, as a litellm error: the provider's own, else a ``Timeout`` for
+    a stall and an ``APIConnectionError`` for anything else (a stream that stopped short, a chunk that is not
+    JSON), so that the fallbacks table and health memory see the same kinds on every litellm release."""
     import litellm.exceptions
 
+    original = getattr(cause, "original_exception", None)
+    if type(cause).__name__ == "MidStreamFallbackError" and isinstance(original, Exception):
+        cause = original  # litellm 1.110+ wraps whatever cut a stream, for its Router: what the provider did
+    if type(cause).__module__.partition(".")[0] == "litellm":
+        return cause
     cls = litellm.exceptions.Timeout if isinstance(cause, TimeoutError) else litellm.exceptions.APIConnectionError
     built = _build(cls, message=str(cause), model=model, llm_provider="")
     return built if built is not None else cause

@@ -169,7 +169,7 @@ def _call(prompt: llm.Prompt, conversation: Any, stream: bool) -> dict[str, Any]
     kwargs: dict[str, Any] = {"messages": _messages(prompt, conversation)}
     kwargs.update({key: value for key, value in dict(prompt.options).items() if value is not None})
     if stream:
-        kwargs.update(stream=True, stream_options={"include_usage": True})
+        kwargs.update(stream=True, stream_options={"include_usage": True}, on_interrupt="raise")
     return kwargs
 
 

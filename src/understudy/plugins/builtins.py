@@ -38,6 +38,7 @@ class LogEvents:
         "fallback_succeeded": logging.INFO,
         "fallback_exhausted": logging.ERROR,
         "routing_failed": logging.WARNING,
+        "stream_restarted": logging.WARNING,
         "route_chosen": logging.DEBUG,
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -78,6 +78,7 @@ _FIELD_RULES: Final = {
     "max_attempts": ("a whole number from 1 to 100", "4"),
     "description": ("text", '"cloud primary"'),
     "refusal_is_failure": ("true or false", "true"),
+    "on_interrupt": ('"raise" or "restart"', '"restart"'),
     "health.enabled": ("true or false", "false"),
     "health.failures": ("a whole number from 1 to 1000", "3"),
     "health.window": (f"a number of seconds, more than 0 and at most {MAX_HEALTH_SECONDS}", "60"),
@@ -120,6 +121,9 @@ class Profile(BaseModel):
         refusal_is_failure: a 200 answer whose model refused (``message.refusal``) or whose filter cut it is
             a ``ContentPolicyViolationError``, so the fallbacks named for it answer instead; by default it is
             returned as the provider sent it.
+        on_interrupt: what a stream that starts here does when the provider cuts it after chunks went out:
+            ``"raise"`` ``StreamInterruptedError`` (the default), or ``"restart"`` the answer on the next
+            profile its fallbacks name, after a ``StreamRestart`` marker (``understudy.calls.restarts``).
         params: passed to litellm as-is (``top_p``, ``reasoning_effort``, ``extra_headers`` ...).
         fallbacks: exception name (or ``"*"``) to the ordered profile names to try when this profile fails.
         health: when repeated failures make calls skip this profile for a while (``[health]``).
@@ -146,6 +150,7 @@ class Profile(BaseModel):
     deadline: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
     max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
     refusal_is_failure: bool = False
+    on_interrupt: Literal["raise", "restart"] = "raise"
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
     fallbacks: dict[str, list[ProfileName]] = Field(default_factory=dict)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Unpack
 
-from understudy.calls.drivers import emit_async, emit_sync, run_async, run_sync
+from understudy.calls.drivers import emit_async, emit_sync
 from understudy.calls.responses import mark_route, served_by
 from understudy.routing.deciding import Decider
 from understudy.routing.planning import Planner
@@ -81,8 +81,7 @@ class RoutedLLM:
         try:
             for event in plan.events():
                 emit_sync(self.registry.dispatch, event)
-            steps = plan.llm.steps(dict(kwargs), route=plan.route, call_id=plan.call_id, resolve=plan.resolve)
-            response = run_sync(steps, self.registry.dispatch)
+            response = plan.llm.run(dict(kwargs), route=plan.route, call_id=plan.call_id, resolve=plan.resolve)
         except BaseException:
             self._after(plan, session, None)
             raise
@@ -99,8 +98,7 @@ class RoutedLLM:
         try:
             for event in plan.events():
                 await emit_async(self.registry.dispatch, event)
-            steps = plan.llm.steps(dict(kwargs), route=plan.route, call_id=plan.call_id, resolve=plan.resolve)
-            response = await run_async(steps, self.registry.dispatch)
+            response = await plan.llm.arun(dict(kwargs), route=plan.route, call_id=plan.call_id, resolve=plan.resolve)
         except BaseException:  # a cancelled call is counted too
             self._after(plan, session, None)
             raise

@@ -1,0 +1,160 @@
+"""``on_interrupt = "restart"``: a stream the provider cut after chunks starts its answer again on a fallback."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from conftest import HELLO, observe
+
+from understudy import (
+    FallbackExhaustedError,
+    RestartingStream,
+    StreamInterruptedError,
+    StreamRestart,
+    served_by,
+)
+from understudy.testing import Reply, ServerError, StreamFailure
+
+if TYPE_CHECKING:
+    from conftest import WriteProfile
+
+    from understudy import LLMRegistry
+    from understudy.testing import FakeProvider
+
+both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+
+
+def read(registry: LLMRegistry, asynchronous: bool, **kwargs: Any) -> list[Any]:
+    """Every chunk (markers included) of a streamed hello from main."""
+
+    async def areads() -> list[Any]:
+        stream = await registry.get("main").acompletion(messages=HELLO, stream=True, **kwargs)
+        return [chunk async for chunk in stream]
+
+    if asynchronous:
+        return asyncio.run(areads())
+    return list(registry.get("main").completion(messages=HELLO, stream=True, **kwargs))
+
+
+def answers(chunks: list[Any]) -> list[str]:
+    """The text of each answer a stream carried, split at its restart markers."""
+    texts = [""]
+    for chunk in chunks:
+        if isinstance(chunk, StreamRestart):
+            texts.append("")
+        elif chunk.choices:
+            texts[-1] += chunk.choices[0].delta.content or ""
+    return texts
+
+
+@pytest.fixture
+def chain(fake_profile: WriteProfile) -> None:
+    fake_profile("main", fallbacks={"*": ["backup", "last"]}, health={"enabled": False})
+    fake_profile("backup", health={"enabled": False})
+    fake_profile("last", health={"enabled": False})
+
+
+@both
+@pytest.mark.usefixtures("chain")
+def test_a_cut_stream_restarts_on_the_fallback_after_a_marker(
+    registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_provider.script("main", StreamFailure(after_chunks=2, content="half an"))
+    fake_provider.script("backup", Reply("the whole answer"))
+    events = observe(registry)
+
+    chunks = read(registry, asynchronous, on_interrupt="restart")
+
+    assert answers(chunks) == ["half an", "the whole answer"]
+    (marker,) = [c for c in chunks if isinstance(c, StreamRestart)]
+    assert (marker.from_profile, marker.to_profile) == ("main", "backup")
+    assert marker.interrupted.text == "half an"
+    assert [e.kind for e in events] == ["stream_restarted", "fallback_triggered", "fallback_succeeded"]
+    restarted, triggered, succeeded = events
+    # (litellm 1.83 passes on a finish it made up for the cut stream: a third chunk)
+    assert (restarted.profile, restarted.chunks) == ("main", marker.interrupted.chunks)  # type: ignore[attr-defined]
+    assert restarted.error_type == "APIConnectionError"  # type: ignore[attr-defined]
+    assert (triggered.from_profile, triggered.to_profile) == ("main", "backup")  # type: ignore[attr-defined]
+    assert succeeded.served_by == "backup"  # type: ignore[attr-defined]
+    assert len({e.call_id for e in events}) == 1
+    assert [fake_provider.requests(n) for n in ("main", "backup", "last")] == [1, 1, 0]
+    stats = registry.stats()
+    assert (stats["main"].interrupted_streams, stats["backup"].successes) == (1, 1)
+
+
+@both
+def test_the_profile_sets_the_default_and_each_cut_profile_is_passed_over(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup", "last"]}, on_interrupt="restart")
+    fake_profile("backup", fallbacks={"*": ["main"]})
+    fake_profile("last")
+    fake_provider.script("main", StreamFailure(after_chunks=1, content="a"))
+    fake_provider.script("backup", StreamFailure(after_chunks=2, content="b b"))
+    fake_provider.script("last", Reply("done"))
+
+    chunks = read(registry, asynchronous)
+
+    assert answers(chunks) == ["a", "b b", "done"]
+    markers = [(c.from_profile, c.to_profile) for c in chunks if isinstance(c, StreamRestart)]
+    assert markers == [("main", "backup"), ("backup", "last")]
+    assert [fake_provider.requests(n) for n in ("main", "backup", "last")] == [1, 1, 1]
+
+
+@both
+@pytest.mark.usefixtures("chain")
+def test_a_restart_nobody_serves_raises_every_attempt_the_cut_first(
+    registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_provider.script("main", StreamFailure(after_chunks=1))
+    fake_provider.script("backup", ServerError(503))
+    fake_provider.script("last", ServerError(500))
+    received: list[Any] = []
+
+    async def areads() -> None:
+        async for chunk in await registry.get("main").acompletion(messages=HELLO, stream=True, on_interrupt="restart"):
+            received.append(chunk)
+
+    with pytest.raises(FallbackExhaustedError) as caught:
+        if asynchronous:
+            asyncio.run(areads())
+        else:
+            received.extend(registry.get("main").completion(messages=HELLO, stream=True, on_interrupt="restart"))
+
+    assert [a.profile for a in caught.value.attempts] == ["main", "backup", "last"]
+    assert not any(isinstance(c, StreamRestart) for c in received)
+
+
+@both
+def test_without_a_fallback_for_the_cut_the_stream_raises_as_it_would_without_restart(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("main", fallbacks={"RateLimitError": ["backup"]}, on_interrupt="restart")
+    fake_profile("backup")
+    fake_provider.script("main", StreamFailure(after_chunks=1))
+
+    with pytest.raises(StreamInterruptedError) as caught:
+        read(registry, asynchronous)
+
+    assert caught.value.profile == "main"
+    assert fake_provider.requests("backup") == 0
+
+
+@pytest.mark.usefixtures("chain")
+def test_a_stream_that_is_not_cut_reads_as_a_plain_one(registry: LLMRegistry, fake_provider: FakeProvider) -> None:
+    fake_provider.script("main", Reply("fine"))
+
+    stream = registry.get("main").completion(messages=HELLO, stream=True, on_interrupt="restart")
+    chunks = list(stream)
+
+    assert isinstance(stream, RestartingStream)
+    assert answers(chunks) == ["fine"]
+    assert (served_by(stream), stream.profile, stream.restarts) == ("main", "main", [])
+
+
+@pytest.mark.usefixtures("chain")
+def test_on_interrupt_takes_raise_or_restart_only(registry: LLMRegistry) -> None:
+    with pytest.raises(ValueError, match='on_interrupt must be "raise" or "restart", not \'again\''):
+        registry.get("main").completion(messages=HELLO, stream=True, on_interrupt="again")
