@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -10,12 +11,14 @@ from conftest import HELLO, observe
 
 from understudy import (
     FallbackExhaustedError,
+    MatchRouter,
     RestartingStream,
     StreamInterruptedError,
     StreamRestart,
+    route_of,
     served_by,
 )
-from understudy.testing import Reply, ServerError, StreamFailure
+from understudy.testing import Reply, ServerError, Stall, StreamFailure
 
 if TYPE_CHECKING:
     from conftest import WriteProfile
@@ -158,3 +161,82 @@ def test_a_stream_that_is_not_cut_reads_as_a_plain_one(registry: LLMRegistry, fa
 def test_on_interrupt_takes_raise_or_restart_only(registry: LLMRegistry) -> None:
     with pytest.raises(ValueError, match='on_interrupt must be "raise" or "restart", not \'again\''):
         registry.get("main").completion(messages=HELLO, stream=True, on_interrupt="again")
+
+
+@pytest.mark.usefixtures("chain")
+def test_reading_on_after_a_failed_restart_ends_the_stream_without_a_second_walk(
+    registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_provider.script("main", StreamFailure(after_chunks=1))
+    fake_provider.script("backup", ServerError(503))
+    fake_provider.script("last", ServerError(503))
+    events = observe(registry)
+    stream = registry.get("main").completion(messages=HELLO, stream=True, on_interrupt="restart")
+
+    with pytest.raises(FallbackExhaustedError):
+        list(stream)
+    assert list(stream) == []  # over: no second restart
+
+    assert [e.kind for e in events].count("fallback_exhausted") == 1
+    assert (fake_provider.requests("backup"), registry.stats()["main"].interrupted_streams) == (1, 1)
+
+
+def test_no_restart_event_when_nothing_restarts(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", fallbacks={"RateLimitError": ["backup"]}, on_interrupt="restart")
+    fake_profile("backup")
+    fake_provider.script("main", StreamFailure(after_chunks=1))
+    events = observe(registry)
+
+    with pytest.raises(StreamInterruptedError):
+        list(registry.get("main").completion(messages=HELLO, stream=True))
+
+    assert events == []
+
+
+def test_a_probe_stream_cancelled_mid_read_gives_its_probe_and_connection_back(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", health={"failures": 1, "cooldown": 0.05}, stall_timeout=30)
+    fake_provider.script("main", ServerError(503), Stall(30, after_chunks=1))
+    with pytest.raises(Exception):  # noqa: B017  # the 503, in whichever class litellm picks
+        registry.get("main").completion(messages=HELLO)
+    probe_after(registry, 0.05)
+
+    async def cancelled_read() -> None:
+        stream = await registry.get("main").acompletion(messages=HELLO, stream=True)  # the probe
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):  # the caller's own limit: a cancellation inside the read
+                async for _ in stream:
+                    pass
+
+    asyncio.run(cancelled_read())
+
+    assert registry.health()["main"].reason == "the next call probes whether it recovered"
+    assert fake_provider.answering(within=5) == 0
+
+
+def probe_after(registry: LLMRegistry, cooldown: float) -> None:
+    """Wait out a cooldown of ``cooldown`` seconds (a state change, not a timing assert)."""
+    deadline = time.monotonic() + 5
+    while registry.health()["main"].state == "cooling_down" and time.monotonic() < deadline:
+        time.sleep(cooldown / 5)
+
+
+def test_a_routed_stream_that_restarts_keeps_its_route_and_the_session_follows_who_served(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("fast", fallbacks={"*": ["backup"]}, on_interrupt="restart", health={"enabled": False})
+    fake_profile("backup", fallbacks={"*": ["fast"]}, health={"enabled": False})
+    fake_provider.script("fast", StreamFailure(after_chunks=1), Reply("again"))
+    fake_provider.script("backup", Reply("from backup"))
+    agent = registry.get_routed(MatchRouter("fast", [{"match": {"a": 1}, "profile": "fast"}]), stickiness="session")
+
+    stream = agent.completion(messages=HELLO, stream=True, context={"a": 1}, session="s")
+    assert answers(list(stream))[-1] == "from backup"
+
+    assert served_by(stream) == "backup"
+    assert route_of(stream) == "match:routes[0]"
+    state = agent.sessions.get("s")
+    assert state is not None and state.stuck_on == "backup"

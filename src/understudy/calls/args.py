@@ -55,5 +55,5 @@ class CompletionArgs(TypedDict, total=False):
     timeout: float
     drop_params: bool
     deadline: float  # understudy's: seconds for the whole call, retries and fallbacks included
-    max_attempts: int  # understudy's: model calls for the whole call
+    max_attempts: int  # understudy's: model calls for the whole call (a stream restart counts afresh)
     on_interrupt: Literal["raise", "restart"]  # understudy's: what a stream cut after chunks does

@@ -74,10 +74,11 @@ class LLM:
         """The async twin of ``completion``: same arguments, same fallbacks, same events."""
         return await self.arun(dict(kwargs))
 
-    def run(self, kwargs: dict[str, Any], **walk: Any) -> Any:
+    def run(self, kwargs: dict[str, Any], on_restart: Callable[[Any], None] | None = None, **walk: Any) -> Any:
         """One call's walk, driven with blocking calls; a stream with ``on_interrupt = "restart"`` restarts.
 
-        ``walk``: ``route``, ``call_id`` and ``resolve``, as ``steps`` takes them.
+        ``walk``: ``route``, ``call_id`` and ``resolve``, as ``steps`` takes them. ``on_restart`` is given
+        each restarted stream once it is open.
         """
         if interrupt_mode(kwargs, self.profile) == "raise" or not kwargs.get("stream"):
             return run_sync(self.steps(kwargs, **walk), self.registry.dispatch)
@@ -85,11 +86,14 @@ class LLM:
         response = run_sync(self.steps(dict(kwargs), **walk), self.registry.dispatch)
 
         def again(restart: Restart) -> Any:
-            return run_sync(self.steps(dict(kwargs), restart=restart, **walk), self.registry.dispatch)
+            stream = run_sync(self.steps(dict(kwargs), restart=restart, **walk), self.registry.dispatch)
+            if on_restart is not None:
+                on_restart(stream)
+            return stream
 
         return restarting(response, again)
 
-    async def arun(self, kwargs: dict[str, Any], **walk: Any) -> Any:
+    async def arun(self, kwargs: dict[str, Any], on_restart: Callable[[Any], None] | None = None, **walk: Any) -> Any:
         """The async twin of ``run``."""
         if interrupt_mode(kwargs, self.profile) == "raise" or not kwargs.get("stream"):
             return await run_async(self.steps(kwargs, **walk), self.registry.dispatch)
@@ -97,7 +101,10 @@ class LLM:
         response = await run_async(self.steps(dict(kwargs), **walk), self.registry.dispatch)
 
         async def again(restart: Restart) -> Any:
-            return await run_async(self.steps(dict(kwargs), restart=restart, **walk), self.registry.dispatch)
+            stream = await run_async(self.steps(dict(kwargs), restart=restart, **walk), self.registry.dispatch)
+            if on_restart is not None:
+                on_restart(stream)
+            return stream
 
         return async_restarting(response, again)
 

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["HIDDEN_KEY", "failure_cost", "mark_failure_cost", "mark_route", "mark_served", "route_of", "served_by"]
+__all__ = [
+    "HIDDEN_KEY",
+    "carry_route",
+    "failure_cost",
+    "mark_failure_cost",
+    "mark_route",
+    "mark_served",
+    "route_of",
+    "served_by",
+]
 
 HIDDEN_KEY: Final = "understudy"
 
@@ -33,6 +42,13 @@ def mark_route(response: Any, route: str, reason: str | None) -> None:
     info = _info(response)
     if info is not None:
         info.update(route=route, route_reason=reason)
+
+
+def carry_route(old: Any, new: Any) -> None:
+    """Mark ``new`` (a restarted stream) with the route ``old`` was marked with, if any."""
+    info = _info(old) or {}
+    if isinstance(info.get("route"), str):
+        mark_route(new, info["route"], info.get("route_reason"))
 
 
 def route_of(response: Any) -> str | None:

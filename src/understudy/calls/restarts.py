@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from understudy.calls.responses import carry_route
 from understudy.calls.streams import AsyncFallbackStream, FallbackStream
 from understudy.errors import Attempt, StreamInterruptedError
 from understudy.events import StreamRestarted
@@ -71,6 +72,7 @@ class Restart:
     interrupted: StreamInterruptedError
     cause: Exception
     tried: frozenset[str]
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # the cut profile's, for the walk to mask
 
     def attempt(self, secrets: set[str]) -> Attempt:
         """The cut stream, as the first attempt of the restart's walk."""
@@ -123,16 +125,20 @@ class _Restarting:
 
     def _restart(self, interrupted: StreamInterruptedError) -> Restart:
         self._tried |= {interrupted.profile}
-        model = self._stream._caller.profile.model
-        return Restart(interrupted, cut_cause(interrupted, model), self._tried)
+        profile = self._stream._caller.profile
+        secrets = tuple(profile.secrets())
+        return Restart(interrupted, cut_cause(interrupted, profile.model), self._tried, secrets)
 
     def _marker(self, interrupted: StreamInterruptedError, stream: Any) -> StreamRestart:
+        carry_route(self._stream, stream)
         self._stream = stream
         marker = StreamRestart(interrupted.profile, str(stream.profile), interrupted)
         self.restarts.append(marker)
         return marker
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_stream":  # copy and pickle probe before __init__ ran
+            raise AttributeError(name)
         return getattr(self._stream, name)
 
     def __repr__(self) -> str:

@@ -89,6 +89,7 @@ class _StreamBase:
             self.verdict.whole()
 
     def _interrupted(self, error: Exception) -> StreamInterruptedError:
+        self._closed = True  # over: reading on ends it, and never reports the cut twice
         self._finished()
         self._caller.book.interrupted(self._caller.name)
         interrupted = StreamInterruptedError(
@@ -111,6 +112,8 @@ class _StreamBase:
             self.verdict.dropped()
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_inner":  # copy and pickle probe before __init__ ran
+            raise AttributeError(name)
         # Everything else (``_hidden_params``, ``model``, litellm helpers) is the inner stream's.
         return getattr(self._inner, name)
 
@@ -138,6 +141,10 @@ class FallbackStream(_StreamBase):
         except Exception as exc:
             _close(self._inner)
             raise self._interrupted(exc) from exc
+        except BaseException:  # the caller gave up mid-read (Ctrl-C): no verdict on the model, nothing held
+            self._let_go()
+            _close(self._inner)
+            raise
         return self._seen(chunk)
 
     def close(self) -> None:
@@ -172,6 +179,10 @@ class AsyncFallbackStream(_StreamBase):
         except Exception as exc:
             await _aclose(self._inner)
             raise self._interrupted(exc) from exc
+        except BaseException:  # cancelled mid-read: no verdict on the model, nothing held
+            self._let_go()
+            await _aclose(self._inner)
+            raise
         return self._seen(chunk)
 
     async def aclose(self) -> None:

@@ -114,8 +114,8 @@ def walk(
             return response
     else:  # the cut stream is the call's first attempt
         error = restart.cause
+        state.secrets.update(restart.secrets)
         state.attempts.append(restart.attempt(state.secrets))
-        yield Emit(restart.event(_base(state), state.secrets))
     if error is _SKIPPED:
         raise AssertionError("unreachable: a primary is never skipped")
     cooling: list[tuple[Caller, dict[str, Any], ProfileCoolingDownError]] = []
@@ -132,8 +132,10 @@ def walk(
     else:
         passed_over = {primary.name, *(restart.tried if restart else ())}
         chain = [name for name in strategy.resolve(error) if name not in passed_over]
-        if not chain and restart is not None:
-            raise restart.interrupted  # nothing to restart on: the stream's own error, as without a restart
+        if restart is not None:
+            if not chain:
+                raise restart.interrupted  # nothing to restart on: the stream's own error, as without a restart
+            yield Emit(restart.event(_base(state), state.secrets))
         if not chain and state.stopped is not None:  # the budget ended it: the documented error, with why
             yield from _exhausted(state)
             raise FallbackExhaustedError(primary.name, state.attempts, stopped=state.stopped) from error

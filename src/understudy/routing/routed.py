@@ -81,7 +81,13 @@ class RoutedLLM:
         try:
             for event in plan.events():
                 emit_sync(self.registry.dispatch, event)
-            response = plan.llm.run(dict(kwargs), route=plan.route, call_id=plan.call_id, resolve=plan.resolve)
+            response = plan.llm.run(
+                dict(kwargs),
+                on_restart=lambda stream: self._remember(plan, session, served_by(stream)),
+                route=plan.route,
+                call_id=plan.call_id,
+                resolve=plan.resolve,
+            )
         except BaseException:
             self._after(plan, session, None)
             raise
@@ -98,7 +104,13 @@ class RoutedLLM:
         try:
             for event in plan.events():
                 await emit_async(self.registry.dispatch, event)
-            response = await plan.llm.arun(dict(kwargs), route=plan.route, call_id=plan.call_id, resolve=plan.resolve)
+            response = await plan.llm.arun(
+                dict(kwargs),
+                on_restart=lambda stream: self._remember(plan, session, served_by(stream)),
+                route=plan.route,
+                call_id=plan.call_id,
+                resolve=plan.resolve,
+            )
         except BaseException:  # a cancelled call is counted too
             self._after(plan, session, None)
             raise
@@ -113,6 +125,10 @@ class RoutedLLM:
         serving = served_by(response) if response is not None else None
         mark_route(response, plan.route, plan.decision.reason)
         self.registry.book.route_call(plan.route, serving, sticky=plan.sticky_on is not None, kept=plan.kept)
+        self._remember(plan, session, serving)
+
+    def _remember(self, plan: Plan, session: str | None, serving: str | None) -> None:
+        """What the session keeps of this call: who served it (again after a stream restarted elsewhere)."""
         if session is not None and self.stickiness.remembers:
             self.sessions.record(
                 session,
