@@ -111,11 +111,10 @@ def cut_cause(interrupted: StreamInterruptedError, model: str) -> Exception:
 
 
 class _Restarting:
-    """What both twins share: the stream being read, and who was cut already."""
+    """What both twins share: the stream being read, and its restarts so far (who was cut already)."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
-        self._tried: frozenset[str] = frozenset()
         self.restarts: list[StreamRestart] = []
 
     @property
@@ -124,10 +123,9 @@ class _Restarting:
         return str(self._stream.profile)
 
     def _restart(self, interrupted: StreamInterruptedError) -> Restart:
-        self._tried |= {interrupted.profile}
+        tried = frozenset(marker.from_profile for marker in self.restarts) | {interrupted.profile}
         profile = self._stream._caller.profile
-        secrets = tuple(profile.secrets())
-        return Restart(interrupted, cut_cause(interrupted, profile.model), self._tried, secrets)
+        return Restart(interrupted, cut_cause(interrupted, profile.model), tried, tuple(profile.secrets()))
 
     def _marker(self, interrupted: StreamInterruptedError, stream: Any) -> StreamRestart:
         carry_route(self._stream, stream)
