@@ -8,6 +8,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from understudy.calls.explanation import Explanation, explanation
 from understudy.calls.llm import LLM
 from understudy.calls.retry import RetryPolicy
 from understudy.calls.stats import ProfileStats, RouteStats, StatsBook
@@ -117,6 +118,25 @@ class LLMRegistry:
     def health(self) -> dict[str, ProfileHealth]:
         """Each profile that failed lately or is cooling down, with its state; a profile not listed is healthy."""
         return self.health_store.snapshot()
+
+    def explain(self, name: str, error: str = "*") -> Explanation:
+        """What a call to profile ``name`` does now when it raises ``error`` (an exception name, or ``"*"``):
+        the profiles it tries, in order, each with its health, so a profile cooling down shows as skipped.
+        ``print()`` it for words; it is the dict ``understudy explain --json`` prints, with ``health``.
+
+        Raises:
+            ProfileError: the profile cannot be loaded.
+            UnknownExceptionNameError: ``error`` is not a registered exception name.
+        """
+        llm = self.get(name)
+        return explanation(
+            self.store,
+            llm.profile,
+            error,
+            strategy=llm.fallback_strategy,
+            names=self.exception_names,
+            health=self.health(),
+        )
 
     def stats_of(self, name: str) -> ProfileStats:
         """One profile's stats (all zero before its first call)."""
