@@ -145,6 +145,20 @@ class StatsBook:
             else:
                 row["served_by"][served_by] = row["served_by"].get(served_by, 0) + 1
 
+    def route_served_moved(self, route: str, before: str | None, after: str | None) -> None:
+        """A routed stream that restarted elsewhere: it counts as served by ``after`` instead of ``before``."""
+        if before is None or before == after:
+            return
+        with self._lock:
+            served = self._routes[route]["served_by"] if route in self._routes else {}
+            if not served.get(before):
+                return
+            served[before] -= 1
+            if not served[before]:
+                del served[before]
+            if after is not None:
+                served[after] = served.get(after, 0) + 1
+
     def route_snapshot(self) -> dict[str, RouteStats]:
         with self._lock:
             return {

@@ -50,6 +50,7 @@ class Plan:
     number: int = 0
     failures: list[RoutingFailed] = field(default_factory=list)
     resolve: Callable[[str], Caller] | None = None
+    serving: str | None = None  # who the route's stats count as serving it, once the call returned
 
     def events(self) -> list[Event]:
         chosen = RouteChosen(

@@ -83,7 +83,7 @@ class RoutedLLM:
                 emit_sync(self.registry.dispatch, event)
             response = plan.llm.run(
                 dict(kwargs),
-                on_restart=lambda stream: self._remember(plan, session, served_by(stream)),
+                on_restart=lambda stream: self._restarted(plan, session, stream),
                 route=plan.route,
                 call_id=plan.call_id,
                 resolve=plan.resolve,
@@ -106,7 +106,7 @@ class RoutedLLM:
                 await emit_async(self.registry.dispatch, event)
             response = await plan.llm.arun(
                 dict(kwargs),
-                on_restart=lambda stream: self._remember(plan, session, served_by(stream)),
+                on_restart=lambda stream: self._restarted(plan, session, stream),
                 route=plan.route,
                 call_id=plan.call_id,
                 resolve=plan.resolve,
@@ -122,9 +122,16 @@ class RoutedLLM:
         return self._decider.decide(context, messages)[0]
 
     def _after(self, plan: Plan, session: str | None, response: Any) -> None:
-        serving = served_by(response) if response is not None else None
+        plan.serving = serving = served_by(response) if response is not None else None
         mark_route(response, plan.route, plan.decision.reason)
         self.registry.book.route_call(plan.route, serving, sticky=plan.sticky_on is not None, kept=plan.kept)
+        self._remember(plan, session, serving)
+
+    def _restarted(self, plan: Plan, session: str | None, stream: Any) -> None:
+        """A stream restarted (or went on) on another profile: the route's stats and the session follow it."""
+        serving = served_by(stream)
+        self.registry.book.route_served_moved(plan.route, plan.serving, serving)
+        plan.serving = serving
         self._remember(plan, session, serving)
 
     def _remember(self, plan: Plan, session: str | None, serving: str | None) -> None:
