@@ -523,8 +523,29 @@ def test_a_stream_that_breaks_after_its_first_chunk_raises_litellms_connection_e
     error = getattr(caught.value, "original_exception", None) or caught.value
     assert isinstance(error, litellm.APIConnectionError)
     assert isinstance(error.__cause__, StreamInterruptedError)
-    assert "does not continue a started answer" in str(error)
+    assert "the answer is incomplete" in str(error)
     assert fake_provider.requests("backup") == 0
+
+
+@both
+def test_a_stream_cut_with_on_interrupt_continue_goes_on_as_one_answer(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    """continue is seamless (no marker), so litellm's callers get it as the profile says."""
+    fake_profile("primary", fallbacks={"*": ["backup"]}, on_interrupt="continue")
+    fake_profile("backup", assistant_prefill=True)
+    register(registry)
+    fake_provider.script("primary", StreamFailure(after_chunks=2, content="Paris is the"))
+    fake_provider.script("backup", Reply(" capital of France."))
+
+    chunks = stream_via_litellm(asynchronous, model="understudy/primary", messages=HELLO)
+
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Paris is the capital of France."
+    assert fake_provider.received("backup")[0]["messages"][-1] == {
+        "role": "assistant",
+        "content": "Paris is the",
+        "prefix": True,
+    }
 
 
 @pytest.mark.xfail(

@@ -260,6 +260,25 @@ def test_a_stream_broken_after_its_first_chunk_raises_in_the_openai_client(
     assert registry.stats_of("main").interrupted_streams == 1
 
 
+def test_a_stream_cut_with_on_interrupt_continue_goes_on_in_the_openai_client(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup", assistant_prefill=True)
+    fake_provider.script("main", StreamFailure(after_chunks=2, content="Paris is the"))
+    fake_provider.script("backup", Reply(" capital of France."))
+
+    with client(registry) as openai_client:
+        stream = openai_client.chat.completions.create(
+            model="main", messages=HELLO, stream=True, extra_body={"on_interrupt": "continue"}
+        )
+        received = list(stream)
+
+    assert text(received) == "Paris is the capital of France."
+    assert [c.choices[0].finish_reason for c in received if c.choices].count("stop") == 1
+    assert fake_provider.received("backup")[0]["messages"][-1]["content"] == "Paris is the"
+
+
 @pytest.mark.usefixtures("chain")
 async def test_an_async_stream_broken_after_its_first_chunk_raises_in_the_openai_client(
     registry: LLMRegistry, fake_provider: FakeProvider

@@ -159,7 +159,7 @@ def test_a_stream_that_is_not_cut_reads_as_a_plain_one(registry: LLMRegistry, fa
 
 @pytest.mark.usefixtures("chain")
 def test_on_interrupt_takes_raise_or_restart_only(registry: LLMRegistry) -> None:
-    with pytest.raises(ValueError, match='on_interrupt must be "raise" or "restart", not \'again\''):
+    with pytest.raises(ValueError, match='on_interrupt must be "raise", "restart" or "continue", not \'again\''):
         registry.get("main").completion(messages=HELLO, stream=True, on_interrupt="again")
 
 
@@ -240,3 +240,6 @@ def test_a_routed_stream_that_restarts_keeps_its_route_and_the_session_follows_w
     assert route_of(stream) == "match:routes[0]"
     state = agent.sessions.get("s")
     assert state is not None and state.stuck_on == "backup"
+    # the route's stats count the call for whoever served it, not for the stream that was cut
+    stats = registry.route_stats()["match:routes[0]"]
+    assert (stats.calls, stats.served_by) == (1, {"backup": 1})

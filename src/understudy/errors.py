@@ -204,8 +204,9 @@ class FallbackExhaustedError(UnderstudyError, ExceptionGroup[Exception]):
 class StreamInterruptedError(UnderstudyError):
     """A streaming call failed after it had sent chunks to the caller.
 
-    understudy falls back when a stream fails before its first chunk. After that, another model's answer
-    would be glued onto a partial one, so the call stops here; start the call again to get a whole answer.
+    understudy falls back when a stream fails before its first chunk. After that, by default
+    (``on_interrupt = "raise"``), the call stops here: another model's answer would be glued onto a partial
+    one. ``"restart"`` and ``"continue"`` go on on a fallback instead (``understudy.calls.restarts``).
     A stream that breaks, stalls past its ``stall_timeout``, sends a chunk that is not JSON, or ends with
     neither a finish reason nor ``[DONE]`` is interrupted, never a normal end. The provider's error is the
     ``__cause__``.
@@ -235,7 +236,8 @@ class StreamInterruptedError(UnderstudyError):
         self.usage = usage
         super().__init__(
             f"the stream from profile {profile!r} failed after {chunks} chunk(s) ({type(error).__name__}); "
-            "understudy does not continue a started answer with another model. Call again to start over."
+            'the answer is incomplete. Call again, or set on_interrupt = "restart" or "continue" to go on '
+            "on a fallback."
         )
 
 

@@ -9,7 +9,8 @@ A call that succeeds on its primary's first try emits nothing. Otherwise, in ord
     FallbackExhausted   every profile failed; FallbackExhaustedError follows
 
 A stream with ``on_interrupt = "restart"`` that the provider cut after chunks went out sends
-``StreamRestarted`` (what the caller received is void), then the steps above for the rest of its chain.
+``StreamRestarted`` (what the caller received is void), then the steps above for the rest of its chain; with
+``on_interrupt = "continue"`` it sends ``StreamContinued`` (the next profile goes on from what was received).
 
 A routed call starts with ``RouteChosen`` (which rule chose the primary, and why), after a ``RoutingFailed``
 when routing failed and the default was used; every event of a routed call carries ``route``.
@@ -37,6 +38,7 @@ __all__ = [
     "ProfileSkipped",
     "RouteChosen",
     "RoutingFailed",
+    "StreamContinued",
     "StreamRestarted",
 ]
 
@@ -163,6 +165,24 @@ class StreamRestarted(Event):
     reason: str
 
 
+class StreamContinued(Event):
+    """A stream the provider cut after chunks went out goes on: the next profile continues the answer from
+    the text the caller received, given to it as an assistant prefill. Nothing received is void.
+
+    Attributes:
+        profile: the profile whose stream was cut.
+        chunks: how many chunks the caller had received, from every profile so far.
+        error_type: what cut it.
+        reason: its text, secrets redacted.
+    """
+
+    kind: Literal["stream_continued"] = "stream_continued"
+    profile: str
+    chunks: int
+    error_type: str
+    reason: str
+
+
 class RouteChosen(Event):
     """A routed call's primary was chosen; the first event of every routed call (after any
     ``RoutingFailed``).
@@ -234,7 +254,8 @@ AnyEvent = Annotated[
     | FallbackExhausted
     | RouteChosen
     | RoutingFailed
-    | StreamRestarted,
+    | StreamRestarted
+    | StreamContinued,
     Field(discriminator="kind"),
 ]
 """Any concrete event, discriminated by ``kind``."""

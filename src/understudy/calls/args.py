@@ -56,4 +56,4 @@ class CompletionArgs(TypedDict, total=False):
     drop_params: bool
     deadline: float  # understudy's: seconds for the whole call, retries and fallbacks included
     max_attempts: int  # understudy's: model calls for the whole call (a stream restart counts afresh)
-    on_interrupt: Literal["raise", "restart"]  # understudy's: what a stream cut after chunks does
+    on_interrupt: Literal["raise", "restart", "continue"]  # understudy's: what a stream cut after chunks does

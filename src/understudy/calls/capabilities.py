@@ -6,6 +6,11 @@ request carries tools, images or a JSON schema the model is known not to take. O
 a model litellm has no entry for is always tried. So a context-window error from the primary goes straight to
 a profile that holds the prompt.
 
+A request that ends with a partial answer for the model to go on from (an assistant message with
+``"prefix": true``, as ``on_interrupt = "continue"`` sends) is the exception: it goes only to a model known
+to take a prefill (the profile's ``assistant_prefill``, else litellm's ``supports_assistant_prefill``), as
+one that does not would answer afresh, and that answer would be glued onto the partial one.
+
 What is known is read from litellm's model map only (``litellm.model_cost``, which ``register_model`` extends):
 ``get_model_info`` would ask some providers over the network (Ollama, Hugging Face), outside any deadline.
 
@@ -46,7 +51,19 @@ def unfit(profile: Profile, request: dict[str, Any]) -> str | None:
         return "the request asks for a JSON schema and the model does not take one"
     if images and info.get("supports_vision") is False:
         return "the request has images and the model does not take them"
+    if _prefilled(messages) and not (profile.assistant_prefill or info.get("supports_assistant_prefill")):
+        if profile.assistant_prefill is False:
+            return "the request goes on from a partial answer and its profile says assistant_prefill = false"
+        return (
+            "the request goes on from a partial answer and the model is not known to take an assistant prefill; "
+            "set assistant_prefill = true in its profile if it does"
+        )
     return None
+
+
+def _prefilled(messages: Any) -> bool:
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    return isinstance(last, dict) and last.get("role") == "assistant" and last.get("prefix") is True
 
 
 def _model_info(model: str) -> dict[str, Any]:

@@ -75,38 +75,42 @@ class LLM:
         return await self.arun(dict(kwargs))
 
     def run(self, kwargs: dict[str, Any], on_restart: Callable[[Any], None] | None = None, **walk: Any) -> Any:
-        """One call's walk, driven with blocking calls; a stream with ``on_interrupt = "restart"`` restarts.
+        """One call's walk, driven with blocking calls; a stream cut with ``on_interrupt = "restart"``
+        restarts, and one with ``"continue"`` goes on (``understudy.calls.restarts``).
 
         ``walk``: ``route``, ``call_id`` and ``resolve``, as ``steps`` takes them. ``on_restart`` is given
         each restarted stream once it is open.
         """
-        if interrupt_mode(kwargs, self.profile) == "raise" or not kwargs.get("stream"):
+        mode = interrupt_mode(kwargs, self.profile)
+        if mode == "raise" or not kwargs.get("stream"):
             return run_sync(self.steps(kwargs, **walk), self.registry.dispatch)
         walk.setdefault("call_id", new_call_id())  # the restarts' events belong to the same call
         response = run_sync(self.steps(dict(kwargs), **walk), self.registry.dispatch)
 
         def again(restart: Restart) -> Any:
-            stream = run_sync(self.steps(dict(kwargs), restart=restart, **walk), self.registry.dispatch)
+            stream = run_sync(self.steps(restart.request(kwargs), restart=restart, **walk), self.registry.dispatch)
             if on_restart is not None:
                 on_restart(stream)
             return stream
 
-        return restarting(response, again)
+        return restarting(response, again, continues=mode == "continue")
 
     async def arun(self, kwargs: dict[str, Any], on_restart: Callable[[Any], None] | None = None, **walk: Any) -> Any:
         """The async twin of ``run``."""
-        if interrupt_mode(kwargs, self.profile) == "raise" or not kwargs.get("stream"):
+        mode = interrupt_mode(kwargs, self.profile)
+        if mode == "raise" or not kwargs.get("stream"):
             return await run_async(self.steps(kwargs, **walk), self.registry.dispatch)
         walk.setdefault("call_id", new_call_id())
         response = await run_async(self.steps(dict(kwargs), **walk), self.registry.dispatch)
 
         async def again(restart: Restart) -> Any:
-            stream = await run_async(self.steps(dict(kwargs), restart=restart, **walk), self.registry.dispatch)
+            steps = self.steps(restart.request(kwargs), restart=restart, **walk)
+            stream = await run_async(steps, self.registry.dispatch)
             if on_restart is not None:
                 on_restart(stream)
             return stream
 
-        return async_restarting(response, again)
+        return async_restarting(response, again, continues=mode == "continue")
 
     def stats(self) -> ProfileStats:
         """This profile's usage stats (as primary and as anyone's fallback)."""

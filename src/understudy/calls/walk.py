@@ -9,9 +9,7 @@ the same path through retries and fallbacks. The walk knows each profile only as
 from __future__ import annotations
 
 import time
-import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 from understudy.calls.actions import Action, Call, Emit, Sleep
 from understudy.calls.budget import Budget
@@ -19,6 +17,7 @@ from understudy.calls.health_gate import HealthGate
 from understudy.calls.responses import failure_cost
 from understudy.calls.retry import Retries, retry_after
 from understudy.calls.streams import AsyncFallbackStream, FallbackStream
+from understudy.calls.walk_state import WalkState, exhausted, new_call_id
 from understudy.errors import (
     Attempt,
     FallbackExhaustedError,
@@ -28,15 +27,13 @@ from understudy.errors import (
 )
 from understudy.events import (
     AttemptFailed,
-    AttemptSummary,
-    FallbackExhausted,
     FallbackSucceeded,
     FallbackTriggered,
     ProfileSkipped,
 )
-from understudy.failures.kinds import is_caller_error
+from understudy.failures.kinds import is_bad_request, is_caller_error
 from understudy.failures.names import WILDCARD
-from understudy.redaction import credential_values, redact, remember_secrets, scrub
+from understudy.redaction import redact, scrub
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -49,32 +46,6 @@ if TYPE_CHECKING:
     from understudy.health.circuit import HealthStore, Verdict
 
 __all__ = ["new_call_id", "walk"]
-
-
-def new_call_id() -> str:
-    """The id every event of one call carries."""
-    return uuid.uuid4().hex[:16]
-
-
-@dataclass
-class _State:
-    primary: str
-    strategy: FallbackStrategy
-    retry_policy: RetryPolicy
-    exception_names: ExceptionNames
-    health: HealthGate
-    route: str | None = None
-    budget: Budget = field(default_factory=Budget)
-    stopped: str | None = None  # why the budget ended the call, once it did
-    call_id: str = field(default_factory=new_call_id)
-    started: float = field(default_factory=time.perf_counter)
-    attempts: list[Attempt] = field(default_factory=list)
-    model_calls: int = 0
-    failed_cost: float = 0.0  # what failed attempts cost, where their provider reported usage
-    secrets: set[str] = field(default_factory=set, repr=False)
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
 
 
 def walk(
@@ -102,11 +73,11 @@ def walk(
     kwargs = dict(kwargs)
     budget = Budget.of(kwargs, primary.profile)  # takes deadline= and max_attempts= out of what litellm gets
     gate = HealthGate(health, strategy, exception_names)
-    state = _State(primary.name, strategy, retry_policy, exception_names, gate, route=route, budget=budget)
+    state = WalkState(primary.name, strategy, retry_policy, exception_names, gate, route=route, budget=budget)
     if call_id is not None:
         state.call_id = call_id
     request = primary.request(kwargs)  # a broken primary is the caller's error: raise it, do not fall back
-    _remember(state, primary.profile.secrets(), request)
+    state.remember(primary.profile.secrets(), request)
 
     if restart is None:
         response, error = yield from _try(state, primary, request, as_fallback=False)
@@ -116,6 +87,7 @@ def walk(
         error = restart.cause
         state.secrets.update(restart.secrets)
         state.attempts.append(restart.attempt(state.secrets))
+        state.prefilled = bool(restart.prefill)
     if error is _SKIPPED:
         raise AssertionError("unreachable: a primary is never skipped")
     cooling: list[tuple[Caller, dict[str, Any], ProfileCoolingDownError]] = []
@@ -127,7 +99,7 @@ def walk(
             response, after = yield from _after_cooldown(state, cooling)
             if after is None:
                 return response
-            yield from _exhausted(state)
+            yield from exhausted(state)
             raise FallbackExhaustedError(primary.name, state.attempts) from (error if after is _NOT_TRIED else after)
     else:
         passed_over = {primary.name, *(restart.tried if restart else ())}
@@ -135,9 +107,9 @@ def walk(
         if restart is not None:
             if not chain:
                 raise restart.interrupted  # nothing to restart on: the stream's own error, as without a restart
-            yield Emit(restart.event(_base(state), state.secrets))
+            yield Emit(restart.event(state.base(), state.secrets))
         if not chain and state.stopped is not None:  # the budget ended it: the documented error, with why
-            yield from _exhausted(state)
+            yield from exhausted(state)
             raise FallbackExhaustedError(primary.name, state.attempts, stopped=state.stopped) from error
         if not chain:
             raise error  # no fallback for this kind of failure: the caller sees the provider's own error
@@ -156,18 +128,18 @@ def walk(
             # say so, and leave it uncached so the next call tries to load it again.
             message = scrub(exc, state.secrets)
             state.attempts.append(Attempt(name, exc, message, time.perf_counter() - started, loaded=False))
-            yield Emit(ProfileSkipped(**_base(state), profile=name, error_type=type(exc).__name__, reason=message))
+            yield Emit(ProfileSkipped(**state.base(), profile=name, error_type=type(exc).__name__, reason=message))
             continue
-        _remember(state, caller.profile.secrets(), request)
+        state.remember(caller.profile.secrets(), request)
         unfit = caller.cannot_serve(request)
         if unfit is not None:  # known not to work there (too long, tools, images, schema): no request
             skip = ProfileUnfitError(name, unfit)
             state.attempts.append(Attempt(name, skip, str(skip), time.perf_counter() - started, loaded=False))
-            yield Emit(ProfileSkipped(**_base(state), profile=name, error_type=type(skip).__name__, reason=unfit))
+            yield Emit(ProfileSkipped(**state.base(), profile=name, error_type=type(skip).__name__, reason=unfit))
             continue
         yield Emit(
             FallbackTriggered(
-                **_base(state),
+                **state.base(),
                 from_profile=last_profile,
                 to_profile=name,
                 error_type=type(last_error).__name__,
@@ -193,12 +165,12 @@ def walk(
     if after is None:
         return response
     cause = last_error if after is _NOT_TRIED else after
-    yield from _exhausted(state)
+    yield from exhausted(state)
     raise FallbackExhaustedError(primary.name, state.attempts, stopped=state.stopped) from cause
 
 
 def _after_cooldown(
-    state: _State, cooling: list[tuple[Caller, dict[str, Any], ProfileCoolingDownError]]
+    state: WalkState, cooling: list[tuple[Caller, dict[str, Any], ProfileCoolingDownError]]
 ) -> Generator[Action, Any, tuple[Any, Exception | None]]:
     """When every candidate was cooling down and the call's deadline leaves room, wait for the one that
     recovers first and try it once. Returns (response, None), or (None, its error; None when nothing was tried
@@ -218,13 +190,13 @@ def _after_cooldown(
     return response, error
 
 
-def _served(state: _State, caller: Caller, response: Any) -> Emit:
+def _served(state: WalkState, caller: Caller, response: Any) -> Emit:
     """The ``FallbackSucceeded`` event of a fallback that served the call."""
     cost = caller.cost_of(response)
     total = None if cost is None else cost + state.failed_cost
     return Emit(
         FallbackSucceeded(
-            **_base(state),
+            **state.base(),
             served_by=caller.name,
             attempts=state.model_calls,
             latency=state.elapsed(),
@@ -235,7 +207,7 @@ def _served(state: _State, caller: Caller, response: Any) -> Emit:
 
 
 def _try(
-    state: _State, caller: Caller, request: dict[str, Any], *, as_fallback: bool
+    state: WalkState, caller: Caller, request: dict[str, Any], *, as_fallback: bool
 ) -> Generator[Action, Any, tuple[Any, Exception | None]]:
     """Call one profile, retrying transient failures; return (response, None) or (None, last error).
 
@@ -263,32 +235,35 @@ def _try(
             last = exc
             state.health.failed(caller, exc, probe, capped_to=capped_to)
             probe = None
-            if is_caller_error(exc) and state.strategy.match(type(exc))[0] in (None, WILDCARD):
+            refused_prefill = state.prefilled and is_bad_request(exc)
+            if (is_caller_error(exc) or refused_prefill) and state.strategy.match(type(exc))[0] in (None, WILDCARD):
                 # litellm refused the request before sending it (a parameter this model does not take): the
                 # caller's error, not the model's, so "*" does not walk on it. A fallback that cannot take the
-                # request is passed over; the primary's refusal goes to the caller.
+                # request (or a continuation's prefill) is passed over; the primary's refusal goes to the caller.
                 message = scrub(exc, state.secrets)
+                if refused_prefill:
+                    message = f"it did not take the partial answer as a prefill: {message}"
                 if not as_fallback:
                     exc.add_note(
                         f"understudy: profile {caller.name!r} cannot take this request; remove the parameter, or add "
                         "drop_params = true to the profile's params to let litellm drop what the model lacks"
                     )
                     raise
-                state.attempts.append(Attempt(caller.name, exc, message, latency, loaded=False))
+                state.attempts.append(Attempt(caller.name, exc, message, latency, loaded=refused_prefill))
                 yield Emit(
-                    ProfileSkipped(**_base(state), profile=caller.name, error_type=type(exc).__name__, reason=message)
+                    ProfileSkipped(**state.base(), profile=caller.name, error_type=type(exc).__name__, reason=message)
                 )
                 return None, _SKIPPED
             if not state.strategy.is_provider_error(exc):
                 if state.attempts:  # say what happened before it, since no exhausted error will
-                    exc.add_note(f"understudy: raised by profile {caller.name!r} after: {_tried(state)}")
+                    exc.add_note(f"understudy: raised by profile {caller.name!r} after: {state.tried()}")
                 raise  # a programming error is never answered with a fallback
             message = scrub(exc, state.secrets)
             state.attempts.append(Attempt(caller.name, exc, message, latency))
             delay, probe = _retry_delay(state, caller, retries, attempt, exc)
             state.failed_cost += failure_cost(exc) or 0.0
             failure = AttemptFailed(
-                **_base(state),
+                **state.base(),
                 profile=caller.name,
                 attempt=attempt,
                 error_type=type(exc).__name__,
@@ -319,7 +294,7 @@ def _try(
 
 
 def _retry_delay(
-    state: _State, caller: Caller, retries: Retries, attempt: int, error: Exception
+    state: WalkState, caller: Caller, retries: Retries, attempt: int, error: Exception
 ) -> tuple[float | None, int | None]:
     """Seconds to wait before trying ``caller`` again (None: move on), and the probe token of that retry."""
     if not retries.allow(error, state.exception_names):
@@ -333,7 +308,9 @@ def _retry_delay(
     return (delay, verdict.probe) if verdict.allowed else (None, None)
 
 
-def _cooling_down(state: _State, caller: Caller, verdict: Verdict) -> Generator[Action, Any, ProfileCoolingDownError]:
+def _cooling_down(
+    state: WalkState, caller: Caller, verdict: Verdict
+) -> Generator[Action, Any, ProfileCoolingDownError]:
     """Skip a profile that is cooling down: say so in an attempt and an event, send nothing."""
     opened_by = verdict.opened_by
     error = ProfileCoolingDownError(
@@ -347,7 +324,7 @@ def _cooling_down(state: _State, caller: Caller, verdict: Verdict) -> Generator[
     state.attempts.append(Attempt(caller.name, error, str(error), 0.0, loaded=False))
     yield Emit(
         ProfileSkipped(
-            **_base(state),
+            **state.base(),
             profile=caller.name,
             error_type=type(error).__name__,
             reason=error.reason,
@@ -355,20 +332,6 @@ def _cooling_down(state: _State, caller: Caller, verdict: Verdict) -> Generator[
         )
     )
     return error
-
-
-def _exhausted(state: _State) -> Generator[Action, Any, None]:
-    """The ``FallbackExhausted`` event, before the walk raises ``FallbackExhaustedError``."""
-    summaries = [
-        AttemptSummary(
-            profile=a.profile, error_type=a.error_type, message=a.message, duration=a.duration, loaded=a.loaded
-        )
-        for a in state.attempts
-    ]
-    stopped_by: Literal["deadline", "max_attempts"] | None = None
-    if state.stopped is not None:
-        stopped_by = "deadline" if "deadline" in state.stopped else "max_attempts"
-    yield Emit(FallbackExhausted(**_base(state), attempts=summaries, latency=state.elapsed(), stopped_by=stopped_by))
 
 
 class _Skipped(Exception):
@@ -379,20 +342,3 @@ _SKIPPED: Final = _Skipped()
 _STOPPED: Final = _Skipped()  # a fallback not called: the call's budget ran out before it
 _NOT_TRIED: Final = _Skipped()  # no profile recovered in time: nothing more was tried
 _CLOCK_SLACK: Final = 0.01  # seconds: a cooldown's end is wall-clock, the store's clock monotonic
-
-
-def _remember(state: _State, secrets: list[str], request: dict[str, Any]) -> None:
-    """What this call can send that must never be shown: for its events, and for the log filter."""
-    secrets = [*secrets, *credential_values(request.get("extra_headers") or {})]
-    if isinstance(request.get("api_key"), str):
-        secrets.append(request["api_key"])
-    state.secrets.update(secrets)
-    remember_secrets(secrets)
-
-
-def _tried(state: _State) -> str:
-    return "; ".join(f"{a.profile} {a.error_type}" for a in state.attempts)
-
-
-def _base(state: _State) -> dict[str, Any]:
-    return {"call_id": state.call_id, "primary": state.primary, "route": state.route}

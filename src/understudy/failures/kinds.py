@@ -44,6 +44,7 @@ __all__ = [
     "empty_stream",
     "evidence",
     "first_token_timed_out",
+    "is_bad_request",
     "is_caller_error",
     "recognise",
     "refusal",
@@ -178,6 +179,12 @@ def classify(error: Exception) -> Exception:
 def is_caller_error(error: BaseException) -> bool:
     """True for a request litellm refused before sending it, because of what the caller passed."""
     return any(cls.__name__ in CALLER_ERRORS and cls.__module__.startswith("litellm") for cls in type(error).__mro__)
+
+
+def is_bad_request(error: BaseException) -> bool:
+    """True for a plain 400 from the provider: litellm's ``BadRequestError`` itself, none of its narrower
+    kinds (a context window, a content policy, a parameter the model does not take)."""
+    return type(error).__name__ == "BadRequestError" and type(error).__module__.startswith("litellm")
 
 
 def refusal(response: Any, model: str, *, opted_in: bool = False) -> Exception | None:

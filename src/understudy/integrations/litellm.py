@@ -55,6 +55,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 from understudy.calls import backend
+from understudy.calls.restarts import seamless
 from understudy.errors import (
     ConfigError,
     FallbackExhaustedError,
@@ -77,11 +78,6 @@ PROVIDER: Final = "understudy"
 
 
 # What litellm hands the handler that belongs to the profile or to litellm itself, never to the profile's model.
-def _raising(call: dict[str, Any]) -> dict[str, Any]:
-    """A stream for litellm raises when cut: a restart marker would reach a caller that cannot tell it apart."""
-    return {**call, "on_interrupt": "raise"}
-
-
 _NOT_FORWARDED: Final = frozenset({"max_retries", "num_retries", "stream", "api_key", "api_base", "base_url"})
 _REMEMBERED_FAILURES: Final = 128  # a failed call litellm retries comes back within seconds
 
@@ -150,14 +146,15 @@ class UnderstudyProvider(litellm.CustomLLM):  # type: ignore[misc]  # litellm is
     def streaming(self, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         llm, call, call_id = self._prepare(kwargs)
         with self._translated(llm.name, call_id):
-            stream = llm.completion(**_raising(call), stream=True)  # falls back (or raises) before this returns
+            # falls back (or raises) before this returns
+            stream = llm.completion(**seamless({**call, "stream": True}, llm.profile))
         return self._chunks(llm.name, stream)
 
     async def astreaming(self, *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
         # litellm wraps what this returns without awaiting it: an async generator, run on the first __anext__.
         llm, call, call_id = self._prepare(kwargs)
         with self._translated(llm.name, call_id):
-            stream = await llm.acompletion(**_raising(call), stream=True)
+            stream = await llm.acompletion(**seamless({**call, "stream": True}, llm.profile))
             chunks = _Chunks()
             async for chunk in stream:
                 for generic in chunks.take(chunk):

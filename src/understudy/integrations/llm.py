@@ -35,6 +35,7 @@ import llm
 from pydantic import Field
 
 from understudy.calls.responses import served_by
+from understudy.calls.restarts import seamless
 from understudy.errors import FallbackExhaustedError, UnderstudyError
 from understudy.profiles.store import default_search_path
 from understudy.registry import LLMRegistry
@@ -129,7 +130,7 @@ class UnderstudyModel(_ProfileModel, llm.Model):
     ) -> Iterator[str]:
         target, tally = self._llm(), _Tally()
         with _as_model_error():
-            answer = target.completion(**_call(prompt, conversation, stream))
+            answer = target.completion(**seamless(_call(prompt, conversation, stream), target.profile))
             for part in answer if stream else [answer]:
                 text = tally.add(part)
                 if text:
@@ -151,7 +152,7 @@ class UnderstudyAsyncModel(_ProfileModel, llm.AsyncModel):
     ) -> AsyncGenerator[str]:
         target, tally = self._llm(), _Tally()
         with _as_model_error():
-            answer = await target.acompletion(**_call(prompt, conversation, stream))
+            answer = await target.acompletion(**seamless(_call(prompt, conversation, stream), target.profile))
             if not stream:
                 yield tally.add(answer)
             else:
@@ -169,7 +170,7 @@ def _call(prompt: llm.Prompt, conversation: Any, stream: bool) -> dict[str, Any]
     kwargs: dict[str, Any] = {"messages": _messages(prompt, conversation)}
     kwargs.update({key: value for key, value in dict(prompt.options).items() if value is not None})
     if stream:
-        kwargs.update(stream=True, stream_options={"include_usage": True}, on_interrupt="raise")
+        kwargs.update(stream=True, stream_options={"include_usage": True})
     return kwargs
 
 

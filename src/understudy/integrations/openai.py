@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import httpx
 import openai
 
+from understudy.calls.restarts import seamless
 from understudy.integrations.openai_wire import (
     DONE,
     SERVED_BY_HEADER,
@@ -93,7 +94,8 @@ class UnderstudyTransport(_Transport, httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         try:
             chat = parse(request.method, request.url.path, request.read(), request.headers)
-            response = self.registry.get(chat.profile).completion(**chat.kwargs)
+            llm = self.registry.get(chat.profile)
+            response = llm.completion(**seamless(chat.kwargs, llm.profile))
         except Exception as exc:  # the transport never raises: the openai client would retry a raised error
             return error_answer(exc)
         if chat.stream:
@@ -107,7 +109,8 @@ class AsyncUnderstudyTransport(_Transport, httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
             chat = parse(request.method, request.url.path, await request.aread(), request.headers)
-            response = await self.registry.get(chat.profile).acompletion(**chat.kwargs)
+            llm = self.registry.get(chat.profile)
+            response = await llm.acompletion(**seamless(chat.kwargs, llm.profile))
         except Exception as exc:
             return error_answer(exc)
         if chat.stream:

@@ -156,8 +156,6 @@ def parse(method: str, path: str, content: bytes, headers: httpx.Headers) -> Cha
     forwarded = {name: value for name, value in headers.items() if _forwarded(name)}
     if forwarded:
         body["extra_headers"] = {**extra_headers, **forwarded}
-    if body.get("stream"):
-        body["on_interrupt"] = "raise"  # a restart marker would reach an SDK that cannot tell it from an answer
     return ChatRequest(profile, body)
 
 

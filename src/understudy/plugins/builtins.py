@@ -39,6 +39,7 @@ class LogEvents:
         "fallback_exhausted": logging.ERROR,
         "routing_failed": logging.WARNING,
         "stream_restarted": logging.WARNING,
+        "stream_continued": logging.WARNING,
         "route_chosen": logging.DEBUG,
     }
 

@@ -78,7 +78,8 @@ _FIELD_RULES: Final = {
     "max_attempts": ("a whole number from 1 to 100", "4"),
     "description": ("text", '"cloud primary"'),
     "refusal_is_failure": ("true or false", "true"),
-    "on_interrupt": ('"raise" or "restart"', '"restart"'),
+    "on_interrupt": ('"raise", "restart" or "continue"', '"restart"'),
+    "assistant_prefill": ("true or false", "true"),
     "health.enabled": ("true or false", "false"),
     "health.failures": ("a whole number from 1 to 1000", "3"),
     "health.window": (f"a number of seconds, more than 0 and at most {MAX_HEALTH_SECONDS}", "60"),
@@ -122,8 +123,11 @@ class Profile(BaseModel):
             a ``ContentPolicyViolationError``, so the fallbacks named for it answer instead; by default it is
             returned as the provider sent it.
         on_interrupt: what a stream that starts here does when the provider cuts it after chunks went out:
-            ``"raise"`` ``StreamInterruptedError`` (the default), or ``"restart"`` the answer on the next
-            profile its fallbacks name, after a ``StreamRestart`` marker (``understudy.calls.restarts``).
+            ``"raise"`` ``StreamInterruptedError`` (the default), ``"restart"`` the answer on the next
+            profile its fallbacks name, after a ``StreamRestart`` marker, or ``"continue"`` it there from the
+            partial answer, as an assistant prefill (``understudy.calls.restarts``).
+        assistant_prefill: whether the model goes on from a partial answer given as the last (assistant)
+            message; None: as litellm's model map says (``supports_assistant_prefill``), unknown meaning no.
         params: passed to litellm as-is (``top_p``, ``reasoning_effort``, ``extra_headers`` ...).
         fallbacks: exception name (or ``"*"``) to the ordered profile names to try when this profile fails.
         health: when repeated failures make calls skip this profile for a while (``[health]``).
@@ -150,7 +154,8 @@ class Profile(BaseModel):
     deadline: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
     max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
     refusal_is_failure: bool = False
-    on_interrupt: Literal["raise", "restart"] = "raise"
+    on_interrupt: Literal["raise", "restart", "continue"] = "raise"
+    assistant_prefill: bool | None = None
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
     fallbacks: dict[str, list[ProfileName]] = Field(default_factory=dict)

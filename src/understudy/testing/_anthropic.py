@@ -45,13 +45,22 @@ class AnthropicWire:
 
     def stream_failure(self, failure: StreamFailure, request: Request) -> EventStream:
         pieces = split(failure.content, failure.after_chunks)
-        if not pieces:
+        if not pieces and not failure.tool_call:
             return EventStream([], complete=False)
         events = [
             _event("message_start", {"message": _message(request.model, 10, 1)}),
             _event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
             *[_text_delta(piece) for piece in pieces],
         ]
+        if failure.tool_call:
+            block = {"type": "tool_use", "id": "toolu_cut", "name": failure.tool_call, "input": {}}
+            events += [
+                _event("content_block_stop", {"index": 0}),
+                _event("content_block_start", {"index": 1, "content_block": block}),
+                _event(
+                    "content_block_delta", {"index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"ci'}}
+                ),
+            ]
         return EventStream(events, complete=False)
 
     def rate_limit(self, limit: RateLimit, request: Request) -> Answer:

@@ -263,11 +263,14 @@ class DropConnection:
 class StreamFailure:
     """Start a 200 stream in the endpoint's format, send ``after_chunks`` content chunks, then hang up.
 
-    The chunks together carry ``content``. A request that does not stream is simply dropped.
+    The chunks together carry ``content``. With ``tool_call`` (a tool's name), one more chunk starts a call
+    to that tool, and the stream is cut inside its arguments. A request that does not stream is simply
+    dropped.
     """
 
     after_chunks: int = 0
     content: str = "partial answer"
+    tool_call: str | None = None
 
     def __post_init__(self) -> None:
         if self.after_chunks < 0:

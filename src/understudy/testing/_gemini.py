@@ -60,6 +60,9 @@ class GeminiWire:
         events = [
             _event({"candidates": [_candidate([{"text": piece}])], **_version(request.model)}) for piece in pieces
         ]
+        if failure.tool_call:  # Gemini sends a call whole: the cut comes right after it
+            call = {"functionCall": {"name": failure.tool_call, "args": {"city": "Paris"}}}
+            events.append(_event({"candidates": [_candidate([call])], **_version(request.model)}))
         return EventStream(events, complete=False)
 
     def rate_limit(self, limit: RateLimit, request: Request) -> Answer:

@@ -63,6 +63,9 @@ class OpenAIWire:
     def stream_failure(self, failure: StreamFailure, request: Request) -> EventStream:
         completion_id = _id("chatcmpl-")
         deltas: list[JSON] = [{"content": piece} for piece in split(failure.content, failure.after_chunks)]
+        if failure.tool_call:
+            function = {"name": failure.tool_call, "arguments": '{"ci'}
+            deltas.append({"tool_calls": [{"index": 0, "id": "call_cut", "type": "function", "function": function}]})
         if deltas:
             deltas[0]["role"] = "assistant"
         chunks = [_chunk(completion_id, request.model, delta) for delta in deltas]
