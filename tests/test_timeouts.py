@@ -31,15 +31,15 @@ QUIET = 30.0  # seconds a stalled provider stays quiet: far longer than any time
 both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 
 
-def read_all(registry: LLMRegistry, asynchronous: bool) -> tuple[Any, list[Any]]:
+def read_all(registry: LLMRegistry, asynchronous: bool, **kwargs: Any) -> tuple[Any, list[Any]]:
     """Open a stream from main and read it to the end: (the stream, its chunks)."""
     llm = registry.get("main")
     if not asynchronous:
-        stream = llm.completion(messages=HELLO, stream=True)
+        stream = llm.completion(messages=HELLO, stream=True, **kwargs)
         return stream, list(stream)
 
     async def run() -> tuple[Any, list[Any]]:
-        stream = await llm.acompletion(messages=HELLO, stream=True)
+        stream = await llm.acompletion(messages=HELLO, stream=True, **kwargs)
         return stream, [chunk async for chunk in stream]
 
     return asyncio.run(run())
@@ -193,6 +193,30 @@ def test_a_stream_that_sent_its_finish_reason_but_no_done_is_complete(
 
     assert text(chunks) == "all of it"
     assert registry.stats()["main"].interrupted_streams == 0
+
+
+@both
+@pytest.mark.parametrize(
+    "after_the_finish",
+    [Stall(30, after_chunks=4, then=Reply("all of it")), MalformedChunk(4, then=Reply("all of it"))],
+    ids=["stall", "malformed"],
+)
+def test_a_stream_that_fails_after_its_finish_reason_is_complete(
+    fake_profile: WriteProfile,
+    registry: LLMRegistry,
+    fake_provider: FakeProvider,
+    asynchronous: bool,
+    after_the_finish: Behaviour,
+) -> None:
+    """The words and the finish went out; what fails before the usage chunk or [DONE] does not cut it."""
+    fake_profile("main", stall_timeout=0.5, timeout=0.5)
+    fake_provider.default("main", after_the_finish)
+
+    _, chunks = read_all(registry, asynchronous, stream_options={"include_usage": True})
+
+    assert text(chunks) == "all of it"
+    stats = registry.stats()["main"]
+    assert (stats.interrupted_streams, stats.successes) == (0, 1)
 
 
 @both

@@ -140,6 +140,10 @@ class FallbackStream(_StreamBase):
             raise
         except Exception as exc:
             _close(self._inner)
+            if _answered(self._inner):
+                self._ended()
+                self._closed = True
+                raise StopIteration from None
             raise self._interrupted(exc) from exc
         except BaseException:  # the caller gave up mid-read (Ctrl-C): no verdict on the model, nothing held
             self._let_go()
@@ -172,12 +176,15 @@ class AsyncFallbackStream(_StreamBase):
         except StopAsyncIteration:
             self._ended()
             raise
-        except TimeoutError as exc:
-            await _aclose(self._inner)
-            cause = TimeoutError(f"no chunk within the profile's stall_timeout of {stall:g} s") if stall else exc
-            raise self._interrupted(cause) from exc
         except Exception as exc:
             await _aclose(self._inner)
+            if _answered(self._inner):
+                self._ended()
+                self._closed = True
+                raise StopAsyncIteration from None
+            if isinstance(exc, TimeoutError) and stall:
+                cause = TimeoutError(f"no chunk within the profile's stall_timeout of {stall:g} s")
+                raise self._interrupted(cause) from exc
             raise self._interrupted(exc) from exc
         except BaseException:  # cancelled mid-read: no verdict on the model, nothing held
             self._let_go()
@@ -261,6 +268,12 @@ async def _aclose(inner: Any) -> None:
     with suppress(Exception):
         if callable(getattr(inner, "aclose", None)):
             await inner.aclose()
+
+
+def _answered(inner: Any) -> bool:
+    """True when litellm's stream says the provider sent its finish reason: the answer is whole, and what
+    fails after it (the usage chunk, ``[DONE]``, closing the connection) does not cut it."""
+    return getattr(inner, "received_finish_reason", None) is not None
 
 
 def _unfinished(inner: Any) -> bool:
