@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import HELLO, observe
 
-from understudy import FallbackExhaustedError, StreamInterruptedError, StreamRestart, served_by
-from understudy.testing import HTTPError, Reply, StreamFailure
+from understudy import FallbackExhaustedError, RestartingStream, StreamInterruptedError, StreamRestart, served_by
+from understudy.testing import HTTPError, Reply, Stall, StreamFailure
 
 if TYPE_CHECKING:
     from conftest import WriteProfile
 
     from understudy import LLMRegistry
+    from understudy.calls.restarts import Restart
     from understudy.testing import FakeProvider
 
 both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
@@ -231,3 +233,173 @@ def test_a_model_litellm_knows_takes_a_prefill_in_its_own_format(
     (sent,) = fake_provider.received("claude-sonnet-4-5")
     assert sent["messages"][-1]["role"] == "assistant"
     assert "Paris is the" in str(sent["messages"][-1]["content"])
+
+
+def test_assistant_prefill_false_overrides_litellms_map(
+    fake_profile: WriteProfile, write_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", fallbacks={"*": ["claude"]}, **QUIET)
+    claude = {"api_base": fake_provider.anthropic_base_url, "api_key": "sk-ant-0"}
+    write_profile("claude", model="anthropic/claude-sonnet-4-5", assistant_prefill=False, **claude, **QUIET)
+    fake_provider.script("main", StreamFailure(after_chunks=2, content="Paris is the"))
+
+    with pytest.raises(FallbackExhaustedError) as raised:
+        read(registry, False)
+
+    assert "assistant_prefill = false" in raised.value.attempts[-1].message
+    assert fake_provider.requests("claude-sonnet-4-5") == 0
+
+
+@pytest.mark.usefixtures("chain")
+def test_a_provider_that_sends_the_prefill_back_first_is_not_heard_twice(
+    registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_provider.script("main", StreamFailure(after_chunks=2, content="Paris is the"))
+    fake_provider.script("backup", Reply("Paris is the capital of France."))  # as Mistral answers a prefix
+
+    assert text(read(registry, False)) == "Paris is the capital of France."
+
+
+def test_the_prefill_goes_without_its_trailing_whitespace_and_the_seam_has_it_once(
+    fake_profile: WriteProfile, write_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", fallbacks={"*": ["claude"]}, **QUIET)
+    claude = {"api_base": fake_provider.anthropic_base_url, "api_key": "sk-ant-0"}
+    write_profile("claude", model="anthropic/claude-sonnet-4-5", **claude, **QUIET)
+    fake_provider.script("main", StreamFailure(after_chunks=1, content="First paragraph.\n\n"))
+    fake_provider.script("claude-sonnet-4-5", Reply("\n\nSecond paragraph."))
+
+    assert text(read(registry, False)) == "First paragraph.\n\nSecond paragraph."
+    assert fake_provider.received("claude-sonnet-4-5")[0]["messages"][-1]["content"] in (
+        "First paragraph.",
+        [{"type": "text", "text": "First paragraph."}],
+    )
+
+
+@both
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"params": {"response_format": {"type": "json_object"}}},  # the primary profile's
+        {"extra_body": {"response_format": {"type": "json_object"}}},
+        {"extra_body": {"n": 2}},
+        {"tool_choice": {"type": "function", "function": {"name": "weather"}}},
+    ],
+    ids=["profile", "extra_body", "n", "tool_choice"],
+)
+def test_an_answer_whose_shape_is_constrained_anywhere_is_never_continued(
+    fake_profile: WriteProfile,
+    registry: LLMRegistry,
+    fake_provider: FakeProvider,
+    asynchronous: bool,
+    where: dict[str, Any],
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]}, params=where.get("params", {}), **QUIET)
+    fake_profile("backup", assistant_prefill=True, **QUIET)
+    fake_provider.script("main", StreamFailure(after_chunks=1, content='{"city": "Pa'))
+    call = {key: value for key, value in where.items() if key != "params"}
+
+    with pytest.raises(StreamInterruptedError):
+        read(registry, asynchronous, **call)
+
+    assert fake_provider.requests("backup") == 0
+
+
+def test_a_fallback_whose_own_params_constrain_the_answer_is_passed_over(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("main", fallbacks={"*": ["json", "backup"]}, **QUIET)
+    fake_profile("json", assistant_prefill=True, params={"response_format": {"type": "json_object"}}, **QUIET)
+    fake_profile("backup", assistant_prefill=True, **QUIET)
+    fake_provider.script("main", StreamFailure(after_chunks=1, content="Once"))
+    fake_provider.script("backup", Reply(" upon a time"))
+    events = observe(registry)
+
+    assert text(read(registry, False)) == "Once upon a time"
+    (skipped,) = [e for e in events if e.kind == "profile_skipped"]
+    assert "constrain it (response_format)" in skipped.reason  # type: ignore[attr-defined]
+    assert fake_provider.requests("json") == 0
+
+
+@pytest.mark.usefixtures("chain")
+def test_the_calls_max_tokens_is_lowered_by_what_was_said_and_spent_means_raise(
+    registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_provider.script("main", StreamFailure(after_chunks=3, content="one two three"))
+    fake_provider.script("backup", Reply(" four"))
+
+    read(registry, False, max_tokens=10)
+    assert 0 < fake_provider.received("backup")[0]["max_tokens"] < 10
+
+    fake_provider.script("main", StreamFailure(after_chunks=3, content="one two three"))
+    with pytest.raises(StreamInterruptedError):
+        read(registry, False, max_tokens=2)  # the cut answer had used its tokens up: nothing to go on with
+    assert fake_provider.requests("backup") == 1
+
+
+@pytest.mark.usefixtures("chain")
+def test_a_callers_own_prefill_is_extended_not_repeated(registry: LLMRegistry, fake_provider: FakeProvider) -> None:
+    fake_provider.script("main", StreamFailure(after_chunks=2, content=" upon a"))
+    fake_provider.script("backup", Reply(" time"))
+    messages = [*HELLO, prefill("Once")]
+
+    chunks = list(registry.get("main").completion(messages=messages, stream=True, on_interrupt="continue"))
+
+    assert text(chunks) == " upon a time"  # the caller's prefill is its own: the stream carries what follows
+    assert fake_provider.received("backup")[0]["messages"] == [*HELLO, prefill("Once upon a")]
+
+
+@both
+def test_a_stream_whole_at_its_finish_reason_is_not_continued_when_it_stalls_after(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]}, stall_timeout=0.5, timeout=0.5, **QUIET)
+    fake_profile("backup", assistant_prefill=True, **QUIET)
+    # the words and the finish go out, then silence before the usage chunk and [DONE]
+    fake_provider.script("main", Stall(30, after_chunks=4, then=Reply("Paris is France.")))
+
+    chunks = read(registry, asynchronous, stream_options={"include_usage": True})
+
+    assert text(chunks) == "Paris is France."
+    assert fake_provider.requests("backup") == 0
+    assert registry.stats_of("main").interrupted_streams == 0
+
+
+# -- the seam, on plain fakes ------------------------------------------------------------------------------------
+
+
+class Cut:
+    """Enough of a ``FallbackStream`` for the restarting stream: its chunks, then a cut (or the end)."""
+
+    def __init__(self, name: str, chunks: list[Any], *, cut: bool) -> None:
+        self.profile = name
+        self._chunks = iter(chunks)
+        self._cut = cut
+        self._caller = SimpleNamespace(profile=SimpleNamespace(model=f"openai/{name}", secrets=list))
+
+    def __next__(self) -> Any:
+        try:
+            return next(self._chunks)
+        except StopIteration:
+            if self._cut:
+                raise StreamInterruptedError(self.profile, 2, ConnectionError("cut")) from None
+            raise
+
+
+def chunk(content: str | None, finish: str | None = None) -> Any:
+    return SimpleNamespace(choices=[SimpleNamespace(delta=SimpleNamespace(content=content), finish_reason=finish)])
+
+
+def test_text_in_a_finish_the_cut_stream_made_up_reaches_the_caller_and_the_prefill() -> None:
+    first = Cut("main", [chunk("Paris is"), chunk(" the", "stop")], cut=True)  # text and finish in one chunk
+    restarts: list[Restart] = []
+
+    def again(restart: Restart) -> Any:
+        restarts.append(restart)
+        return Cut("backup", [chunk(" capital."), chunk(None, "stop")], cut=False)
+
+    chunks = list(RestartingStream(first, again, continues=True))  # type: ignore[arg-type]
+
+    assert text(chunks) == "Paris is the capital."
+    assert restarts[0].prefill == "Paris is the"
+    assert finishes(chunks) == [len(chunks) - 1]

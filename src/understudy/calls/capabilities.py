@@ -26,6 +26,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from understudy.calls import backend
+from understudy.calls.continuations import constraint
 
 if TYPE_CHECKING:
     from understudy.profiles.profile import Profile
@@ -51,13 +52,24 @@ def unfit(profile: Profile, request: dict[str, Any]) -> str | None:
         return "the request asks for a JSON schema and the model does not take one"
     if images and info.get("supports_vision") is False:
         return "the request has images and the model does not take them"
-    if _prefilled(messages) and not (profile.assistant_prefill or info.get("supports_assistant_prefill")):
-        if profile.assistant_prefill is False:
-            return "the request goes on from a partial answer and its profile says assistant_prefill = false"
+    if _prefilled(messages):
+        return _cannot_go_on(profile, info)
+    return None
+
+
+def _cannot_go_on(profile: Profile, info: dict[str, Any]) -> str | None:
+    """Why ``profile`` cannot go on from a partial answer (the request's prefill), or None when it can."""
+    takes = profile.assistant_prefill
+    if takes is False:
+        return "the request goes on from a partial answer and its profile says assistant_prefill = false"
+    if takes is None and info.get("supports_assistant_prefill") is not True:
         return (
             "the request goes on from a partial answer and the model is not known to take an assistant prefill; "
             "set assistant_prefill = true in its profile if it does"
         )
+    constrained = constraint(profile.params)
+    if constrained is not None:
+        return f"the request goes on from a partial answer and the profile's params constrain it ({constrained})"
     return None
 
 

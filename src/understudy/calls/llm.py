@@ -93,7 +93,7 @@ class LLM:
                 on_restart(stream)
             return stream
 
-        return restarting(response, again, continues=mode == "continue")
+        return restarting(response, again, kwargs, continues=mode == "continue")
 
     async def arun(self, kwargs: dict[str, Any], on_restart: Callable[[Any], None] | None = None, **walk: Any) -> Any:
         """The async twin of ``run``."""
@@ -110,7 +110,7 @@ class LLM:
                 on_restart(stream)
             return stream
 
-        return async_restarting(response, again, continues=mode == "continue")
+        return async_restarting(response, again, kwargs, continues=mode == "continue")
 
     def stats(self) -> ProfileStats:
         """This profile's usage stats (as primary and as anyone's fallback)."""

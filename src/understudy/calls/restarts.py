@@ -12,12 +12,13 @@ raised (``FallbackExhaustedError`` holding every attempt, the cut stream's first
 
 With ``on_interrupt = "continue"`` the stream goes on instead, with no marker: the next profile is sent the
 request with the text received so far as the last message (an assistant prefill, ``"prefix": true``), and
-its chunks carry on from there. Only profiles known to take a prefill are tried (``assistant_prefill`` in the
-profile, else litellm's model map); the others, and any that answers the prefill with a 400, are skipped with
-a reason. A continuation is never spliced into a tool call, nor into an answer the request constrains (a JSON
-response format, a forced tool choice, ``n`` > 1): there the stream raises its ``StreamInterruptedError``, and
-``restart`` is the alternative. A finish the cut stream made up before it broke is held back, so the caller
-never sees an answer end before its continuation.
+its chunks carry on from there (``understudy.calls.continuations``: what is sent, and how the seam joins).
+Only profiles known to take a prefill are tried (``assistant_prefill`` in the profile, else litellm's model
+map); the others, and any that answers the prefill with a 400, are skipped with a reason. A continuation is
+never spliced into a tool call, nor into an answer the request constrains (a JSON response format, a forced
+tool choice, ``n`` > 1): there the stream raises its ``StreamInterruptedError``, and ``restart`` is the
+alternative. A finish is held back until the stream ends, so the caller never sees an answer end before its
+continuation (litellm 1.83 makes one up for a dropped connection).
 
 Each restart's walk has the call's budget afresh (``deadline``, ``max_attempts``), as the budget of a stream
 covers its walk up to its first chunk. The integrations hand SDKs streams that raise: a marker would reach a
@@ -26,9 +27,11 @@ consumer that cannot tell it from an answer.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from understudy.calls.continuations import Seam, caller_prefix, content_of, continuable, prefill_request, split_finish
 from understudy.calls.responses import carry_route
 from understudy.calls.streams import AsyncFallbackStream, FallbackStream
 from understudy.errors import Attempt, StreamInterruptedError
@@ -48,7 +51,6 @@ __all__ = [
     "RestartingStream",
     "StreamRestart",
     "async_restarting",
-    "continuable",
     "interrupt_mode",
     "restarting",
     "seamless",
@@ -79,20 +81,37 @@ class StreamRestart:
 
 @dataclass(frozen=True, slots=True)
 class Restart:
-    """What the walk of a restart starts from: the cut, what counts as its cause, and who not to try again."""
+    """What the walk of a restart starts from: the cut, what counts as its cause, and who not to try again.
+
+    A continuation has ``said`` (the text the caller received, from every profile) and ``prefix`` (the
+    caller's own prefill, if its request ended with one); a restart has ``said = None``.
+    """
 
     interrupted: StreamInterruptedError
     cause: Exception
     tried: frozenset[str]
     secrets: tuple[str, ...] = field(default=(), repr=False)  # the cut profile's, for the walk to mask
-    prefill: str | None = None  # continue: the text the caller has so far; None: restart
+    said: str | None = None
+    prefix: str = ""
+    model: str = ""  # the cut profile's, to count what was said against max_tokens
+
+    @property
+    def prefill(self) -> str | None:
+        """The text the next profile goes on from; None for a restart."""
+        return None if self.said is None else self.prefix + self.said
 
     def request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The call's arguments for the walk: a continuation ends its messages with the text so far."""
-        if not self.prefill:
+        """The call's arguments for the walk; a continuation's end with the text so far as a prefill.
+
+        Raises:
+            StreamInterruptedError: the cut, when what was said used up the call's ``max_tokens``.
+        """
+        if not self.prefill or self.said is None:
             return dict(kwargs)
-        prefill = {"role": "assistant", "content": self.prefill, "prefix": True}
-        return {**kwargs, "messages": [*kwargs.get("messages", ()), prefill]}
+        request = prefill_request(kwargs, self.prefix, self.said, self.model)
+        if request is None:
+            raise self.interrupted
+        return request
 
     def attempt(self, secrets: set[str]) -> Attempt:
         """The cut stream, as the first attempt of the restart's walk."""
@@ -101,17 +120,18 @@ class Restart:
     def event(self, base: dict[str, Any], secrets: set[str]) -> StreamRestarted | StreamContinued:
         cut = self.interrupted
         error_type, reason = type(self.cause).__name__, scrub(self.cause, secrets)
-        event = StreamRestarted if self.prefill is None else StreamContinued
+        event = StreamRestarted if self.said is None else StreamContinued
         return event(**base, profile=cut.profile, chunks=cut.chunks, error_type=error_type, reason=reason)
 
 
 def interrupt_mode(kwargs: dict[str, Any], profile: Profile) -> Mode:
     """The call's ``on_interrupt=`` (taken out of ``kwargs``), else the primary profile's; ``continue``
-    means ``raise`` for a request whose output is constrained (``continuable``)."""
-    mode = kwargs.pop("on_interrupt", None) or profile.on_interrupt
+    means ``raise`` for a request whose answer cannot be continued (``continuations.continuable``)."""
+    mode = kwargs.pop("on_interrupt", None)
+    mode = profile.on_interrupt if mode is None else mode
     if mode not in ON_INTERRUPT:
         raise ValueError(f'on_interrupt must be "raise", "restart" or "continue", not {mode!r}')
-    if mode == "continue" and not continuable(kwargs):
+    if mode == "continue" and not continuable(kwargs, profile.params):
         return "raise"  # another model going on from a part of a constrained answer could break its shape
     return next(known for known in ON_INTERRUPT if known == mode)
 
@@ -122,28 +142,24 @@ def seamless(call: dict[str, Any], profile: Profile) -> dict[str, Any]:
     that cannot tell it from an answer."""
     if not call.get("stream"):
         return call
-    continues = (call.get("on_interrupt") or profile.on_interrupt) == "continue"
+    requested = call.get("on_interrupt")
+    continues = (profile.on_interrupt if requested is None else requested) == "continue"
     return {**call, "on_interrupt": "continue" if continues else "raise"}
 
 
-def continuable(kwargs: dict[str, Any]) -> bool:
-    """Whether another model may go on from a partial answer to this request: not when it constrains the
-    output (a JSON response format, a forced tool choice, several choices)."""
-    response_format = kwargs.get("response_format")
-    forced = kwargs.get("tool_choice") not in (None, "auto", "none")
-    shaped = response_format is not None and response_format != {"type": "text"}
-    return not (forced or shaped or (kwargs.get("n") or 1) > 1)
-
-
-def restarting(response: Any, again: Callable[[Restart], Any], *, continues: bool = False) -> Any:
+def restarting(response: Any, again: Callable[[Restart], Any], kwargs: dict[str, Any], *, continues: bool) -> Any:
     """``response`` as a stream that restarts (or, with ``continues``, goes on) when cut, if it is a stream."""
-    return RestartingStream(response, again, continues) if isinstance(response, FallbackStream) else response
+    if isinstance(response, FallbackStream):
+        return RestartingStream(response, again, continues=continues, prefix=caller_prefix(kwargs))
+    return response
 
 
-def async_restarting(response: Any, again: Callable[[Restart], Awaitable[Any]], *, continues: bool = False) -> Any:
+def async_restarting(
+    response: Any, again: Callable[[Restart], Awaitable[Any]], kwargs: dict[str, Any], *, continues: bool
+) -> Any:
     """The async twin of ``restarting``."""
     if isinstance(response, AsyncFallbackStream):
-        return AsyncRestartingStream(response, again, continues)
+        return AsyncRestartingStream(response, again, continues=continues, prefix=caller_prefix(kwargs))
     return response
 
 
@@ -154,16 +170,19 @@ def cut_cause(interrupted: StreamInterruptedError, model: str) -> Exception:
 
 
 class _Restarting:
-    """What both twins share: the stream being read, its restarts so far (who was cut already), and with
-    ``continues`` what the caller has received (the next profile's prefill) and the finish held back."""
+    """What both twins share, all but the reading: the stream read now, its restarts so far (who was cut
+    already), the chunks ready to hand out, and, continuing, what the caller has and what is held back."""
 
-    def __init__(self, stream: Any, continues: bool) -> None:
+    def __init__(self, stream: Any, *, continues: bool, prefix: str) -> None:
         self._stream = stream
         self._continues = continues
+        self._prefix = prefix
         self.restarts: list[StreamRestart] = []  # one per cut; yielded as markers unless the stream continues
+        self._ready: deque[Any] = deque()
         self._said: list[str] = []
         self._sent = 0
         self._held: list[Any] = []  # a finish, and what came after it, until the stream is known to be whole
+        self._seam: Seam | None = None
         self._over = False
 
     @property
@@ -171,50 +190,76 @@ class _Restarting:
         """The profile whose answer is being read now."""
         return str(self._stream.profile)
 
-    def _pass(self, chunk: Any) -> Any | None:
-        """A chunk read: the one to hand out, or None when it is held back (a finish, while continuing)."""
+    def _take(self, chunk: Any) -> None:
+        """A chunk read: ready to hand out, or held back (the seam undecided, or a finish, continuing)."""
         if not self._continues:
-            return chunk
-        if self._held or _finishes(chunk):
-            self._held.append(chunk)
-            return None
-        return self._given(chunk)
+            self._ready.append(chunk)
+            return
+        if self._seam is not None:
+            released = self._seam.take(chunk)
+            if released is None:
+                return
+            self._seam = None
+        else:
+            released = [chunk]
+        for each in released:
+            self._hold_finish(each)
+
+    def _hold_finish(self, chunk: Any) -> None:
+        choices = getattr(chunk, "choices", None) or ()
+        if not self._held and not (choices and getattr(choices[0], "finish_reason", None) is not None):
+            self._ready.append(chunk)
+            return
+        text, finish = split_finish(chunk) if not self._held else (None, chunk)
+        if text is not None:
+            self._ready.append(text)  # the text goes out now; the finish waits for the stream's end
+        self._held.append(finish)
+
+    def _end(self) -> None:
+        """The stream ended whole: what was held goes out."""
+        for chunk in self._seam.flush() if self._seam is not None else ():
+            self._hold_finish(chunk)
+        self._seam = None
+        self._ready.extend(self._held)
+        self._held.clear()
+        self._over = True
 
     def _given(self, chunk: Any) -> Any:
+        """A chunk handed out: what the caller now has."""
         self._sent += 1
-        choices = getattr(chunk, "choices", None) or ()
-        content = getattr(getattr(choices[0], "delta", None), "content", None) if choices else None
-        if isinstance(content, str):
+        content = content_of(chunk)
+        if content:
             self._said.append(content)
         return chunk
 
-    def _release(self) -> Any:
-        """The stream ended whole: the next chunk held back, or StopIteration when none is left."""
-        self._over = True
-        if not self._held:
-            raise StopIteration
-        return self._given(self._held.pop(0))
+    def _restart(self, interrupted: StreamInterruptedError) -> Restart:
+        """What the walk of a restart starts from.
 
-    def _restart(self, interrupted: StreamInterruptedError) -> Restart | None:
-        """What the walk of a restart starts from; None when the cut must be raised (inside a tool call)."""
-        prefill = None
+        Raises:
+            StreamInterruptedError: continuing, a cut inside a tool call (never spliced), holding everything
+                the caller received from every profile.
+        """
+        said = None
         if self._continues:
-            self._held.clear()  # the cut stream's finish was made up: the answer goes on
-            interrupted.text = prefill = "".join(self._said)  # everything the caller has, from every profile
-            interrupted.chunks = self._sent
+            self._held.clear()  # a finish before a cut was made up (a real one ends the stream whole)
+            self._seam, self._ready = None, deque()  # the continuation goes on from what the caller has
+            said = "".join(self._said)
+            interrupted = _total(interrupted, said, self._sent)
             if interrupted.tool_calls:
-                return None
+                raise interrupted
         tried = frozenset(marker.from_profile for marker in self.restarts) | {interrupted.profile}
         profile = self._stream._caller.profile
         cause = cut_cause(interrupted, profile.model)
-        return Restart(interrupted, cause, tried, tuple(profile.secrets()), prefill)
+        return Restart(interrupted, cause, tried, tuple(profile.secrets()), said, self._prefix, profile.model)
 
-    def _marker(self, interrupted: StreamInterruptedError, stream: Any) -> StreamRestart | None:
+    def _marker(self, restart: Restart, stream: Any) -> StreamRestart | None:
         """Read ``stream`` from now on; the marker to yield, or None when the stream continues."""
         carry_route(self._stream, stream)
         self._stream = stream
-        marker = StreamRestart(interrupted.profile, str(stream.profile), interrupted)
+        marker = StreamRestart(restart.interrupted.profile, str(stream.profile), restart.interrupted)
         self.restarts.append(marker)
+        if restart.prefill:
+            self._seam = Seam(restart.prefill)
         return None if self._continues else marker
 
     def __getattr__(self, name: str) -> Any:
@@ -230,31 +275,32 @@ class RestartingStream(_Restarting):
     """A ``FallbackStream`` that starts its answer again (or goes on with it) on the next profile when the
     provider cuts it."""
 
-    def __init__(self, stream: FallbackStream, again: Callable[[Restart], Any], continues: bool = False) -> None:
-        super().__init__(stream, continues)
+    def __init__(
+        self, stream: FallbackStream, again: Callable[[Restart], Any], *, continues: bool = False, prefix: str = ""
+    ) -> None:
+        super().__init__(stream, continues=continues, prefix=prefix)
         self._again = again
 
     def __iter__(self) -> Iterator[Any]:
         return self
 
     def __next__(self) -> Any:
-        while not self._over:
+        while not self._ready:
+            if self._over:
+                raise StopIteration
             try:
                 chunk = next(self._stream)
             except StopIteration:
-                break
+                self._end()
+                continue
             except StreamInterruptedError as exc:
                 restart = self._restart(exc)
-                if restart is None:
-                    raise
-                marker = self._marker(exc, self._again(restart))  # again() raises when no profile serves
+                marker = self._marker(restart, self._again(restart))  # again() raises when no profile serves
                 if marker is not None:
                     return marker
                 continue
-            passed = self._pass(chunk)
-            if passed is not None:
-                return passed
-        return self._release()
+            self._take(chunk)
+        return self._given(self._ready.popleft())
 
     def close(self) -> None:
         self._stream.close()
@@ -264,40 +310,48 @@ class AsyncRestartingStream(_Restarting):
     """The async twin of ``RestartingStream``."""
 
     def __init__(
-        self, stream: AsyncFallbackStream, again: Callable[[Restart], Awaitable[Any]], continues: bool = False
+        self,
+        stream: AsyncFallbackStream,
+        again: Callable[[Restart], Awaitable[Any]],
+        *,
+        continues: bool = False,
+        prefix: str = "",
     ) -> None:
-        super().__init__(stream, continues)
+        super().__init__(stream, continues=continues, prefix=prefix)
         self._again = again
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
 
     async def __anext__(self) -> Any:
-        while not self._over:
+        while not self._ready:
+            if self._over:
+                raise StopAsyncIteration
             try:
                 chunk = await self._stream.__anext__()
             except StopAsyncIteration:
-                break
+                self._end()
+                continue
             except StreamInterruptedError as exc:
                 restart = self._restart(exc)
-                if restart is None:
-                    raise
-                marker = self._marker(exc, await self._again(restart))
+                marker = self._marker(restart, await self._again(restart))
                 if marker is not None:
                     return marker
                 continue
-            passed = self._pass(chunk)
-            if passed is not None:
-                return passed
-        try:
-            return self._release()
-        except StopIteration:
-            raise StopAsyncIteration from None
+            self._take(chunk)
+        return self._given(self._ready.popleft())
 
     async def aclose(self) -> None:
         await self._stream.aclose()
 
 
-def _finishes(chunk: Any) -> bool:
-    choices: Any = getattr(chunk, "choices", None) or ()
-    return bool(choices) and getattr(choices[0], "finish_reason", None) is not None
+def _total(interrupted: StreamInterruptedError, said: str, sent: int) -> StreamInterruptedError:
+    """The cut, as what the caller received from every profile: the text and chunks of all of them."""
+    if interrupted.text == said and interrupted.chunks == sent:
+        return interrupted
+    cause = interrupted.__cause__ if isinstance(interrupted.__cause__, BaseException) else interrupted
+    total = StreamInterruptedError(
+        interrupted.profile, sent, cause, text=said, tool_calls=interrupted.tool_calls, usage=interrupted.usage
+    )
+    total.__cause__ = interrupted.__cause__
+    return total
