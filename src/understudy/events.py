@@ -145,7 +145,16 @@ class FallbackSucceeded(Event):
     total_cost: float | None = None
 
 
-class StreamRestarted(Event):
+class _StreamCut(Event):
+    """A stream its provider cut after chunks went out, going on on another profile."""
+
+    profile: str
+    chunks: int
+    error_type: str
+    reason: str
+
+
+class StreamRestarted(_StreamCut):
     """A stream the provider cut after chunks went out starts its answer again on the next profile.
 
     Everything the caller received from ``profile`` is void; the stream yields a ``StreamRestart`` marker
@@ -159,13 +168,9 @@ class StreamRestarted(Event):
     """
 
     kind: Literal["stream_restarted"] = "stream_restarted"
-    profile: str
-    chunks: int
-    error_type: str
-    reason: str
 
 
-class StreamContinued(Event):
+class StreamContinued(_StreamCut):
     """A stream the provider cut after chunks went out goes on: the next profile continues the answer from
     the text the caller received, given to it as an assistant prefill. Nothing received is void.
 
@@ -177,10 +182,6 @@ class StreamContinued(Event):
     """
 
     kind: Literal["stream_continued"] = "stream_continued"
-    profile: str
-    chunks: int
-    error_type: str
-    reason: str
 
 
 class RouteChosen(Event):
