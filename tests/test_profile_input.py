@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -245,13 +245,15 @@ def test_thousands_of_unknown_fields_make_a_short_error(write_profile: WriteProf
 def test_an_unsearchable_directory_is_a_profile_error_not_an_os_error(
     profiles_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Regression: Path.is_file() raising PermissionError escaped ProfileStore.load as a raw OSError."""
-    from pathlib import Path as RealPath
+    """Regression: checking a file raising PermissionError escaped ProfileStore.load as a raw OSError."""
+    real_stat = os.stat
 
-    def denied(self: RealPath) -> bool:
-        raise PermissionError(13, "Permission denied", str(self))
+    def denied(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if str(path).startswith(str(profiles_dir)):  # as root, a chmod cannot make a directory unsearchable
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
 
-    monkeypatch.setattr(RealPath, "is_file", denied)
+    monkeypatch.setattr(os, "stat", denied)
     with pytest.raises(ProfileError, match="Permission denied") as caught:
         ProfileStore([profiles_dir]).load("p")
     assert caught.value.path == profiles_dir / "p.toml"

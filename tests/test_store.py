@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -200,6 +201,29 @@ def test_an_unchanged_file_is_read_but_not_parsed_again(
     first = store.load("a")
     assert store.load("a") is first and store.load("a") is first
     assert parses == ["a"]
+
+
+def test_a_file_untouched_since_it_was_read_is_not_read_again_unless_it_is_young(
+    write_profile: WriteProfile, profiles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every call loads its profile: an old file whose inode, size and times are unchanged is not read. A file
+    changed within the last two seconds is read each time, since a coarse clock may hide a second write."""
+    young = write_profile("young", model="openai/young")
+    old = write_profile("old", model="openai/old")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    real = store_module.read_profile_bytes
+    reads: list[str] = []
+    monkeypatch.setattr(store_module, "read_profile_bytes", lambda path: reads.append(path.stem) or real(path))
+    store = ProfileStore([profiles_dir])
+    for _ in range(3):
+        store.load("old")
+        store.load("young")
+    assert reads == ["old", "young", "young", "young"]
+    old.write_text('model = "openai/older"\n')  # a write changes its times (and ctime cannot be set back)
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    assert store.load("old").model == "openai/older"
+    assert young.exists()
 
 
 def test_a_file_caught_mid_rewrite_is_read_once_more(

@@ -117,9 +117,9 @@ class LitellmCall:
         if isinstance(response, FallbackStream | AsyncFallbackStream):
             return None
         hidden = getattr(response, "_hidden_params", None) or {}
-        cost = hidden.get("response_cost")
-        if isinstance(cost, int | float):
-            return float(cost)
+        if "response_cost" in hidden:  # litellm priced it already; None: it cannot, and asking again costs 0.3 ms
+            cost = hidden["response_cost"]
+            return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
         try:
             return float(backend.litellm().completion_cost(completion_response=response))
         except Exception:

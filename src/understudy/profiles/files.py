@@ -65,7 +65,9 @@ def read_profile_bytes(path: Path) -> bytes:
                 raise ProfileError(_NOT_A_FILE, profile=path.stem, path=path)
             if info.st_size > MAX_PROFILE_BYTES:
                 raise ProfileError(_TOO_BIG, profile=path.stem, path=path)
-            data = file.read(MAX_PROFILE_BYTES + 1)
+            data = file.read(min(info.st_size, MAX_PROFILE_BYTES) + 1)
+            if len(data) > info.st_size:  # it grew since fstat: read on, up to the limit
+                data += file.read(MAX_PROFILE_BYTES + 1 - len(data))
     except IsADirectoryError:  # from fdopen, which refuses a directory before the mode check can
         raise ProfileError(_NOT_A_FILE, profile=path.stem, path=path) from None
     except OSError as exc:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -71,7 +73,7 @@ class ProfileStore:
         )
         self._pm = plugin_manager or get_plugin_manager()
         self._names = ExceptionNames.of(self._pm)
-        self._cache: dict[Path, tuple[bytes, Profile]] = {}
+        self._cache: dict[Path, tuple[tuple[int, ...] | None, bytes, Profile]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -92,7 +94,8 @@ class ProfileStore:
             ProfileError: one directory has both ``name.toml`` and ``name.json``, or a file cannot be checked.
         """
         for directory in self.paths:
-            hits = [path for path in (directory / f"{name}{suffix}" for suffix in PROFILE_SUFFIXES) if _exists(path)]
+            base = os.path.join(directory, name)  # strings, not Paths: this runs on every call
+            hits = [Path(path) for path in (f"{base}{suffix}" for suffix in PROFILE_SUFFIXES) if _exists(path)]
             if len(hits) > 1:
                 raise ProfileError(
                     f"both {hits[0].name} and {hits[1].name} exist in {directory}; keep one",
@@ -158,21 +161,26 @@ class ProfileStore:
         return result
 
     def _load_file(self, path: Path) -> Profile:
-        data = read_profile_bytes(path)
+        signature = _signature(path)
         with self._lock:
             cached = self._cache.get(path)
-        if cached is not None and cached[0] == data:
-            return cached[1]
-        try:
-            profile = self._parse(path, data)
-        except ProfileError:
-            # A writer rewriting the file in place may have been caught mid-write: read once more.
-            again = read_profile_bytes(path)
-            if again == data:
-                raise
-            data, profile = again, self._parse(path, again)
+        if cached is not None and signature is not None and cached[0] == signature:
+            return cached[2]  # the same file, untouched since it was read: no need to read it again
+        data = read_profile_bytes(path)
+        if cached is not None and cached[1] == data:
+            profile = cached[2]
+        else:
+            try:
+                profile = self._parse(path, data)
+            except ProfileError:
+                # A writer rewriting the file in place may have been caught mid-write: read once more.
+                again = read_profile_bytes(path)
+                if again == data:
+                    raise
+                data, profile = again, self._parse(path, again)
+                signature = None
         with self._lock:
-            self._cache[path] = (data, profile)
+            self._cache[path] = (signature, data, profile)
         return profile
 
     def _parse(self, path: Path, data: bytes) -> Profile:
@@ -221,16 +229,39 @@ class ProfileStore:
         return f"ProfileStore(paths={[str(p) for p in self.paths]!r})"
 
 
-def _exists(path: Path) -> bool:
+def _exists(path: str) -> bool:
     """Whether ``path`` is a regular file or a link to one.
 
     Raises:
         ProfileError: it cannot be checked (a directory on the path that may not be searched).
     """
     try:
-        return path.is_file()
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except ValueError:  # a name no file system takes (a NUL byte)
+        return False
     except OSError as exc:
-        raise ProfileError(f"cannot check the file: {exc.strerror or exc}", profile=path.stem, path=path) from exc
+        where = Path(path)
+        raise ProfileError(f"cannot check the file: {exc.strerror or exc}", profile=where.stem, path=where) from exc
+
+
+def _signature(path: Path) -> tuple[int, ...] | None:
+    """What says a file is unchanged since it was read: its inode, size, and change times (nanoseconds).
+
+    None while the file is younger than ``_RACY_SECONDS``: a file system with coarse timestamps may not
+    show a second write within the same tick, so such a file is read (and compared) every time, as git does.
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if time.time() - info.st_mtime < _RACY_SECONDS:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+_RACY_SECONDS: Final = 2.0
 
 
 def _is_file(entry: os.DirEntry[str]) -> bool:
