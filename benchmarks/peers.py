@@ -1,0 +1,473 @@
+"""understudy side by side with the peers, in one run: the success path, the failure path, a cooling-down primary,
+a big profile store, and streaming time to first chunk.
+
+Run from the repository root after ``pip install -e '.[test]'`` (which installs the peers' SDKs)::
+
+    python benchmarks/peers.py            # about four minutes on 2 cores
+    python benchmarks/peers.py --quick    # one round, for a smoke test
+
+Everything runs offline against ``understudy.testing.FakeProvider`` on 127.0.0.1. Every system retries nothing
+(``max_retries=0`` / ``num_retries=0``), and after each batch the harness checks from the fake provider's request
+counters that the system sent exactly the requests the scenario calls for. Systems run interleaved, in rounds,
+in a new random order each round, so that noise hits all alike. The rows are medians and p95 of per-call
+latency; the ratios are to the floor (raw litellm) and to the fastest peer, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("UNDERSTUDY_DISABLE_PLUGINS", "*")
+
+import argparse
+import asyncio
+import contextvars
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+HELLO = [{"role": "user", "content": "hello"}]
+KEY = "sk-bench"
+TIMEOUT = 20.0  # seconds per request, every system: a hang fails the run instead of stalling it
+FLOOR = "raw litellm"
+
+
+@dataclass
+class System:
+    """One way of making the scenario's call: a sync and an async function, each doing one call."""
+
+    name: str
+    sync: Callable[[], Any] | None
+    aio: Callable[[], Awaitable[Any]] | None
+    samples: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    failures: dict[tuple[str, int], int] = field(default_factory=dict)  # calls that raised (timed out)
+
+
+@dataclass
+class Scenario:
+    name: str
+    expected: dict[str, int]  # requests to each fake model, per call
+    systems: list[System]
+    stream: bool = False  # latency to the first chunk rather than to the whole answer
+
+
+# -- the systems ----------------------------------------------------------------------------------------------------
+
+
+def litellm_systems(base_url: str, primary: str, backup: str | None, stream: bool = False) -> list[System]:
+    """Raw litellm (the floor) and LiteLLM's Router with the same fallback."""
+    import litellm
+
+    raw = {"api_base": base_url, "api_key": KEY, "max_retries": 0, "num_retries": 0, "timeout": TIMEOUT}
+
+    def first(response: Any) -> Any:
+        return first_chunk(response) if stream else response
+
+    async def afirst(response: Any) -> Any:
+        return await afirst_chunk(response) if stream else response
+
+    def sync() -> Any:
+        try:
+            return first(litellm.completion(model=f"openai/{primary}", messages=HELLO, stream=stream, **raw))
+        except litellm.RateLimitError:
+            if backup is None:
+                raise
+            return first(litellm.completion(model=f"openai/{backup}", messages=HELLO, stream=stream, **raw))
+
+    async def aio() -> Any:
+        try:
+            return await afirst(
+                await litellm.acompletion(model=f"openai/{primary}", messages=HELLO, stream=stream, **raw)
+            )
+        except litellm.RateLimitError:
+            if backup is None:
+                raise
+            return await afirst(
+                await litellm.acompletion(model=f"openai/{backup}", messages=HELLO, stream=stream, **raw)
+            )
+
+    deployments = [
+        {"model_name": name, "litellm_params": {"model": f"openai/{name}", **raw}}
+        for name in {primary, backup} - {None}
+    ]
+    router = litellm.Router(
+        model_list=deployments,
+        fallbacks=[{primary: [backup]}] if backup else [],
+        num_retries=0,
+        disable_cooldowns=True,
+    )
+
+    def router_sync() -> Any:
+        return first(router.completion(model=primary, messages=HELLO, stream=stream))
+
+    async def router_aio() -> Any:
+        return await afirst(await router.acompletion(model=primary, messages=HELLO, stream=stream))
+
+    return [System(FLOOR, sync, aio), System("LiteLLM Router", router_sync, router_aio)]
+
+
+def openai_system(base_url: str, primary: str, backup: str | None) -> System:
+    """The openai SDK, the fallback written by hand."""
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key=KEY, max_retries=0, timeout=TIMEOUT)
+    aclient = openai.AsyncOpenAI(base_url=base_url, api_key=KEY, max_retries=0, timeout=TIMEOUT)
+
+    def sync() -> Any:
+        try:
+            return client.chat.completions.create(model=primary, messages=HELLO)  # type: ignore[arg-type]
+        except openai.RateLimitError:
+            if backup is None:
+                raise
+            return client.chat.completions.create(model=backup, messages=HELLO)  # type: ignore[arg-type]
+
+    async def aio() -> Any:
+        try:
+            return await aclient.chat.completions.create(model=primary, messages=HELLO)  # type: ignore[arg-type]
+        except openai.RateLimitError:
+            if backup is None:
+                raise
+            return await aclient.chat.completions.create(model=backup, messages=HELLO)  # type: ignore[arg-type]
+
+    return System("openai SDK by hand", sync, aio)
+
+
+def pydantic_ai_system(base_url: str, primary: str, backup: str | None) -> System:
+    """pydantic-ai's FallbackModel over two OpenAI chat models, called with its direct model API."""
+    import openai
+    from pydantic_ai.direct import model_request
+    from pydantic_ai.messages import ModelRequest
+    from pydantic_ai.models.fallback import FallbackModel
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    provider = OpenAIProvider(
+        openai_client=openai.AsyncOpenAI(base_url=base_url, api_key=KEY, max_retries=0, timeout=TIMEOUT)
+    )
+    models = [OpenAIChatModel(name, provider=provider) for name in (primary, backup) if name]
+    model = FallbackModel(*models) if len(models) > 1 else models[0]
+    messages = [ModelRequest.user_text_prompt("hello")]
+
+    async def aio() -> Any:
+        return await model_request(model, messages)
+
+    return System("pydantic-ai FallbackModel", None, aio)  # its models are async; its sync API runs a loop a call
+
+
+def langchain_system(base_url: str, primary: str, backup: str | None) -> System:
+    """LangChain's ChatOpenAI with ``with_fallbacks``."""
+    from langchain_openai import ChatOpenAI
+
+    def chat(name: str) -> Any:
+        return ChatOpenAI(model=name, base_url=base_url, api_key=KEY, max_retries=0, timeout=TIMEOUT)  # type: ignore[arg-type]
+
+    runnable = chat(primary).with_fallbacks([chat(backup)]) if backup else chat(primary)
+    return System("LangChain with_fallbacks", lambda: runnable.invoke(HELLO), lambda: runnable.ainvoke(HELLO))
+
+
+def understudy_system(registry: Any, profile: str, stream: bool = False) -> System:
+    llm = registry.get(profile)
+
+    def sync() -> Any:
+        response = llm.completion(messages=HELLO, stream=stream)
+        return first_chunk(response) if stream else response
+
+    async def aio() -> Any:
+        response = await llm.acompletion(messages=HELLO, stream=stream)
+        return await afirst_chunk(response) if stream else response
+
+    return System("understudy", sync, aio)
+
+
+_FIRST: contextvars.ContextVar[float | None] = contextvars.ContextVar("first", default=None)
+
+
+def first_chunk(stream: Any) -> Any:
+    """A stream's first chunk, its time noted (the latency measured is to it); the rest is read, to free the
+    connection for the next call."""
+    chunks = iter(stream)
+    chunk = next(chunks)
+    _FIRST.set(time.perf_counter())
+    for _ in chunks:
+        pass
+    return chunk
+
+
+async def afirst_chunk(stream: Any) -> Any:
+    chunk = await stream.__anext__()
+    _FIRST.set(time.perf_counter())
+    async for _ in stream:
+        pass
+    return chunk
+
+
+# -- running ------------------------------------------------------------------------------------------------------
+
+
+def run_batch(system: System, mode: str, concurrency: int, calls: int, pool: ThreadPoolExecutor) -> list[float | None]:
+    """``calls`` calls, ``concurrency`` at a time; each call's latency in seconds, None for a call that raised."""
+
+    def timed_sync() -> float | None:
+        _FIRST.set(None)
+        started = time.perf_counter()
+        assert system.sync is not None
+        try:
+            system.sync()
+        except Exception as exc:
+            print(f"  {system.name} ({mode}, {concurrency}): {type(exc).__name__}", file=sys.stderr)
+            return None
+        return (_FIRST.get() or time.perf_counter()) - started
+
+    async def timed_aio() -> float | None:
+        _FIRST.set(None)
+        started = time.perf_counter()
+        assert system.aio is not None
+        try:
+            await system.aio()
+        except Exception as exc:
+            print(f"  {system.name} ({mode}, {concurrency}): {type(exc).__name__}", file=sys.stderr)
+            return None
+        return (_FIRST.get() or time.perf_counter()) - started
+
+    if mode == "sync":
+        if concurrency == 1:
+            return [timed_sync() for _ in range(calls)]
+        return list(pool.map(lambda _: timed_sync(), range(calls)))
+
+    async def batches() -> list[float | None]:
+        results: list[float | None] = []
+        for start in range(0, calls, concurrency):
+            results += await asyncio.gather(*(timed_aio() for _ in range(min(concurrency, calls - start))))
+        return results
+
+    return LOOP.run_until_complete(batches())
+
+
+LOOP = asyncio.new_event_loop()  # one loop for every async batch: the clients' connection pools live on it
+
+
+def measure(scenario: Scenario, provider: Any, rounds: int, pool: ThreadPoolExecutor) -> None:
+    shapes = [(mode, concurrency) for mode in ("sync", "async") for concurrency in (1, 50)]
+    for mode, concurrency in shapes:  # warm every system up: imports, pools, litellm's first-call work
+        for system in scenario.systems:
+            if (system.sync if mode == "sync" else system.aio) is not None:
+                run_batch(system, mode, concurrency, concurrency * 2, pool)
+    print(f"{scenario.name}: warm", file=sys.stderr)
+    for _ in range(rounds):
+        for mode, concurrency in random.sample(shapes, len(shapes)):
+            for system in random.sample(scenario.systems, len(scenario.systems)):
+                if (system.sync if mode == "sync" else system.aio) is None:
+                    continue
+                calls = 20 if concurrency == 1 else 100
+                before = {model: provider.requests(model) for model in scenario.expected}
+                latencies = run_batch(system, mode, concurrency, calls, pool)
+                ok = [latency for latency in latencies if latency is not None]
+                sent = {model: provider.requests(model) - before[model] for model in scenario.expected}
+                wanted = {model: per_call * calls for model, per_call in scenario.expected.items()}
+                if sent != wanted and len(ok) == calls:  # (a call that raised may have sent less)
+                    raise SystemExit(
+                        f"{scenario.name}: {system.name} ({mode}, {concurrency}) sent {sent}, not {wanted}"
+                    )
+                system.samples.setdefault((mode, concurrency), []).extend(ok)
+                key = (mode, concurrency)
+                system.failures[key] = system.failures.get(key, 0) + calls - len(ok)
+
+
+def ms(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1e3, ordered[int(len(ordered) * 0.95) - 1] * 1e3
+
+
+def table(scenario: Scenario) -> list[str]:
+    lines = [
+        f"### {scenario.name}",
+        "",
+        "| system | mode | concurrency | median ms | p95 ms | x floor | x fastest peer | calls that raised |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    shapes = sorted({shape for system in scenario.systems for shape in system.samples})
+    for mode, concurrency in shapes:
+        medians = {
+            s.name: ms(s.samples[(mode, concurrency)])[0]
+            for s in scenario.systems
+            if s.samples.get((mode, concurrency))
+        }
+        floor = medians.get(FLOOR)
+        peers = [m for name, m in medians.items() if name not in ("understudy", FLOOR)]
+        fastest = min(peers) if peers else None
+        for system in scenario.systems:
+            if not system.samples.get((mode, concurrency)):
+                continue
+            median, p95 = ms(system.samples[(mode, concurrency)])
+            raised = system.failures.get((mode, concurrency), 0)
+            x_floor = f"{median / floor:.2f}" if floor else "-"
+            x_peer = f"{median / fastest:.2f}" if fastest else "-"
+            lines.append(
+                f"| {system.name} | {mode} | {concurrency} | {median:.2f} | {p95:.2f} | {x_floor} | {x_peer} "
+                f"| {raised} |"
+            )
+    return [*lines, ""]
+
+
+def write_store(directory: Path, base_url: str, extra: int) -> None:
+    def profile(name: str, model: str, rest: str = "") -> None:
+        (directory / f"{name}.toml").write_text(
+            f'model = "openai/{model}"\napi_base = "{base_url}"\napi_key = "{KEY}"\ntimeout = {TIMEOUT}\n{rest}'
+        )
+
+    profile("solo", "solo", "[health]\nenabled = false\n")
+    profile("main", "primary", '[health]\nenabled = false\n[fallbacks]\n"*" = ["backup"]\n')
+    profile("backup", "backup", "[health]\nenabled = false\n")
+    profile("cooling", "cooling", '[health]\nfailures = 1\ncooldown = 3600\n[fallbacks]\n"*" = ["backup"]\n')
+    profile("streamer", "primary-stream", '[health]\nenabled = false\n[fallbacks]\n"*" = ["backup-stream"]\n')
+    profile("backup-stream", "backup-stream", "[health]\nenabled = false\n")
+    profile("solo-stream", "solo-stream", "[health]\nenabled = false\n")
+    for i in range(extra):
+        profile(f"extra-{i}", f"extra-{i}", '[fallbacks]\n"*" = ["backup"]\n')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="one round")
+    args = parser.parse_args()
+    rounds = 1 if args.quick else args.rounds
+
+    import litellm
+
+    from understudy import LLMRegistry, ProfileStore, RetryPolicy
+    from understudy.testing import FakeProvider, RateLimit, Reply
+
+    litellm.suppress_debug_info = True
+    random.seed(20261202)
+    out: list[str] = []
+    with tempfile.TemporaryDirectory() as small, tempfile.TemporaryDirectory() as big, FakeProvider() as provider:
+        for model in ("primary", "primary-stream", "cooling"):
+            provider.default(model, RateLimit())
+        for model in ("solo", "backup", "backup-stream", "solo-stream"):
+            provider.default(model, Reply("ok"))
+        write_store(Path(small), provider.base_url, extra=3)
+        write_store(Path(big), provider.base_url, extra=10_000)
+        registry = LLMRegistry(ProfileStore([small]), retry_policy=RetryPolicy(initial=0))
+        registry.get("cooling").completion(messages=HELLO)  # a 429: it cools down for an hour
+        base = provider.base_url
+        pool = ThreadPoolExecutor(50)
+
+        scenarios = [
+            Scenario(
+                "(a) the primary answers",
+                {"solo": 1},
+                [
+                    *litellm_systems(base, "solo", None),
+                    openai_system(base, "solo", None),
+                    pydantic_ai_system(base, "solo", None),
+                    langchain_system(base, "solo", None),
+                    understudy_system(registry, "solo"),
+                ],
+            ),
+            Scenario(
+                "(b) the primary answers 429, the first fallback serves",
+                {"primary": 1, "backup": 1},
+                [
+                    *litellm_systems(base, "primary", "backup"),
+                    openai_system(base, "primary", "backup"),
+                    pydantic_ai_system(base, "primary", "backup"),
+                    langchain_system(base, "primary", "backup"),
+                    understudy_system(registry, "main"),
+                ],
+            ),
+            Scenario(
+                "(c) the primary is cooling down: the fallback serves, the primary is sent nothing",
+                {"cooling": 0, "backup": 1},
+                # the floor: raw litellm calling the fallback straight away, as if the skip cost nothing
+                [litellm_systems(base, "backup", None)[0], understudy_system(registry, "cooling")],
+            ),
+        ]
+        for scenario in scenarios:
+            measure(scenario, provider, rounds, pool)
+            out += table(scenario)
+        out += store_rows(provider, small, big, rounds, pool)
+        streams = [
+            Scenario(
+                "(e) streaming, time to the first chunk: the primary answers",
+                {"solo-stream": 1},
+                [
+                    *litellm_systems(base, "solo-stream", None, stream=True)[:1],
+                    understudy_system(registry, "solo-stream", stream=True),
+                ],
+                stream=True,
+            ),
+            Scenario(
+                "(e) streaming, time to the first chunk: the primary answers 429 before its first chunk",
+                {"primary-stream": 1, "backup-stream": 1},
+                [
+                    *litellm_systems(base, "primary-stream", "backup-stream", stream=True)[:1],
+                    understudy_system(registry, "streamer", stream=True),
+                ],
+                stream=True,
+            ),
+        ]
+        for scenario in streams:
+            measure(scenario, provider, rounds, pool)
+            out += table(scenario)
+        pool.shutdown()
+    print(header())
+    print("\n".join(out))
+
+
+def store_rows(provider: Any, small: str, big: str, rounds: int, pool: ThreadPoolExecutor) -> list[str]:
+    """(d): a call that needs two profiles, from a store of 10 and of 10,000; and the big registry's memory."""
+    from understudy import LLMRegistry, ProfileStore, RetryPolicy
+
+    tracemalloc.start()
+    registries = {
+        size: LLMRegistry(ProfileStore([path]), retry_policy=RetryPolicy(initial=0))
+        for size, path in (("10", small), ("10,000", big))
+    }
+    big_registry = registries["10,000"]
+    for name in big_registry.store.names():
+        big_registry.get(name)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    scenario = Scenario(
+        "(d) a call that needs two profiles (429, then the fallback), by store size",
+        {"primary": 1, "backup": 1},
+        [System(f"understudy, {size} profiles", *_calls(registry)) for size, registry in registries.items()],
+    )
+    measure(scenario, provider, rounds, pool)
+    lines = table(scenario)
+    lines.insert(
+        -1, f"\nA registry holding all 10,000 profiles (each loaded, with its LLM): peak {peak / 2**20:.1f} MiB traced."
+    )
+    return lines
+
+
+def _calls(registry: Any) -> tuple[Callable[[], Any], Callable[[], Awaitable[Any]]]:
+    llm = registry.get("main")
+    return (lambda: llm.completion(messages=HELLO)), (lambda: llm.acompletion(messages=HELLO))
+
+
+def header() -> str:
+    packages = ["litellm", "openai", "pydantic-ai-slim", "langchain-openai", "langchain-core", "httpx"]
+    versions = ", ".join(f"{name} {version(name)}" for name in packages)
+    return (
+        f"Run {time.strftime('%Y-%m-%d')}: Python {platform.python_version()}, {os.cpu_count()} cores, "
+        f"{platform.system()} {platform.machine()}; {versions}; understudy {version('understudy')}.\n"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
