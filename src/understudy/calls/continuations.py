@@ -18,7 +18,16 @@ from typing import Any, Final
 
 from understudy.calls import backend
 
-__all__ = ["Seam", "caller_prefix", "constraint", "content_of", "continuable", "prefill_request", "split_finish"]
+__all__ = [
+    "Seam",
+    "caller_prefix",
+    "constraint",
+    "content_of",
+    "continuable",
+    "finishes",
+    "prefill_request",
+    "split_finish",
+]
 
 _FREE_FORMATS: Final = (None, {"type": "text"})
 
@@ -87,11 +96,8 @@ class Seam:
         self._held.append(chunk)
         self._text += content_of(chunk) or ""
         choices: Any = getattr(chunk, "choices", None) or ()
-        text_over = bool(choices) and (
-            getattr(choices[0], "finish_reason", None) is not None
-            or bool(getattr(getattr(choices[0], "delta", None), "tool_calls", None))
-        )
-        repeat = self._repeat(final=text_over)
+        calls_tools = bool(choices) and bool(getattr(getattr(choices[0], "delta", None), "tool_calls", None))
+        repeat = self._repeat(final=finishes(chunk) or calls_tools)  # either way, no more text comes
         return None if repeat is None else self._release(repeat)
 
     def flush(self) -> list[Any]:
@@ -134,6 +140,12 @@ def split_finish(chunk: Any) -> tuple[Any | None, Any]:
         text.usage = None  # counted once, on the finish
     chunk.choices[0].delta.content = ""
     return text, chunk
+
+
+def finishes(chunk: Any) -> bool:
+    """Whether the chunk carries a finish reason."""
+    choices: Any = getattr(chunk, "choices", None) or ()
+    return bool(choices) and getattr(choices[0], "finish_reason", None) is not None
 
 
 def content_of(chunk: Any) -> str | None:

@@ -31,7 +31,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from understudy.calls.continuations import Seam, caller_prefix, content_of, continuable, prefill_request, split_finish
+from understudy.calls.continuations import (
+    Seam,
+    caller_prefix,
+    content_of,
+    continuable,
+    finishes,
+    prefill_request,
+    split_finish,
+)
 from understudy.calls.responses import carry_route
 from understudy.calls.streams import AsyncFallbackStream, FallbackStream
 from understudy.errors import Attempt, StreamInterruptedError
@@ -206,14 +214,15 @@ class _Restarting:
             self._hold_finish(each)
 
     def _hold_finish(self, chunk: Any) -> None:
-        choices = getattr(chunk, "choices", None) or ()
-        if not self._held and not (choices and getattr(choices[0], "finish_reason", None) is not None):
+        if self._held:  # after a finish, everything waits for the stream's end
+            self._held.append(chunk)
+        elif not finishes(chunk):
             self._ready.append(chunk)
-            return
-        text, finish = split_finish(chunk) if not self._held else (None, chunk)
-        if text is not None:
-            self._ready.append(text)  # the text goes out now; the finish waits for the stream's end
-        self._held.append(finish)
+        else:
+            text, finish = split_finish(chunk)
+            if text is not None:
+                self._ready.append(text)  # the text goes out now; the finish waits for the stream's end
+            self._held.append(finish)
 
     def _end(self) -> None:
         """The stream ended whole: what was held goes out."""
