@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 HELLO = [{"role": "user", "content": "hello"}]
 QUIET = 30.0
 DEADLINE = 4.0
+LONGER = Reply("an answer of five words")  # so that a fault after two chunks comes before the finish
 TOKENS = Reply().prompt_tokens  # every answer the double sends reports this many prompt tokens
 FAULTS: list[Behaviour] = [
     RateLimit(),
@@ -47,9 +48,9 @@ FAULTS: list[Behaviour] = [
     DropConnection(),
     Slow(QUIET),  # accepts, then says nothing
     Stall(QUIET),  # headers (or a stream's head), then nothing
-    Stall(QUIET, after_chunks=2),  # a stream that stalls mid-answer
+    Stall(QUIET, after_chunks=2, then=LONGER),  # a stream that stalls mid-answer
     MalformedChunk(after_chunks=0),
-    MalformedChunk(after_chunks=2),
+    MalformedChunk(after_chunks=2, then=LONGER),
     StreamFailure(after_chunks=0),
     StreamFailure(after_chunks=2),
     Unterminated(),
