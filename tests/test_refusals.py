@@ -22,13 +22,14 @@ HELLO = [{"role": "user", "content": "hello"}]
 both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 
 
-def litellm_keeps_refusals(provider: FakeProvider) -> bool:
-    """Whether this litellm keeps ``message.refusal`` (1.83 drops it: the refusal cannot be seen at all)."""
+def litellm_keeps_stream_refusals(provider: FakeProvider) -> bool:
+    """Whether this litellm keeps ``delta.refusal`` in a stream's chunks (1.83 drops it: the refusal cannot be
+    seen at all; its plain answers keep it, in ``provider_specific_fields``)."""
     provider.script("probe", Refusal())
-    response = litellm.completion(
-        model="openai/probe", api_base=provider.base_url, api_key="sk-x", messages=HELLO, max_retries=0
+    chunks = litellm.completion(
+        model="openai/probe", api_base=provider.base_url, api_key="sk-x", messages=HELLO, max_retries=0, stream=True
     )
-    return bool(getattr(response.choices[0].message, "refusal", None))
+    return any(getattr(chunk.choices[0].delta, "refusal", None) for chunk in chunks if chunk.choices)
 
 
 @pytest.fixture
@@ -55,8 +56,6 @@ def test_a_refusal_is_returned_as_the_provider_sent_it_by_default(
 def test_a_profile_that_counts_refusals_as_failures_falls_back_on_one(
     registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
 ) -> None:
-    if not litellm_keeps_refusals(fake_provider):
-        pytest.xfail("this litellm drops message.refusal from the answer, so no refusal can be seen")
     fake_provider.default("main", Refusal("I won't."))
     fake_provider.default("backup", Reply("here you are"))
 
@@ -72,7 +71,7 @@ def test_a_profile_that_counts_refusals_as_failures_falls_back_on_one(
 def test_a_streamed_refusal_falls_back_before_the_caller_sees_a_chunk(
     registry: LLMRegistry, fake_provider: FakeProvider, asynchronous: bool
 ) -> None:
-    if not litellm_keeps_refusals(fake_provider):
+    if not litellm_keeps_stream_refusals(fake_provider):
         pytest.xfail("this litellm drops delta.refusal from the chunks, so no refusal can be seen")
     fake_provider.default("main", Refusal("I won't."))
     stream = call(registry, asynchronous, stream=True)
@@ -93,8 +92,6 @@ def test_an_answer_a_filter_withheld_falls_back_whatever_the_setting(
 def test_a_refused_attempts_cost_is_on_its_event_and_in_the_calls_total(
     registry: LLMRegistry, fake_provider: FakeProvider, fake_profile: WriteProfile
 ) -> None:
-    if not litellm_keeps_refusals(fake_provider):
-        pytest.xfail("this litellm drops message.refusal from the answer, so no refusal can be seen")
     fake_profile("main", "gpt-4o-mini", refusal_is_failure=True, fallbacks={"ContentPolicyViolationError": ["backup"]})
     fake_profile("backup", "gpt-4o")
     fake_provider.default("gpt-4o-mini", Refusal("I won't."))

@@ -40,6 +40,7 @@ __all__ = [
     "CALLER_ERRORS",
     "Evidence",
     "as_kind",
+    "build_error",
     "classify",
     "empty_stream",
     "evidence",
@@ -199,7 +200,8 @@ def refusal(response: Any, model: str, *, opted_in: bool = False) -> Exception |
     if not choices:
         return None
     first = choices[0]
-    said = getattr(getattr(first, "message", None), "refusal", None)
+    message = getattr(first, "message", None)
+    said = getattr(message, "refusal", None) or _provider_field(message, "refusal")  # litellm 1.83: the latter
     if opted_in and isinstance(said, str) and said:
         return _refused(response, model, f"the model refused: {said[:200]}")
     if opted_in and getattr(first, "finish_reason", None) == "content_filter":
@@ -228,11 +230,16 @@ def refused_chunk(chunk: Any, model: str) -> Exception | None:
     return None
 
 
+def _provider_field(message: Any, name: str) -> Any:
+    fields = getattr(message, "provider_specific_fields", None)
+    return fields.get(name) if isinstance(fields, dict) else None
+
+
 def _refused(response: Any, model: str, message: str) -> Exception | None:
     import litellm.exceptions
 
     provider = (getattr(response, "_hidden_params", None) or {}).get("custom_llm_provider") or ""
-    return _build(
+    return build_error(
         litellm.exceptions.ContentPolicyViolationError, message=message, model=model, llm_provider=str(provider)
     )
 
@@ -242,7 +249,7 @@ def empty_stream(model: str) -> Exception:
     import litellm.exceptions
 
     message = "the stream ended before its first chunk: no answer came back"
-    built = _build(litellm.exceptions.APIConnectionError, message=message, model=model, llm_provider="")
+    built = build_error(litellm.exceptions.APIConnectionError, message=message, model=model, llm_provider="")
     return built if built is not None else ConnectionError(message)
 
 
@@ -252,7 +259,7 @@ def first_token_timed_out(model: str, seconds: float) -> Exception:
     import litellm.exceptions
 
     message = f"no chunk within the profile's first_token_timeout of {seconds:g} s"
-    built = _build(litellm.exceptions.Timeout, message=message, model=model, llm_provider="")
+    built = build_error(litellm.exceptions.Timeout, message=message, model=model, llm_provider="")
     return built if built is not None else TimeoutError(message)
 
 
@@ -268,7 +275,7 @@ def stream_cut(cause: Exception, model: str) -> Exception:
     if type(cause).__module__.partition(".")[0] == "litellm":
         return cause
     cls = litellm.exceptions.Timeout if isinstance(cause, TimeoutError) else litellm.exceptions.APIConnectionError
-    built = _build(cls, message=str(cause), model=model, llm_provider="")
+    built = build_error(cls, message=str(cause), model=model, llm_provider="")
     return built if built is not None else cause
 
 
@@ -282,7 +289,7 @@ def as_kind(error: Exception | None, kind: str, *, model: str, message: str) -> 
         return None
     if error is not None:
         return _as_kind(error, kind, getattr(error, "status_code", None))
-    return _build(cls, message=message, model=model, llm_provider="")
+    return build_error(cls, message=message, model=model, llm_provider="")
 
 
 def _as_kind(error: Exception, kind: str, found_status: int | None = None) -> Exception:
@@ -299,7 +306,7 @@ def _as_kind(error: Exception, kind: str, found_status: int | None = None) -> Ex
     text = message if isinstance(message, str) else str(error)
     text = re.sub(r"^(?:litellm\.\w+: )+", "", text)
     response = getattr(error, "response", None)
-    built = _build(
+    built = build_error(
         cls,
         message=text,
         model=getattr(error, "model", None) or "",
@@ -318,7 +325,7 @@ def _as_kind(error: Exception, kind: str, found_status: int | None = None) -> Ex
     return built
 
 
-def _build(cls: type[Exception], **candidates: Any) -> Exception | None:
+def build_error(cls: type[Exception], **candidates: Any) -> Exception | None:
     """An instance of a litellm exception class, passing only the arguments this release's class takes."""
     try:
         accepted = inspect.signature(cls).parameters
