@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Unpack
 
 from understudy.calls.drivers import run_async, run_sync
-from understudy.calls.litellm_call import LitellmCall
 from understudy.calls.restarts import async_restarting, interrupt_mode, restarting
 from understudy.calls.strategy import FallbackStrategy
+from understudy.calls.transports import caller_for
 from understudy.calls.walk import new_call_id, walk
 
 if TYPE_CHECKING:
@@ -34,12 +34,13 @@ class LLM:
         fallback_strategy: where to go when it fails; starts as the profile's ``fallbacks`` table and may be
             replaced.
         registry: the registry it belongs to.
-        caller: how its model is called once (``LitellmCall``); the fallback walk goes through it.
+        caller: how its model is called once (``LitellmCall``, or ``DirectCall`` for a direct profile); the
+            fallback walk goes through it.
     """
 
     def __init__(self, profile: Profile, registry: Registry) -> None:
         self.registry = registry
-        self.caller: Caller = LitellmCall(profile, registry.book, registry.plugin_manager)
+        self.caller: Caller = caller_for(profile, registry.book, registry.plugin_manager)
         self.fallback_strategy = FallbackStrategy.from_profile(profile, plugin_manager=registry.plugin_manager)
 
     @property
@@ -48,7 +49,7 @@ class LLM:
 
     @profile.setter
     def profile(self, profile: Profile) -> None:
-        self.caller = LitellmCall(profile, self.registry.book, self.registry.plugin_manager)
+        self.caller = caller_for(profile, self.registry.book, self.registry.plugin_manager)
 
     @property
     def name(self) -> str:

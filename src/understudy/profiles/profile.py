@@ -128,6 +128,10 @@ class Profile(BaseModel):
             partial answer, as an assistant prefill (``understudy.calls.restarts``).
         assistant_prefill: whether the model goes on from a partial answer given as the last (assistant)
             message; None: as litellm's model map says (``supports_assistant_prefill``), unknown meaning no.
+        transport: how the model is called: ``"litellm"``, or ``"direct"``, one HTTP request to an
+            OpenAI-compatible endpoint without litellm's per-call logging and bookkeeping
+            (``understudy.calls.direct_call``); ``openai/`` models only. None: litellm, unless the
+            ``UNDERSTUDY_TRANSPORT`` environment variable says ``direct``.
         params: passed to litellm as-is (``top_p``, ``reasoning_effort``, ``extra_headers`` ...).
         fallbacks: exception name (or ``"*"``) to the ordered profile names to try when this profile fails.
         health: when repeated failures make calls skip this profile for a while (``[health]``).
@@ -156,6 +160,7 @@ class Profile(BaseModel):
     refusal_is_failure: bool = False
     on_interrupt: Literal["raise", "restart", "continue"] = "raise"
     assistant_prefill: bool | None = None
+    transport: Literal["litellm", "direct"] | None = None
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
     fallbacks: dict[str, list[ProfileName]] = Field(default_factory=dict)
@@ -200,6 +205,13 @@ class Profile(BaseModel):
             raise ValueError("set api_key_env or api_key, not both (api_key_env is preferred)")
         if self.api_base is not None and self.api_base_env is not None:
             raise ValueError("set api_base_env or api_base, not both")
+        if self.transport == "direct" and not self.model.startswith("openai/"):
+            raise ValueError(
+                f"transport = 'direct' speaks the OpenAI wire only, and model {_clip(repr(self.model))} is not an "
+                "openai/ model: write model = 'openai/<name>' for an OpenAI-compatible endpoint, or remove transport"
+            )
+        if self.transport == "direct" and self.api_version is not None:
+            raise ValueError("transport = 'direct' takes no api_version (an Azure setting): remove one of them")
         for error, targets in self.fallbacks.items():
             if self.name in targets:
                 raise ValueError(f"fallbacks[{error!r}] names the profile itself; remove {self.name!r}")
