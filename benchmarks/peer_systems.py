@@ -141,7 +141,7 @@ def langchain_system(base_url: str, primary: str, backup: str | None) -> System:
     return System("LangChain with_fallbacks", lambda: runnable.invoke(HELLO), lambda: runnable.ainvoke(HELLO))
 
 
-def understudy_system(registry: Any, profile: str, stream: bool = False) -> System:
+def understudy_system(registry: Any, profile: str, stream: bool = False, name: str = "understudy") -> System:
     llm = registry.get(profile)
 
     def sync() -> Any:
@@ -152,7 +152,7 @@ def understudy_system(registry: Any, profile: str, stream: bool = False) -> Syst
         response = await llm.acompletion(messages=HELLO, stream=stream)
         return await afirst_chunk(response) if stream else response
 
-    return System("understudy", sync, aio)
+    return System(name, sync, aio)
 
 
 FIRST_CHUNK_AT: contextvars.ContextVar[float | None] = contextvars.ContextVar("first", default=None)

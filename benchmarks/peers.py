@@ -153,7 +153,7 @@ def table(scenario: Scenario) -> list[str]:
             if s.samples.get((mode, concurrency))
         }
         floor = medians.get(FLOOR)
-        peers = [m for name, m in medians.items() if name not in ("understudy", FLOOR)]
+        peers = [m for name, m in medians.items() if not name.startswith("understudy") and name != FLOOR]
         fastest = min(peers) if peers else None
         for system in scenario.systems:
             if not system.samples.get((mode, concurrency)):
@@ -169,10 +169,11 @@ def table(scenario: Scenario) -> list[str]:
     return [*lines, ""]
 
 
-def write_store(directory: Path, base_url: str, extra: int) -> None:
+def write_store(directory: Path, base_url: str, extra: int, transport: str = "litellm") -> None:
     def profile(name: str, model: str, rest: str = "") -> None:
         (directory / f"{name}.toml").write_text(
-            f'model = "openai/{model}"\napi_base = "{base_url}"\napi_key = "{KEY}"\ntimeout = {TIMEOUT}\n{rest}'
+            f'model = "openai/{model}"\napi_base = "{base_url}"\napi_key = "{KEY}"\ntimeout = {TIMEOUT}\n'
+            f'transport = "{transport}"\n{rest}'
         )
 
     profile("solo", "solo", "[health]\nenabled = false\n")
@@ -201,15 +202,31 @@ def main() -> None:
     litellm.suppress_debug_info = True
     random.seed(20261202)
     out: list[str] = []
-    with tempfile.TemporaryDirectory() as small, tempfile.TemporaryDirectory() as big, FakeProvider() as provider:
+    with (
+        tempfile.TemporaryDirectory() as small,
+        tempfile.TemporaryDirectory() as big,
+        tempfile.TemporaryDirectory() as direct_store,
+        FakeProvider() as provider,
+    ):
         for model in ("primary", "primary-stream", "cooling"):
             provider.default(model, RateLimit())
         for model in ("solo", "backup", "backup-stream", "solo-stream"):
             provider.default(model, Reply("ok"))
         write_store(Path(small), provider.base_url, extra=3)
         write_store(Path(big), provider.base_url, extra=10_000)
+        write_store(Path(direct_store), provider.base_url, extra=3, transport="direct")
         registry = LLMRegistry(ProfileStore([small]), retry_policy=RetryPolicy(initial=0))
-        registry.get("cooling").completion(messages=HELLO)  # a 429: it cools down for an hour
+        direct = LLMRegistry(ProfileStore([direct_store]), retry_policy=RetryPolicy(initial=0))
+        for cooled in (registry, direct):
+            cooled.get("cooling").completion(messages=HELLO)  # a 429: it cools down for an hour
+
+        def ours(profile: str, stream: bool = False) -> list[System]:
+            """understudy on litellm (the default) and on the direct transport."""
+            return [
+                understudy_system(registry, profile, stream),
+                understudy_system(direct, profile, stream, name="understudy direct"),
+            ]
+
         base = provider.base_url
         pool = ThreadPoolExecutor(50)
 
@@ -222,7 +239,7 @@ def main() -> None:
                     openai_system(base, "solo", None),
                     pydantic_ai_system(base, "solo", None),
                     langchain_system(base, "solo", None),
-                    understudy_system(registry, "solo"),
+                    *ours("solo"),
                 ],
             ),
             Scenario(
@@ -233,14 +250,14 @@ def main() -> None:
                     openai_system(base, "primary", "backup"),
                     pydantic_ai_system(base, "primary", "backup"),
                     langchain_system(base, "primary", "backup"),
-                    understudy_system(registry, "main"),
+                    *ours("main"),
                 ],
             ),
             Scenario(
                 "(c) the primary is cooling down: the fallback serves, the primary is sent nothing",
                 {"cooling": 0, "backup": 1},
                 # the floor: raw litellm calling the fallback straight away, as if the skip cost nothing
-                [litellm_systems(base, "backup", None)[0], understudy_system(registry, "cooling")],
+                [litellm_systems(base, "backup", None)[0], *ours("cooling")],
             ),
         ]
         for scenario in scenarios:
@@ -253,7 +270,7 @@ def main() -> None:
                 {"solo-stream": 1},
                 [
                     *litellm_systems(base, "solo-stream", None, stream=True)[:1],
-                    understudy_system(registry, "solo-stream", stream=True),
+                    *ours("solo-stream", stream=True),
                 ],
                 stream=True,
             ),
@@ -262,7 +279,7 @@ def main() -> None:
                 {"primary-stream": 1, "backup-stream": 1},
                 [
                     *litellm_systems(base, "primary-stream", "backup-stream", stream=True)[:1],
-                    understudy_system(registry, "streamer", stream=True),
+                    *ours("streamer", stream=True),
                 ],
                 stream=True,
             ),
