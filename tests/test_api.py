@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import understudy
 
 PROMISED = {
@@ -56,3 +58,20 @@ def test_the_error_tree_separates_configuration_from_provider_failures() -> None
     assert issubclass(understudy.FallbackExhaustedError, understudy.UnderstudyError)
     assert issubclass(understudy.FallbackExhaustedError, ExceptionGroup)
     assert not issubclass(understudy.FallbackExhaustedError, understudy.ConfigError)
+
+
+def test_importing_understudy_imports_a_name_only_when_it_is_used() -> None:
+    code = (
+        "import sys, understudy\n"
+        "heavy = ('pydantic', 'pluggy', 'understudy.events', 'understudy.calls')\n"
+        "before = sorted(m for m in heavy if m in sys.modules)\n"
+        "understudy.LLMRegistry\n"
+        "print(before, 'understudy.registry' in sys.modules, 'LLMRegistry' in dir(understudy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "True", "True"]
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'LLMRegistery'"):
+        understudy.LLMRegistery  # type: ignore[attr-defined]  # noqa: B018

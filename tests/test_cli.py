@@ -112,6 +112,31 @@ def test_profiles_path_env_var_is_the_default_search_path(
 # -- subprocesses: a fresh interpreter ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("argv", "absent"),
+    [
+        (["--help"], ["pydantic", "pluggy"]),
+        (["--version"], ["pydantic", "pluggy"]),
+        (["profiles", "list"], ["asyncio", "understudy.events", "understudy.calls.llm", "understudy.registry"]),
+        (["check"], ["asyncio", "understudy.events", "understudy.calls.llm", "understudy.registry"]),
+        (["plugins"], ["asyncio", "understudy.events", "understudy.calls.llm", "understudy.registry"]),
+    ],
+)
+def test_a_command_imports_only_what_it_runs(chain: Path, argv: list[str], absent: list[str]) -> None:
+    # Start-up time is what is imported: `--help` needs no pydantic, and reading profiles none of what calls
+    # a model (the event models alone are a fifth of it).
+    script = (
+        "import sys\n"
+        "from understudy.cli import main\n"
+        "main(['--profiles-path', sys.argv[1], *sys.argv[2:]])\n"
+        f"print(sorted(m for m in {absent!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(chain), *argv], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.stdout.splitlines()[-1] == "[]", result.stderr
+
+
 def test_listing_checking_and_help_never_import_litellm(chain: Path) -> None:
     commands = [
         ["--help"],

@@ -103,6 +103,47 @@ def test_toml_and_json_of_one_name_in_one_directory_is_an_error(
         ProfileStore([profiles_dir]).load("twin")
 
 
+def test_load_all_lists_once_and_agrees_with_load_name_by_name(tmp_path: Path) -> None:
+    # load_all finds files from one listing of each directory: it must answer what load() answers for every
+    # name, the earlier directory winning, a twin in one directory refused, a plugin's profile included.
+    first, second = tmp_path / "first", tmp_path / "second"
+    for directory in (first, second):
+        directory.mkdir()
+    (first / "same.toml").write_text('model = "openai/first"\n')
+    (second / "same.toml").write_text('model = "openai/second"\n')
+    (second / "twin.toml").write_text('model = "openai/a"\n')
+    (second / "twin.json").write_text('{"model": "openai/b"}')
+    (first / "broken.toml").write_text("model = \n")
+    (first / "routes.toml").write_text("[[routes]]\n")  # a router file, not a profile
+
+    class Vault:
+        @hookimpl
+        def understudy_profile_names(self) -> list[str]:
+            return ["vaulted", "same"]
+
+        @hookimpl
+        def understudy_load_profile(self, name: str) -> Profile | None:
+            return Profile(name=name, model="openai/from-vault") if name in ("vaulted", "same") else None
+
+    pm = make_plugin_manager(entry_points=False)
+    pm.register(Vault())
+    store = ProfileStore([first, second], plugin_manager=pm)
+    batch = store.load_all()
+
+    assert list(batch) == ["broken", "same", "twin", "vaulted"]
+    assert batch["same"].model == "openai/first"  # type: ignore[union-attr]
+    assert batch["vaulted"].model == "openai/from-vault"  # type: ignore[union-attr]
+    assert isinstance(batch["broken"], ProfileError)
+    assert isinstance(batch["twin"], ProfileError)
+    assert "keep one" in str(batch["twin"])
+    for name, loaded in batch.items():
+        try:
+            one: Profile | ProfileError = store.load(name)
+        except ProfileError as exc:
+            one = exc
+        assert str(one) == str(loaded) if isinstance(one, ProfileError) else one == loaded
+
+
 def test_an_unknown_exception_name_lists_the_valid_ones(write_profile: WriteProfile, profiles_dir: Path) -> None:
     path = write_profile("p", model="openai/x", fallbacks={"RateLimit": ["q"]})
     with pytest.raises(ProfileError) as caught:

@@ -11,32 +11,33 @@
     understudy import litellm CONFIG           LiteLLM Router config -> profile files
 
 One module per command (``profiles``, ``explain``, ``check``, ``import_litellm``, ``plugins``, ``demo``);
-this one holds the parser and ``main``. Only ``explain`` (it walks litellm's exception classes) and
-``demo`` import litellm, inside the functions that run them: importing litellm takes seconds, and listing
-or checking profiles must answer at once.
+this one holds the parser and ``main``, and imports a command's module only when that command runs: ``--help``
+imports no pydantic, and listing or checking profiles none of the machinery that calls models. Only ``demo``
+(and ``check``, for a profile whose ``params`` litellm must vet) imports litellm: that takes seconds, and
+listing or checking profiles must answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from understudy import __version__
 from understudy.cli._common import EXIT_PROBLEMS, EXIT_USAGE, fail
-from understudy.cli.check import check
-from understudy.cli.demo import demo
-from understudy.cli.explain import explain
-from understudy.cli.import_litellm import import_litellm
-from understudy.cli.plugins import plugins
-from understudy.cli.profiles import profiles_list, profiles_show
 from understudy.errors import ConfigError, UnknownExceptionNameError
-from understudy.profiles.store import PROFILES_PATH_ENV, ProfileStore
+from understudy.profiles.search_path import PROFILES_PATH_ENV
 from understudy.redaction import redact
+
+if TYPE_CHECKING:
+    from understudy.profiles.store import ProfileStore
 
 __all__ = ["build_parser", "main"]
 
-Command = Callable[[argparse.Namespace, ProfileStore], int]
+Command = Callable[[argparse.Namespace, "ProfileStore"], int]
 """What a subcommand runs: the parsed arguments and the store to read; returns the exit code."""
 
 
@@ -51,8 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         if not Path(path).is_dir():
             return fail(f"--profiles-path {path}: not a directory", EXIT_USAGE)
+    from understudy.profiles.store import ProfileStore  # after parsing: --help and --version need no store
+
+    # A short-lived process that reads many small files makes objects, not cycles: with the collector's
+    # default thresholds it would walk the growing heap again and again (a third of `check` on 10,000
+    # profiles). Collect rarely instead, as mypy and pip do.
+    gc.set_threshold(50_000, 50, 100)
+
     store = ProfileStore(paths) if paths else ProfileStore()
-    command: Command = args.command
+    module, _, function = args.command.partition(":")
+    command: Command = getattr(importlib.import_module(f"understudy.cli.{module}"), function)
     try:
         return command(args, store)
     except UnknownExceptionNameError as exc:
@@ -79,14 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     profiles = commands.add_parser("profiles", help="list profiles or show one")
     profile_commands = profiles.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    listing = _command(profile_commands, "list", profiles_list, "every profile on the search path")
+    listing = _command(profile_commands, "list", "profiles:profiles_list", "every profile on the search path")
     _add_json(listing)
-    show = _command(profile_commands, "show", profiles_show, "every field of one profile (secrets redacted)")
+    show = _command(profile_commands, "show", "profiles:profiles_show", "every field of one profile (secrets redacted)")
     show.add_argument("name", metavar="NAME")
     _add_json(show)
 
     explain_ = _command(
-        commands, "explain", explain, "the route a context takes and the chain a call walks when it raises ERROR"
+        commands,
+        "explain",
+        "explain:explain",
+        "the route a context takes and the chain a call walks when it raises ERROR",
     )
     explain_.add_argument("name", metavar="NAME", nargs="?", help="the profile a call starts with (or --context)")
     explain_.add_argument("--error", metavar="ERROR", help="an exception name, e.g. RateLimitError, or '*'")
@@ -102,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json(explain_)
 
-    check_ = _command(commands, "check", check, "validate profiles offline; exit 1 on any problem")
+    check_ = _command(commands, "check", "check:check", "validate profiles offline; exit 1 on any problem")
     check_.add_argument("names", nargs="*", metavar="NAME", help="profiles to check (default: all)")
     check_.add_argument(
         "--allow-missing-keys",
@@ -111,13 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json(check_)
 
-    plugins_ = _command(commands, "plugins", plugins, "registered plugins and the hooks they implement")
+    plugins_ = _command(commands, "plugins", "plugins:plugins", "registered plugins and the hooks they implement")
     _add_json(plugins_)
 
     import_ = commands.add_parser("import", help="convert another tool's model config into profile files")
     import_formats = import_.add_subparsers(title="formats", metavar="FORMAT", required=True)
     litellm_ = _command(
-        import_formats, "litellm", import_litellm, "convert a LiteLLM Router config into one profile file per model"
+        import_formats,
+        "litellm",
+        "import_litellm:import_litellm",
+        "convert a LiteLLM Router config into one profile file per model",
     )
     litellm_.add_argument("config", metavar="CONFIG", type=Path, help="the config: .yaml, .yml, .json or .toml")
     litellm_.add_argument(
@@ -127,13 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     litellm_.add_argument("--dry-run", action="store_true", help="print the files instead of writing them")
     _add_json(litellm_)
 
-    _command(commands, "demo", demo, "watch fallbacks at work against a fake provider (offline, no API key)")
+    _command(commands, "demo", "demo:demo", "watch fallbacks at work against a fake provider (offline, no API key)")
     return parser
 
 
 def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, run: Command, help_: str
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, run: str, help_: str
 ) -> argparse.ArgumentParser:
+    """A subcommand that runs ``run`` (``"module:function"`` in ``understudy.cli``, imported only when chosen:
+    the commands that read profiles must not pay for the ones that call models)."""
     parser = commands.add_parser(name, help=help_, description=help_[:1].upper() + help_[1:] + ".")
     parser.set_defaults(command=run)
     # Accepted after the subcommand too (`understudy check --profiles-path profiles`). A separate dest,

@@ -108,7 +108,7 @@ def check(args: argparse.Namespace, store: ProfileStore) -> int:
     if not names:
         return fail(f"no profiles found; searched {dirs(store)}. Create NAME.toml in one of them.", EXIT_PROBLEMS)
     reports = [] if args.names else _router_reports(store)
-    checker = _ProfileChecker(store, checked=set(names), allow_missing=args.allow_missing_keys)
+    checker = _ProfileChecker(store, store.load_all(names), allow_missing=args.allow_missing_keys)
     reports += [checker.report(name) for name in names]
     bad = [report for report in reports if report.errors]
     if args.json:
@@ -136,30 +136,37 @@ class _ProfileChecker:
     """Checks one profile after another against the same store.
 
     Args:
-        store: where the profiles and their fallbacks come from.
-        checked: the profiles this run reports on; a fallback among them reports its own unset variables.
+        store: where the fallbacks come from.
+        loaded: the profiles this run reports on, loaded (``store.load_all``); a fallback among them reports
+            its own unset variables.
         allow_missing: report unset variables as warnings.
     """
 
-    def __init__(self, store: ProfileStore, *, checked: set[str], allow_missing: bool) -> None:
+    def __init__(self, store: ProfileStore, loaded: dict[str, Profile | ProfileError], *, allow_missing: bool) -> None:
         self.store = store
-        self.checked = checked
+        self.loaded = dict(loaded)  # and every fallback target, once loaded: 10,000 profiles may share one
+        self.checked = frozenset(loaded)
         self.missing: Severity = "warning" if allow_missing else "error"
         self.names = ExceptionNames.of(store.plugin_manager)
 
     def report(self, name: str) -> _Report:
-        try:
-            profile = self.store.load(name)
-        except ProfileNotFoundError as exc:
-            return _Report(name, "(not found)", _load_findings(exc, name))
-        except ProfileError as exc:
+        profile = self._load(name)
+        if isinstance(profile, ProfileNotFoundError):
+            return _Report(name, "(not found)", _load_findings(profile, name))
+        if isinstance(profile, ProfileError):
+            exc = profile
             source = display(exc.path or locate(self.store, name))
             recovered = self._unknown_names(exc)
             if recovered is None:
                 return _Report(name, source, _load_findings(exc, name))
-            profile, findings = recovered
-            return _Report(name, source, findings + self._problems(profile))
+            recovered_profile, findings = recovered
+            return _Report(name, source, findings + self._problems(recovered_profile))
         return _Report(name, display(profile.source), self._problems(profile))
+
+    def _load(self, name: str) -> Profile | ProfileError:
+        if name not in self.loaded:
+            self.loaded[name] = load(self.store, name)
+        return self.loaded[name]
 
     def _unknown_names(self, exc: ProfileError) -> tuple[Profile, list[Finding]] | None:
         """The store refuses a profile at its first unknown exception name; read the file again without that
@@ -194,7 +201,7 @@ class _ProfileChecker:
                 keys_by_target.setdefault(target, []).append(error)
         for target, keys in keys_by_target.items():
             what = f"fallback {target!r} (for {', '.join(keys)})"
-            found = load(self.store, target)  # the store caches each file, so a shared target is read once
+            found = self._load(target)
             if isinstance(found, ProfileNotFoundError):
                 close = f"did you mean {found.close_matches[0]!r}? Or " if found.close_matches else ""
                 fix = f"{close}create {target}.toml in {dirs(self.store)}, or remove {target!r} from the lists"

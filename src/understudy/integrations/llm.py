@@ -37,7 +37,7 @@ from pydantic import Field
 from understudy.calls.responses import served_by
 from understudy.calls.restarts import seamless
 from understudy.errors import FallbackExhaustedError, UnderstudyError
-from understudy.profiles.store import default_search_path
+from understudy.profiles.search_path import default_search_path
 from understudy.registry import LLMRegistry
 
 if TYPE_CHECKING:

@@ -10,13 +10,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import platformdirs
-
 from understudy.errors import ProfileError, ProfileNotFoundError, UnknownExceptionNameError
 from understudy.failures.names import ExceptionNames
 from understudy.plugins import get_plugin_manager
 from understudy.profiles.files import parse_profile, read_profile_bytes
 from understudy.profiles.profile import NAME_PATTERN, PROFILE_SUFFIXES, RESERVED_STEMS, Profile, validate_name
+from understudy.profiles.search_path import CONFIG_DIR_ENV, PROFILES_PATH_ENV, default_search_path, user_config_dir
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -24,25 +23,6 @@ if TYPE_CHECKING:
     import pluggy
 
 __all__ = ["CONFIG_DIR_ENV", "PROFILES_PATH_ENV", "ProfileStore", "default_search_path", "user_config_dir"]
-
-PROFILES_PATH_ENV: Final = "UNDERSTUDY_PROFILES_PATH"
-CONFIG_DIR_ENV: Final = "UNDERSTUDY_CONFIG_DIR"
-
-
-def user_config_dir() -> Path:
-    """understudy's directory in the user's config dir, or ``UNDERSTUDY_CONFIG_DIR`` when set."""
-    override = os.environ.get(CONFIG_DIR_ENV)
-    return Path(override).expanduser() if override else platformdirs.user_config_path("understudy")
-
-
-def default_search_path() -> list[Path]:
-    """``UNDERSTUDY_PROFILES_PATH`` when set; else ``./profiles`` (if it exists), then the user's dir."""
-    configured = os.environ.get(PROFILES_PATH_ENV)
-    if configured:
-        return [Path(p).expanduser() for p in configured.split(os.pathsep) if p]
-    local = Path("profiles")
-    dirs = [local.resolve()] if local.is_dir() else []
-    return [*dirs, user_config_dir() / "profiles"]
 
 
 class ProfileStore:
@@ -82,7 +62,7 @@ class ProfileStore:
 
     def names(self) -> list[str]:
         """Every profile name on the search path and from plugins, sorted. Reads no file."""
-        found = {path.stem for path in self._files()}
+        found = set(self._listing())
         for names in self._pm.hook.understudy_profile_names():
             found.update(n for n in names if isinstance(n, str) and NAME_PATTERN.match(n))
         return sorted(found)
@@ -151,11 +131,16 @@ class ProfileStore:
         return self._load_file(path)
 
     def load_all(self, names: Sequence[str] | None = None) -> dict[str, Profile | ProfileError]:
-        """Load every profile (or the given ones); a failure is returned in place of its profile."""
+        """Load every profile (or the given ones); a failure is returned in place of its profile.
+
+        The directories are listed once for the whole batch, rather than each name being looked for in turn.
+        """
+        listing = self._listing()
         result: dict[str, Profile | ProfileError] = {}
         for name in names if names is not None else self.names():
             try:
-                result[name] = self.load(name)
+                files = listing.get(name)
+                result[name] = self._load_file(_one_file(name, files)) if files else self.load(name)
             except ProfileError as exc:
                 result[name] = exc
         return result
@@ -201,22 +186,29 @@ class ProfileStore:
                         path=odd,
                     )
 
-    def _files(self) -> list[Path]:
-        files: list[Path] = []
+    def _listing(self) -> dict[str, list[Path]]:
+        """Each profile file on the search path by name: the first directory that has the name, and both of
+        its files when it holds ``name.toml`` and ``name.json``. One ``scandir`` per directory, no ``stat``."""
+        listing: dict[str, list[Path]] = {}
         for directory in self.paths:
             try:
                 entries = list(os.scandir(directory))
             except OSError:
                 continue
-            files.extend(
-                Path(entry.path)
-                for entry in entries
-                if entry.name.endswith(PROFILE_SUFFIXES)
-                and NAME_PATTERN.match(Path(entry.name).stem)
-                and Path(entry.name).stem not in RESERVED_STEMS
-                and _is_file(entry)
-            )
-        return files
+            here: dict[str, list[Path]] = {}
+            for entry in entries:
+                stem, dot, suffix = entry.name.rpartition(".")
+                if (
+                    dot
+                    and f".{suffix}" in PROFILE_SUFFIXES
+                    and stem not in listing
+                    and stem not in RESERVED_STEMS
+                    and NAME_PATTERN.match(stem)
+                    and _is_file(entry)
+                ):
+                    here.setdefault(stem, []).append(Path(entry.path))
+            listing.update(here)
+        return listing
 
     def _check_exception_names(self, profile: Profile) -> None:
         for error_name in profile.fallbacks:
@@ -262,6 +254,16 @@ def _signature(path: Path) -> tuple[int, ...] | None:
 
 
 _RACY_SECONDS: Final = 2.0
+
+
+def _one_file(name: str, files: list[Path]) -> Path:
+    """The file of ``name`` in its directory; raises, as ``locate`` does, when there are two."""
+    if len(files) > 1:
+        toml, json = sorted(files, key=lambda path: PROFILE_SUFFIXES.index(path.suffix))
+        raise ProfileError(
+            f"both {toml.name} and {json.name} exist in {toml.parent}; keep one", profile=name, path=toml
+        )
+    return files[0]
 
 
 def _is_file(entry: os.DirEntry[str]) -> bool:
