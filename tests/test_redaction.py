@@ -92,6 +92,12 @@ def everything_about(error: BaseException) -> str:
         ("header Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload", "eyJhbGciOiJIUzI1NiJ9"),
         ("google said key=AIzaSyA-1234567890abcdefghij is invalid", "AIzaSyA-1234567890abcdefghij"),
         ("{'api_key': 'plain-value-here'}", "plain-value-here"),
+        # the case-insensitive shapes in any case (each pattern runs only where its literal text appears)
+        ("X-API-KEY: plain-value-here", "plain-value-here"),
+        ("AUTHORIZATION=plain-value-here", "plain-value-here"),
+        ("BEARER eyJhbGciOiJIUzI1NiJ9", "eyJhbGciOiJIUzI1NiJ9"),
+        ("groq gsk_abcdefghij1234 and xai-abcdef123", "gsk_abcdefghij1234"),
+        ("groq gsk_abcdefghij1234 and xai-abcdef123", "xai-abcdef123"),
     ],
 )
 def test_key_shaped_strings_are_masked(text: str, leak: str) -> None:

@@ -40,12 +40,21 @@ REDACTED: Final = "***"
 
 # Providers echo keys back in error messages ("Incorrect API key provided: sk-abc..."); these catch the
 # common shapes even when understudy never saw the key itself (a key litellm read from the environment).
+# Each with the literal text one of its matches must hold: most text holds none of them, a substring test
+# says so in well under a microsecond, and a pattern that starts with \b scans the whole text (4-5 µs
+# for a provider's error line, and an error holds a few dozen strings).
 _PATTERNS = (
-    re.compile(r"\b(?:sk|xai|pplx)-[A-Za-z0-9_\-]{6,}"),
-    re.compile(r"\b(?:gsk|hf|r8)_[A-Za-z0-9]{10,}"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-~+/=]{6,}"),
-    re.compile(r"(?i)(\b(?:api[_-]?key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"),
+    (re.compile(r"\b(?:sk|xai|pplx)-[A-Za-z0-9_\-]{6,}"), ("sk-", "xai-", "pplx-"), False),
+    (re.compile(r"\b(?:gsk|hf|r8)_[A-Za-z0-9]{10,}"), ("gsk_", "hf_", "r8_"), False),
+    (re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"), ("AIza",), False),
+    # Case-insensitive: tested against the lowered text, with literals free of the letters (i, s) that
+    # match other characters when case is ignored.
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-~+/=]{6,}"), ("bearer",), True),
+    (
+        re.compile(r"(?i)(\b(?:api[_-]?key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"),
+        ("key", "author"),
+        True,
+    ),
 )
 
 
@@ -96,8 +105,14 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if secret and len(secret) >= _MIN_SECRET:
             text = text.replace(secret, REDACTED)
     text = _URL_PASSWORD.sub(lambda m: m.group(0).replace(m.group(1), REDACTED), text)
-    for pattern in _PATTERNS:
-        text = pattern.sub(_mask, text)
+    lowered = None
+    for pattern, literals, ignore_case in _PATTERNS:
+        if ignore_case and lowered is None:
+            lowered = text.lower()
+        haystack = lowered if ignore_case else text
+        if any(literal in haystack for literal in literals):  # type: ignore[operator]  # set just above
+            text = pattern.sub(_mask, text)
+            lowered = None  # the text changed
     return text
 
 

@@ -34,7 +34,10 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "CALLER_ERRORS",
@@ -328,12 +331,23 @@ def _as_kind(error: Exception, kind: str, found_status: int | None = None) -> Ex
 def build_error(cls: type[Exception], **candidates: Any) -> Exception | None:
     """An instance of a litellm exception class, passing only the arguments this release's class takes."""
     try:
-        accepted = inspect.signature(cls).parameters
+        accepted = _parameters(cls)
         kwargs = {name: value for name, value in candidates.items() if name in accepted and value is not None}
         return cls(**kwargs)
     except Exception as exc:  # a litellm whose constructor changed: keep litellm's own class
         logger.debug("cannot build %s (%s); the error keeps litellm's class", cls.__name__, exc)
         return None
+
+
+def _parameters(cls: type[Exception]) -> Mapping[str, inspect.Parameter]:
+    """What ``cls`` takes: read once per class (40 µs each time, on every failed request otherwise)."""
+    accepted = _ACCEPTED.get(cls)
+    if accepted is None:
+        accepted = _ACCEPTED[cls] = inspect.signature(cls).parameters
+    return accepted
+
+
+_ACCEPTED: dict[type[Exception], Mapping[str, inspect.Parameter]] = {}  # litellm's few classes
 
 
 def _is_real_response(response: Any) -> bool:
