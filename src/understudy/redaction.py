@@ -105,14 +105,10 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if secret and len(secret) >= _MIN_SECRET:
             text = text.replace(secret, REDACTED)
     text = _URL_PASSWORD.sub(lambda m: m.group(0).replace(m.group(1), REDACTED), text)
-    lowered = None
     for pattern, literals, ignore_case in _PATTERNS:
-        if ignore_case and lowered is None:
-            lowered = text.lower()
-        haystack = lowered if ignore_case else text
-        if any(literal in haystack for literal in literals):  # type: ignore[operator]  # set just above
+        haystack = text.lower() if ignore_case else text
+        if any(literal in haystack for literal in literals):
             text = pattern.sub(_mask, text)
-            lowered = None  # the text changed
     return text
 
 

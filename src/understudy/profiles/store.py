@@ -76,14 +76,8 @@ class ProfileStore:
         for directory in self.paths:
             base = os.path.join(directory, name)  # strings, not Paths: this runs on every call
             hits = [Path(path) for path in (f"{base}{suffix}" for suffix in PROFILE_SUFFIXES) if _exists(path)]
-            if len(hits) > 1:
-                raise ProfileError(
-                    f"both {hits[0].name} and {hits[1].name} exist in {directory}; keep one",
-                    profile=name,
-                    path=hits[0],
-                )
             if hits:
-                return hits[0]
+                return _one_file(name, hits)
         return None
 
     def find_file(self, stem: str) -> Path | None:
@@ -257,7 +251,7 @@ _RACY_SECONDS: Final = 2.0
 
 
 def _one_file(name: str, files: list[Path]) -> Path:
-    """The file of ``name`` in its directory; raises, as ``locate`` does, when there are two."""
+    """The file of ``name`` among those its directory holds; raises when there are two."""
     if len(files) > 1:
         toml, json = sorted(files, key=lambda path: PROFILE_SUFFIXES.index(path.suffix))
         raise ProfileError(
