@@ -219,6 +219,20 @@ def test_each_status_raises_the_class_litellms_path_raises(twins: Twins, status:
     twins.same_story()
 
 
+def test_an_error_carries_the_providers_answer_as_litellms_path_does(twins: Twins) -> None:
+    # litellm's classes check for an httpx.Response and put a made-up 400 in place of anything else.
+    twins.profile("main")
+
+    def scenario(registry: LLMRegistry) -> tuple[str, int, int]:
+        with pytest.raises(litellm.RateLimitError) as caught:
+            registry.get("main").completion(messages=HELLO)
+        error = caught.value
+        return type(error.response).__module__, error.status_code, error.response.status_code
+
+    litellm_path, direct_path = twins.both(scenario, lambda: twins.provider.script("main", RateLimit(retry_after=7)))
+    assert direct_path == litellm_path == ("httpx", 429, 429)
+
+
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda shape: type(shape).__name__)
 def test_each_provider_failure_walks_the_same_fallbacks(twins: Twins, shape: Behaviour, asynchronous: bool) -> None:

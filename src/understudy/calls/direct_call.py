@@ -19,14 +19,14 @@ import os
 from typing import TYPE_CHECKING, Any, Final
 
 from understudy.calls import backend
-from understudy.calls.direct_http import Post, apost, post
+from understudy.calls.direct_http import Post, apost, as_httpx, post
 from understudy.calls.direct_stream import AsyncDirectStream, DirectStream
 from understudy.calls.litellm_call import LitellmCall
 from understudy.calls.streams import open_async_stream, open_stream
 from understudy.failures.kinds import build_error
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
 
 __all__ = ["HARMLESS", "PREFIX", "DirectCall"]
 
@@ -108,7 +108,7 @@ class DirectCall(LitellmCall):
     def _hidden(self, sent: Post) -> dict[str, Any]:
         return {"custom_llm_provider": "openai", "api_base": sent.url.removesuffix("chat/completions")}
 
-    def _response(self, response: httpx.Response, sent: Post) -> Any:
+    def _response(self, response: httpx2.Response, sent: Post) -> Any:
         litellm = backend.litellm()
         try:
             data = json.loads(response.content)
@@ -120,7 +120,7 @@ class DirectCall(LitellmCall):
                 message=message,
                 model=sent.model,
                 llm_provider="openai",
-                response=response,
+                response=as_httpx(response),
             )
             raise (error or litellm.exceptions.APIError(500, message, "openai", sent.model)) from exc
         answer._hidden_params = self._hidden(sent)

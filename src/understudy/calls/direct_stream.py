@@ -19,7 +19,7 @@ from understudy.failures.statuses import connection_error
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    import httpx
+    import httpx2
 
     from understudy.calls.direct_http import Post
 
@@ -29,7 +29,7 @@ __all__ = ["AsyncDirectStream", "DirectStream"]
 class _Chunks:
     """What both direct stream twins share: litellm's chunk objects, and whether the provider finished."""
 
-    def __init__(self, response: httpx.Response, sent: Post, hidden: dict[str, Any]) -> None:
+    def __init__(self, response: httpx2.Response, sent: Post, hidden: dict[str, Any]) -> None:
         self._response = response
         self._model = sent.model
         self._hidden_params = hidden
@@ -86,7 +86,7 @@ class _Chunks:
 class DirectStream(_Chunks):
     """A sync stream's chunks, read off the provider's server-sent events."""
 
-    def __init__(self, response: httpx.Response, sent: Post, hidden: dict[str, Any]) -> None:
+    def __init__(self, response: httpx2.Response, sent: Post, hidden: dict[str, Any]) -> None:
         super().__init__(response, sent, hidden)
         self._events: Iterator[str] = iter_events(response, sent.model)
 
@@ -112,7 +112,7 @@ class DirectStream(_Chunks):
 class AsyncDirectStream(_Chunks):
     """The async twin of ``DirectStream``."""
 
-    def __init__(self, response: httpx.Response, sent: Post, hidden: dict[str, Any]) -> None:
+    def __init__(self, response: httpx2.Response, sent: Post, hidden: dict[str, Any]) -> None:
         super().__init__(response, sent, hidden)
         self._events: AsyncIterator[str] = aiter_events(response, sent.model)
 
