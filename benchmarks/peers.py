@@ -325,7 +325,7 @@ def _calls(registry: Any) -> tuple[Callable[[], Any], Callable[[], Awaitable[Any
 
 
 def header() -> str:
-    packages = ["litellm", "openai", "pydantic-ai-slim", "langchain-openai", "langchain-core", "httpx"]
+    packages = ["litellm", "openai", "pydantic-ai-slim", "langchain-openai", "langchain-core", "httpx", "httpx2"]
     versions = ", ".join(f"{name} {version(name)}" for name in packages)
     return (
         f"Run {time.strftime('%Y-%m-%d')}: Python {platform.python_version()}, {os.cpu_count()} cores, "
