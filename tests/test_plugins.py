@@ -38,6 +38,7 @@ def test_every_hook_is_prefixed_and_documented() -> None:
         "understudy_exception_names",
         "understudy_fallback_event",
         "understudy_load_profile",
+        "understudy_observe_call",
         "understudy_profile_names",
         "understudy_route",
     ]
@@ -124,10 +125,11 @@ BUILTINS = ["understudy.exception-names", "understudy.log", "understudy.route"]
 @pytest.mark.parametrize(
     ("disable", "expected"),
     [
-        ("", [*BUILTINS, "shouty"]),
-        ("shouty", BUILTINS),
+        ("", [*BUILTINS, "shouty", "otel"]),  # otel: understudy's own entry point (observability.md)
+        ("shouty", [*BUILTINS, "otel"]),
+        ("shouty,otel", BUILTINS),
         ("*", BUILTINS),
-        ("understudy.exception-names, understudy.log, understudy.route", [*BUILTINS, "shouty"]),
+        ("understudy.exception-names, understudy.log, understudy.route", [*BUILTINS, "shouty", "otel"]),
     ],
 )
 def test_entry_point_plugins_load_unless_disabled_and_builtins_always_stay(

@@ -125,8 +125,8 @@ class LitellmCall:
         except Exception:
             return None
 
-    def record_stream_usage(self, usage: Any) -> None:
-        """Add a finished stream's usage chunk to this profile's stats."""
+    def record_stream_usage(self, usage: Any) -> float | None:
+        """Add a finished stream's usage chunk to this profile's stats; returns its cost where known."""
         prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
         cost: float | None
         try:
@@ -137,6 +137,7 @@ class LitellmCall:
         except Exception:
             cost = None
         self.book.usage(self.name, prompt_tokens=prompt, completion_tokens=completion, cost=cost)
+        return cost
 
     def _refuse_filtered(self, response: Any) -> None:
         refused = refusal(response, self.profile.model, opted_in=self.profile.refusal_is_failure)
@@ -171,9 +172,8 @@ class LitellmCall:
 
     def _served(self, response: Any, started: float, as_fallback: bool) -> Any:
         self.book.success(self.name, latency=time.perf_counter() - started, as_fallback=as_fallback)
-        if not isinstance(response, FallbackStream | AsyncFallbackStream):
-            self._book_usage(response)
-        mark_served(response, self.name, as_fallback=as_fallback)
+        cost = None if isinstance(response, FallbackStream | AsyncFallbackStream) else self._book_usage(response)
+        mark_served(response, self.name, as_fallback=as_fallback, cost=cost)
         return response
 
     def _book_usage(self, response: Any) -> float | None:

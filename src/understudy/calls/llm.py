@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 from understudy.calls.drivers import run_async, run_sync
+from understudy.calls.observers import CallStart, observe, observing
 from understudy.calls.restarts import async_restarting, interrupt_mode, restarting
 from understudy.calls.strategy import FallbackStrategy
 from understudy.calls.transports import caller_for
 from understudy.calls.walk import new_call_id, walk
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Callable, Generator, Iterable
 
     from understudy.calls.actions import Action
     from understudy.calls.args import CompletionArgs
     from understudy.calls.protocols import Caller, Registry
     from understudy.calls.restarts import Restart
     from understudy.calls.stats import ProfileStats
+    from understudy.events import Event
     from understudy.profiles.profile import Profile
 
 __all__ = ["LLM"]
@@ -79,17 +81,20 @@ class LLM:
         """One call's walk, driven with blocking calls; a stream cut with ``on_interrupt = "restart"``
         restarts, and one with ``"continue"`` goes on (``understudy.calls.restarts``).
 
-        ``walk``: ``route``, ``call_id`` and ``resolve``, as ``steps`` takes them. ``on_restart`` is given
-        each restarted stream once it is open.
+        ``walk``: ``route``, ``call_id``, ``resolve`` and ``preface``, as ``steps`` takes them. ``on_restart``
+        is given each restarted stream once it is open.
         """
         mode = interrupt_mode(kwargs, self.profile)
         if mode == "raise" or not kwargs.get("stream"):
-            return run_sync(self.steps(kwargs, **walk), self.registry.dispatch)
+            return run_sync(self.steps(kwargs, **walk), self.registry.dispatch, self._observers(kwargs, walk, "sync"))
         walk.setdefault("call_id", new_call_id())  # the restarts' events belong to the same call
-        response = run_sync(self.steps(dict(kwargs), **walk), self.registry.dispatch)
+        watch = self._observers(kwargs, walk, "sync")
+        response = run_sync(self.steps(dict(kwargs), **walk), self.registry.dispatch, watch)
+        walk.pop("preface", None)  # said once, by the first walk
 
         def again(restart: Restart) -> Any:
-            stream = run_sync(self.steps(restart.request(kwargs), restart=restart, **walk), self.registry.dispatch)
+            steps = self.steps(restart.request(kwargs), restart=restart, **walk)
+            stream = run_sync(steps, self.registry.dispatch, self._observers(kwargs, walk, "sync"))
             if on_restart is not None:
                 on_restart(stream)
             return stream
@@ -100,18 +105,30 @@ class LLM:
         """The async twin of ``run``."""
         mode = interrupt_mode(kwargs, self.profile)
         if mode == "raise" or not kwargs.get("stream"):
-            return await run_async(self.steps(kwargs, **walk), self.registry.dispatch)
+            watch = self._observers(kwargs, walk, "async")
+            return await run_async(self.steps(kwargs, **walk), self.registry.dispatch, watch)
         walk.setdefault("call_id", new_call_id())
-        response = await run_async(self.steps(dict(kwargs), **walk), self.registry.dispatch)
+        watch = self._observers(kwargs, walk, "async")
+        response = await run_async(self.steps(dict(kwargs), **walk), self.registry.dispatch, watch)
+        walk.pop("preface", None)
 
         async def again(restart: Restart) -> Any:
             steps = self.steps(restart.request(kwargs), restart=restart, **walk)
-            stream = await run_async(steps, self.registry.dispatch)
+            stream = await run_async(steps, self.registry.dispatch, self._observers(kwargs, walk, "async"))
             if on_restart is not None:
                 on_restart(stream)
             return stream
 
         return async_restarting(response, again, kwargs, continues=mode == "continue")
+
+    def _observers(self, kwargs: dict[str, Any], walk: dict[str, Any], mode: Literal["sync", "async"]) -> Any:
+        """What the plugins observing calls (``understudy_observe_call``) watch this call with, or None."""
+        plugins = self.registry.plugin_manager
+        if not observing(plugins):
+            return None
+        call_id = walk.setdefault("call_id", new_call_id())
+        start = CallStart(call_id, self.profile, mode, bool(kwargs.get("stream")), walk.get("route"), kwargs)
+        return observe(plugins, start)
 
     def stats(self) -> ProfileStats:
         """This profile's usage stats (as primary and as anyone's fallback)."""
@@ -129,10 +146,12 @@ class LLM:
         call_id: str | None = None,
         resolve: Callable[[str], Caller] | None = None,
         restart: Restart | None = None,
+        preface: Iterable[Event] = (),
     ) -> Generator[Action, Any, Any]:
         """The fallback walk of one call from this LLM, for a driver (``understudy.calls.drivers``) to run.
 
-        ``resolve`` turns a fallback's name into its caller (default: the registry's LLM of that name).
+        ``resolve`` turns a fallback's name into its caller (default: the registry's LLM of that name);
+        ``preface``: events the walk sends before its first attempt (a routed call's ``RouteChosen``).
         """
         return walk(
             self.caller,
@@ -145,6 +164,7 @@ class LLM:
             call_id=call_id,
             health=self.registry.health_store,
             restart=restart,
+            preface=preface,
         )
 
     def __repr__(self) -> str:

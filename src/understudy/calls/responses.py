@@ -16,15 +16,22 @@ __all__ = [
     "mark_served",
     "route_of",
     "served_by",
+    "served_cost",
 ]
 
 HIDDEN_KEY: Final = "understudy"
 
 
-def mark_served(response: Any, profile: str, *, as_fallback: bool) -> None:
+def mark_served(response: Any, profile: str, *, as_fallback: bool, cost: float | None = None) -> None:
     hidden = getattr(response, "_hidden_params", None)
     if isinstance(hidden, dict):
-        hidden[HIDDEN_KEY] = {"profile": profile, "fallback": as_fallback}
+        hidden[HIDDEN_KEY] = {"profile": profile, "fallback": as_fallback, "cost": cost}
+
+
+def served_cost(response: Any) -> float | None:
+    """What the serving attempt of a response from ``LLM.completion`` cost in USD, or None when unknown."""
+    cost = (_info(response) or {}).get("cost")
+    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
 
 
 def mark_failure_cost(error: BaseException, cost: float | None) -> None:

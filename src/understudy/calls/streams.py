@@ -11,9 +11,11 @@ cannot be continued by another model without gluing two answers together, so it 
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
+from understudy.calls.observers import StreamEnd
 from understudy.errors import StreamInterruptedError
 from understudy.failures.kinds import empty_stream, first_token_timed_out, refused_chunk
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncFallbackStream", "FallbackStream", "open_async_stream", "open_stream"]
 
+logger = logging.getLogger("understudy")
+
 
 class _StreamBase:
     """What both stream twins share: the first chunk, the answer so far, and the inner stream's attributes."""
@@ -34,6 +38,8 @@ class _StreamBase:
         self._inner = inner
         self._first = first
         self._usage: Any = None
+        self._cost: float | None = None
+        self._watchers: list[Callable[[StreamEnd], None]] = []
         self._done = False
         self._closed = False
         self._text: list[str] = []
@@ -49,7 +55,7 @@ class _StreamBase:
         usage = getattr(chunk, "usage", None)
         if usage is not None and getattr(usage, "prompt_tokens", None) is not None and self._usage is None:
             self._usage = usage
-            self._caller.record_stream_usage(usage)
+            self._cost = self._caller.record_stream_usage(usage)
         choices = getattr(chunk, "choices", None) or ()
         delta = getattr(choices[0], "delta", None) if choices else None
         content = getattr(delta, "content", None)
@@ -66,7 +72,15 @@ class _StreamBase:
         entry["name"] = getattr(function, "name", None) or entry["name"]
         entry["arguments"] += getattr(function, "arguments", None) or ""
 
-    def _finished(self) -> None:
+    def watch_end(self, callback: Callable[[StreamEnd], None]) -> bool:
+        """Tell ``callback`` how the stream ends (``understudy.calls.observers.on_stream_end``); False when it
+        has ended already."""
+        if self._done:
+            return False
+        self._watchers.append(callback)
+        return True
+
+    def _finished(self, error: BaseException | None = None) -> None:
         if not self._done:
             self._done = True
             if self._usage is None:
@@ -74,6 +88,12 @@ class _StreamBase:
                 # first): the tokens and cost of this call are unknown, and the stats must say so rather than
                 # count it as free.
                 self._caller.book.usage(self._caller.name, prompt_tokens=0, completion_tokens=0, cost=None)
+            end = StreamEnd(usage=self._usage, cost=self._cost, error=error)
+            for callback in self._watchers:
+                try:
+                    callback(end)
+                except Exception:
+                    logger.exception("a stream's end watcher raised; the stream is unaffected")
 
     def _ended(self) -> None:
         """The inner stream stopped: a whole answer, unless the provider never finished it.
@@ -90,7 +110,7 @@ class _StreamBase:
 
     def _interrupted(self, error: Exception) -> StreamInterruptedError:
         self._closed = True  # over: reading on ends it, and never reports the cut twice
-        self._finished()
+        self._finished(error)
         self._caller.book.interrupted(self._caller.name)
         interrupted = StreamInterruptedError(
             self._caller.name,

@@ -36,12 +36,13 @@ from understudy.failures.names import WILDCARD
 from understudy.redaction import redact, scrub
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Callable, Generator, Iterable
 
     from understudy.calls.protocols import Caller
     from understudy.calls.restarts import Restart
     from understudy.calls.retry import RetryPolicy
     from understudy.calls.strategy import FallbackStrategy
+    from understudy.events import Event
     from understudy.failures.names import ExceptionNames
     from understudy.health.circuit import HealthStore, Verdict
 
@@ -60,6 +61,7 @@ def walk(
     call_id: str | None = None,
     health: HealthStore | None = None,
     restart: Restart | None = None,
+    preface: Iterable[Event] = (),
 ) -> Generator[Action, Any, Any]:
     """Try ``primary`` (with its retries), then the profiles ``strategy`` names for the error, in order.
 
@@ -68,8 +70,10 @@ def walk(
     profile is called, and told how each attempt went: a profile that is cooling down is skipped, and a
     skipped primary hands over to the fallbacks named for the failure that made it cool down. ``restart``: a
     stream that was cut starts its answer again (``understudy.calls.restarts``), the primary and the profiles
-    already cut passed over.
+    already cut passed over. ``preface``: events sent before anything else (a routed call's route).
     """
+    for event in preface:
+        yield Emit(event)
     kwargs = dict(kwargs)
     budget = Budget.of(kwargs, primary.profile)  # takes deadline= and max_attempts= out of what litellm gets
     gate = HealthGate(health, strategy, exception_names)

@@ -14,6 +14,7 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
+    from understudy.calls.observers import CallObserver, CallStart
     from understudy.events import Event
     from understudy.profiles.profile import Profile
     from understudy.routing.routes import RouteDecision, Router
@@ -37,6 +38,21 @@ def understudy_fallback_event(event: Event) -> None:
 
     Args:
         event: a frozen event from ``understudy.events``; ``event.kind`` says which.
+    """
+
+
+@hookspec
+def understudy_observe_call(call: CallStart) -> CallObserver | None:
+    """Observe one call, plain ones too: return an observer (``understudy.calls.observers.CallObserver``) to
+    be told of its attempts, its events and its end, or None to let it pass.
+
+    Called once per call, in the calling thread, before its first attempt; keep it quick. A plugin that
+    raises is logged and the call goes on unobserved by it. Traces, metrics and the usage log
+    (``understudy.observability``) are built on it.
+
+    Args:
+        call: which call starts (``call_id``, primary ``profile``, ``mode``, ``stream``, ``route``, the
+            caller's ``request``).
     """
 
 

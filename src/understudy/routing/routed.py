@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Unpack
 
-from understudy.calls.drivers import emit_async, emit_sync
 from understudy.calls.responses import mark_route, served_by
 from understudy.routing.deciding import Decider
 from understudy.routing.planning import Planner
@@ -79,14 +78,13 @@ class RoutedLLM:
         decision, failures = self._decider.decide(context or {}, kwargs.get("messages"))
         plan = self._planner.plan(decision, failures, session)
         try:
-            for event in plan.events():
-                emit_sync(self.registry.dispatch, event)
             response = plan.llm.run(
                 dict(kwargs),
                 on_restart=lambda stream: self._restarted(plan, session, stream),
                 route=plan.route,
                 call_id=plan.call_id,
                 resolve=plan.resolve,
+                preface=plan.events(),
             )
         except BaseException:
             self._after(plan, session, None)
@@ -102,14 +100,13 @@ class RoutedLLM:
         decision, failures = await self._decider.adecide(context or {}, kwargs.get("messages"))
         plan = self._planner.plan(decision, failures, session)
         try:
-            for event in plan.events():
-                await emit_async(self.registry.dispatch, event)
             response = await plan.llm.arun(
                 dict(kwargs),
                 on_restart=lambda stream: self._restarted(plan, session, stream),
                 route=plan.route,
                 call_id=plan.call_id,
                 resolve=plan.resolve,
+                preface=plan.events(),
             )
         except BaseException:  # a cancelled call is counted too
             self._after(plan, session, None)
