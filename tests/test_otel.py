@@ -21,6 +21,7 @@ from understudy import FallbackExhaustedError, LLMRegistry, ProfileStore, RetryP
 from understudy.calls.observers import CallStart
 from understudy.observability.otel import OpenTelemetry
 from understudy.plugins.manager import make_plugin_manager
+from understudy.routing.match import MatchRouter
 from understudy.testing import RateLimit, Reply, ServerError
 
 if TYPE_CHECKING:
@@ -295,3 +296,23 @@ def test_the_plugin_is_built_in_through_understudys_entry_point() -> None:
     (point,) = [p for p in entry_points(group="understudy") if p.name == "otel"]
     assert point.value == "understudy.observability.otel:plugin"
     assert isinstance(point.load(), OpenTelemetry)
+
+
+def test_a_routed_call_carries_its_route_and_the_routers_choice(
+    fake_profile: WriteProfile, fake_provider: FakeProvider, traced: LLMRegistry, telemetry: Telemetry
+) -> None:
+    fake_profile("fast", "gpt-4o-mini")
+    fake_profile("strong", "gpt-4o", fallbacks={"*": ["fast"]})
+    fake_provider.script("gpt-4o", ServerError(503))
+    router = MatchRouter("fast", [{"match": {"source_kind": "owner"}, "profile": "strong"}])
+
+    traced.get_routed(router).completion(messages=HELLO, context={"source_kind": "owner"})
+
+    call = telemetry.call_span()
+    assert attrs(call)["understudy.route"] == "match:routes[0]"
+    assert attrs(call)["understudy.profile"] == "strong"
+    assert attrs(call)["understudy.served_by"] == "fast"
+    (chosen,) = [e for e in call.events if e.name == "understudy.route_chosen"]
+    assert dict(chosen.attributes or {})["understudy.profile"] == "strong"
+    routes = {a.get("understudy.route") for a, _ in telemetry.points("understudy.calls")}
+    assert routes == {"match:routes[0]"}

@@ -9,11 +9,13 @@ skips, fallbacks and routing are events on the call's span.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from understudy import __version__
@@ -55,35 +57,53 @@ def providers(tracer_provider: Any, meter_provider: Any) -> tuple[Any, Any]:
 
 
 class Telemetry:
-    """A tracer and the instruments of ``METRICS``, for one pair of providers."""
+    """A tracer and the instruments of ``METRICS``, for one pair of providers.
+
+    Counters are kept here and read by the SDK when it collects (observable counters): adding to a dict is
+    about 1 µs, a synchronous counter's ``add`` 10-15 µs, and a call adds to several. Histograms are recorded
+    as they come.
+    """
 
     def __init__(self, tracer_provider: Any, meter_provider: Any) -> None:
         self._providers = (tracer_provider, meter_provider)
         self.tracer = tracer_provider.get_tracer("understudy", __version__) if tracer_provider is not None else None
-        self.instruments: dict[str, Any] = {}
-        if meter_provider is not None:
-            meter = meter_provider.get_meter("understudy", __version__)
-            for metric in METRICS:
-                if metric.kind == "counter":
-                    instrument = meter.create_counter(metric.name, metric.unit, metric.description)
-                else:
-                    instrument = meter.create_histogram(
-                        metric.name, metric.unit, metric.description, explicit_bucket_boundaries_advisory=metric.buckets
-                    )
-                self.instruments[metric.name] = instrument
+        self.histograms: dict[str, Any] = {}
+        self.counters: dict[str, dict[frozenset[tuple[str, str | bool]], float]] = {}
+        self._lock = threading.Lock()
+        if meter_provider is None:
+            return
+        meter = meter_provider.get_meter("understudy", __version__)
+        for metric in METRICS:
+            if metric.kind == "counter":
+                totals: dict[frozenset[tuple[str, str | bool]], float] = {}
+                self.counters[metric.name] = totals
+                meter.create_observable_counter(metric.name, [self._reader(totals)], metric.unit, metric.description)
+            else:
+                self.histograms[metric.name] = meter.create_histogram(
+                    metric.name, metric.unit, metric.description, explicit_bucket_boundaries_advisory=metric.buckets
+                )
 
     def uses(self, tracer_provider: Any, meter_provider: Any) -> bool:
         return self._providers[0] is tracer_provider and self._providers[1] is meter_provider
 
     def count(self, record: CallRecord) -> None:
-        if not self.instruments:
+        if not self.counters:
             return
         for point in measures(record):
-            instrument = self.instruments[point.name]
-            if hasattr(instrument, "add"):
-                instrument.add(point.value, point.attributes)
-            else:
-                instrument.record(point.value, point.attributes)
+            totals = self.counters.get(point.name)
+            if totals is None:
+                self.histograms[point.name].record(point.value, point.attributes)
+                continue
+            key = frozenset(point.attributes.items())
+            with self._lock:
+                totals[key] = totals.get(key, 0) + point.value
+
+    def _reader(self, totals: dict[frozenset[tuple[str, str | bool]], float]) -> Any:
+        def observe(options: Any) -> list[Observation]:
+            with self._lock:
+                return [Observation(value, dict(key)) for key, value in totals.items()]
+
+        return observe
 
 
 class Traced(Recorder):
@@ -188,15 +208,15 @@ class Traced(Recorder):
         span = self._span
         if span is None:
             return
-        span.set_attribute("understudy.outcome", record.outcome)
-        span.set_attribute("understudy.attempts", len(record.attempts))
-        span.set_attribute("understudy.fallbacks", len(record.fallbacks))
-        if record.served_by is not None:
-            span.set_attribute("understudy.served_by", record.served_by)
-        if record.cost is not None:
-            span.set_attribute("understudy.cost", record.cost)
-        if record.total_cost is not None:
-            span.set_attribute("understudy.total_cost", record.total_cost)
+        found = {
+            "understudy.outcome": record.outcome,
+            "understudy.attempts": len(record.attempts),
+            "understudy.fallbacks": len(record.fallbacks),
+            "understudy.served_by": record.served_by,
+            "understudy.cost": record.cost,
+            "understudy.total_cost": record.total_cost,
+        }
+        span.set_attributes({name: value for name, value in found.items() if value is not None})
         if record.error_type is not None:
             span.set_attribute("error.type", record.error_type)
             span.set_status(Status(StatusCode.ERROR, f"{record.outcome}: {record.error_type}"))
@@ -211,22 +231,18 @@ class Traced(Recorder):
 
 
 def _set_outcome(span: Any, attempt: AttemptRecord) -> None:
-    if attempt.response_model:
-        span.set_attribute("gen_ai.response.model", attempt.response_model)
-    if attempt.response_id:
-        span.set_attribute("gen_ai.response.id", attempt.response_id)
-    if attempt.finish_reasons:
-        span.set_attribute("gen_ai.response.finish_reasons", list(attempt.finish_reasons))
-    if attempt.input_tokens is not None:
-        span.set_attribute("gen_ai.usage.input_tokens", attempt.input_tokens)
-    if attempt.output_tokens is not None:
-        span.set_attribute("gen_ai.usage.output_tokens", attempt.output_tokens)
-    if attempt.cost is not None:
-        span.set_attribute("understudy.cost", attempt.cost)
-    if attempt.first_chunk is not None:
-        span.set_attribute("understudy.time_to_first_chunk", attempt.first_chunk)
+    found = {
+        "gen_ai.response.model": attempt.response_model,
+        "gen_ai.response.id": attempt.response_id,
+        "gen_ai.response.finish_reasons": list(attempt.finish_reasons) or None,
+        "gen_ai.usage.input_tokens": attempt.input_tokens,
+        "gen_ai.usage.output_tokens": attempt.output_tokens,
+        "understudy.cost": attempt.cost,
+        "understudy.time_to_first_chunk": attempt.first_chunk,
+        "error.type": attempt.error_type,
+    }
+    span.set_attributes({name: value for name, value in found.items() if value is not None})
     if attempt.error_type is not None:
-        span.set_attribute("error.type", attempt.error_type)
         span.set_status(Status(StatusCode.ERROR, attempt.message or attempt.error_type))
 
 

@@ -58,6 +58,8 @@ class PrometheusMetrics:
         registry = registry if registry is not None else prometheus_client.REGISTRY
         self.registry = registry
         self._metrics: dict[str, tuple[Any, tuple[str, ...]]] = {}
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._counters = {metric.name for metric in METRICS if metric.kind == "counter"}
         for metric in METRICS:
             labels = tuple(_label(attribute) for attribute in metric.attributes)
             name, help_text = prometheus_name(metric), metric.description
@@ -76,11 +78,14 @@ class PrometheusMetrics:
         """Add one finished call to the metrics."""
         for point in measures(record):
             instrument, attributes = self._metrics[point.name]
-            labelled = instrument.labels(*(_value(point.attributes.get(attribute)) for attribute in attributes))
-            if hasattr(labelled, "inc"):
-                labelled.inc(point.value)
+            labels = tuple(_value(point.attributes.get(attribute)) for attribute in attributes)
+            child = self._children.get((point.name, labels))
+            if child is None:  # prometheus_client's labels() validates and locks on every call: keep its answer
+                child = self._children[point.name, labels] = instrument.labels(*labels)
+            if point.name in self._counters:
+                child.inc(point.value)
             else:
-                labelled.observe(point.value)
+                child.observe(point.value)
 
     def __repr__(self) -> str:
         return "PrometheusMetrics()"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -252,6 +253,7 @@ def _provider(model: str) -> str | None:
     return prefix if slash else None
 
 
+@lru_cache(maxsize=256)
 def _server(api_base: str | None) -> tuple[str | None, int | None]:
     if not api_base:
         return None, None
