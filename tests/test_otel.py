@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,14 +20,13 @@ from opentelemetry.trace import StatusCode
 
 from understudy import FallbackExhaustedError, LLMRegistry, ProfileStore, RetryPolicy, hookimpl
 from understudy.calls.observers import CallStart
+from understudy.observability.measures import METRICS
 from understudy.observability.otel import OpenTelemetry
 from understudy.plugins.manager import make_plugin_manager
 from understudy.routing.match import MatchRouter
 from understudy.testing import RateLimit, Reply, ServerError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from conftest import WriteProfile
 
     from understudy.testing import FakeProvider
@@ -316,3 +316,26 @@ def test_a_routed_call_carries_its_route_and_the_routers_choice(
     assert dict(chosen.attributes or {})["understudy.profile"] == "strong"
     routes = {a.get("understudy.route") for a, _ in telemetry.points("understudy.calls")}
     assert routes == {"match:routes[0]"}
+
+
+def test_every_metric_is_documented() -> None:
+    page = (Path(__file__).parent.parent / "docs" / "observability.md").read_text(encoding="utf-8")
+    assert [m.name for m in METRICS if f"`{m.name}`" not in page] == []
+
+
+def test_a_skipped_profile_is_an_event_on_the_call_and_a_counted_skip(
+    fake_profile: WriteProfile, fake_provider: FakeProvider, traced: LLMRegistry, telemetry: Telemetry
+) -> None:
+    fake_profile("main", fallbacks={"*": ["ghost", "backup"]})
+    fake_profile("backup")
+    fake_provider.default("main", ServerError(500))
+
+    traced.get("main").completion(messages=HELLO)
+
+    call = telemetry.call_span()
+    (skipped,) = [dict(e.attributes or {}) for e in call.events if e.name == "understudy.profile_skipped"]
+    assert skipped["understudy.profile"] == "ghost"
+    assert skipped["error.type"] == "ProfileNotFoundError"
+    assert "ghost" in str(skipped["understudy.reason"])
+    assert [(a["understudy.profile"], v) for a, v in telemetry.points("understudy.skips")] == [("ghost", 1)]
+    assert [attrs(a)["understudy.profile"] for a in telemetry.attempts()] == ["main", "backup"]
