@@ -24,7 +24,7 @@ from understudy.observability.measures import METRICS
 from understudy.observability.otel import OpenTelemetry
 from understudy.plugins.manager import make_plugin_manager
 from understudy.routing.match import MatchRouter
-from understudy.testing import RateLimit, Reply, ServerError
+from understudy.testing import RateLimit, Reply, ServerError, Slow
 
 if TYPE_CHECKING:
     from conftest import WriteProfile
@@ -339,3 +339,26 @@ def test_a_skipped_profile_is_an_event_on_the_call_and_a_counted_skip(
     assert "ghost" in str(skipped["understudy.reason"])
     assert [(a["understudy.profile"], v) for a, v in telemetry.points("understudy.skips")] == [("ghost", 1)]
     assert [attrs(a)["understudy.profile"] for a in telemetry.attempts()] == ["main", "backup"]
+
+
+async def test_a_cancelled_call_ends_its_open_attempt_and_its_span(
+    fake_profile: WriteProfile, fake_provider: FakeProvider, traced: LLMRegistry, telemetry: Telemetry
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.script("main", Slow(5))
+    task = asyncio.ensure_future(traced.get("main").acompletion(messages=HELLO))
+    while fake_provider.requests("main") == 0:
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    call = telemetry.call_span()
+    (attempt,) = telemetry.attempts()
+    assert attrs(call)["understudy.outcome"] == "cancelled"
+    assert attrs(call)["error.type"] == "CancelledError"
+    assert attrs(attempt)["error.type"] == "CancelledError"
+    assert fake_provider.requests("backup") == 0
+    outcomes = {a["understudy.outcome"]: v for a, v in telemetry.points("understudy.calls")}
+    assert outcomes == {"cancelled": 1}

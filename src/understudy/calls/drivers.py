@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from understudy.calls import backend
-from understudy.calls.actions import Call, Emit, Sleep
+from understudy.calls.actions import Call, Sleep
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -31,8 +31,6 @@ def run_sync(
 ) -> Any:
     """Drive a walk with blocking calls and sleeps, telling ``watch`` (the call's observers) as it goes."""
     backend.litellm()  # the first import takes seconds: before the walk's clocks start, not inside an attempt
-    if watch is not None:
-        return _watched(watch, run_sync, steps, emit)
     send: Any = None
     thrown: Exception | None = None
     try:
@@ -40,17 +38,29 @@ def run_sync(
             try:
                 action = steps.throw(thrown) if thrown is not None else steps.send(send)
             except StopIteration as done:
+                if watch is not None:
+                    watch.ended(done.value, None)
                 return done.value
             send, thrown = None, None
             if isinstance(action, Call):
+                if watch is not None:
+                    watch.attempt_started(action.caller.profile, as_fallback=action.as_fallback)
                 try:
                     send = action.caller.call(action.request, as_fallback=action.as_fallback)
                 except Exception as exc:
                     thrown = exc
+                if watch is not None:
+                    watch.attempt_ended(send, thrown)
             elif isinstance(action, Sleep):
                 time.sleep(action.seconds)
             else:
+                if watch is not None:
+                    watch.event(action.event)
                 emit_sync(emit, action.event)
+    except BaseException as exc:  # the walk's error, or an interruption (an attempt may be open: ended closes it)
+        if watch is not None:
+            watch.ended(None, exc)
+        raise
     finally:
         steps.close()  # interrupted (KeyboardInterrupt ...): the walk lets go of what it holds, a probe at once
 
@@ -58,10 +68,9 @@ def run_sync(
 async def run_async(
     steps: Generator[Action, Any, Any], emit: Callable[[Event], list[Any]], watch: Observers | None = None
 ) -> Any:
-    """Drive a walk with awaited calls and sleeps; awaits async subscribers."""
+    """Drive a walk with awaited calls and sleeps; awaits async subscribers. Observers are told as ``run_sync``
+    tells them, in the task making each attempt."""
     backend.litellm()
-    if watch is not None:
-        return await _awatched(watch, steps, emit)
     send: Any = None
     thrown: Exception | None = None
     try:
@@ -69,73 +78,31 @@ async def run_async(
             try:
                 action = steps.throw(thrown) if thrown is not None else steps.send(send)
             except StopIteration as done:
+                if watch is not None:
+                    watch.ended(done.value, None)
                 return done.value
             send, thrown = None, None
             if isinstance(action, Call):
+                if watch is not None:
+                    watch.attempt_started(action.caller.profile, as_fallback=action.as_fallback)
                 try:
                     send = await action.caller.acall(action.request, as_fallback=action.as_fallback)
                 except Exception as exc:
                     thrown = exc
+                if watch is not None:
+                    watch.attempt_ended(send, thrown)
             elif isinstance(action, Sleep):
                 await asyncio.sleep(action.seconds)
             else:
+                if watch is not None:
+                    watch.event(action.event)
                 await emit_async(emit, action.event)
+    except BaseException as exc:  # cancelled: an attempt may be open, and ended closes it
+        if watch is not None:
+            watch.ended(None, exc)
+        raise
     finally:
         steps.close()  # cancelled: the walk lets go of what it holds (a probe) now, not when collected
-
-
-def _watched(watch: Observers, run: Callable[..., Any], steps: Generator[Action, Any, Any], emit: Any) -> Any:
-    try:
-        response = run(_told(watch, steps), emit)
-    except BaseException as exc:
-        watch.ended(None, exc)
-        raise
-    watch.ended(response, None)
-    return response
-
-
-async def _awatched(watch: Observers, steps: Generator[Action, Any, Any], emit: Any) -> Any:
-    try:
-        response = await run_async(_told(watch, steps), emit)
-    except BaseException as exc:
-        watch.ended(None, exc)
-        raise
-    watch.ended(response, None)
-    return response
-
-
-def _told(watch: Observers, steps: Generator[Action, Any, Any]) -> Generator[Action, Any, Any]:
-    """The walk ``steps``, with ``watch`` told of each event and each attempt as the driver performs it.
-
-    An attempt's call runs between two steps of this generator, in the driver's own thread or task, so an
-    observer may make something current (a trace span) for the attempt's duration.
-    """
-    send: Any = None
-    thrown: Exception | None = None
-    try:
-        while True:
-            try:
-                action = steps.throw(thrown) if thrown is not None else steps.send(send)
-            except StopIteration as done:
-                return done.value
-            send, thrown = None, None
-            if isinstance(action, Call):
-                watch.attempt_started(action.caller.profile, as_fallback=action.as_fallback)
-                try:
-                    send = yield action
-                except Exception as exc:
-                    watch.attempt_ended(None, exc)
-                    thrown = exc
-                    continue
-                # Cancelled or interrupted mid-attempt, the driver closes this generator: the attempt is still
-                # open when ``ended`` tells the observers the call's error.
-                watch.attempt_ended(send, None)
-            else:
-                if isinstance(action, Emit):
-                    watch.event(action.event)
-                send = yield action
-    finally:
-        steps.close()
 
 
 def emit_sync(emit: Callable[[Event], list[Any]], event: Event) -> None:
