@@ -272,18 +272,19 @@ def test_prompts_and_answers_are_recorded_only_when_asked_and_secrets_never(
     plugins = make_plugin_manager(entry_points=False)
     plugins.register(OpenTelemetry(tracer_provider=telemetry.tracer_provider, capture_content=True))
     registry = LLMRegistry(ProfileStore([profiles_dir], plugin_manager=plugins))
-    fake_profile("main", fallbacks={"*": ["backup"]}, api_key=KEY)
-    fake_profile("backup", api_key=KEY)
+    key = "zebra-horse-battery-staple"  # no key pattern matches it: only knowing the profile's key redacts it
+    fake_profile("main", fallbacks={"*": ["backup"]}, api_key=key)
+    fake_profile("backup", api_key=key)
     fake_provider.default("main", ServerError(500))
     fake_provider.script("backup", Reply("the answer"))
 
-    registry.get("main").completion(messages=[{"role": "user", "content": "the question"}])
+    registry.get("main").completion(messages=[{"role": "user", "content": f"the question, my key is {key}"}])
 
     served = telemetry.attempts()[-1]
     assert "the question" in attrs(served)["gen_ai.input.messages"]
     assert "the answer" in attrs(served)["gen_ai.output.messages"]
     dumped = json.dumps([json.loads(s.to_json()) for s in telemetry.finished()])
-    assert KEY not in dumped
+    assert key not in dumped
 
 
 def test_nothing_is_observed_until_the_application_configures_opentelemetry() -> None:

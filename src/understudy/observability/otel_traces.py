@@ -143,7 +143,8 @@ class Traced(Recorder):
             messages = [getattr(choice, "message", None) for choice in getattr(response, "choices", None) or ()]
             if span is not None and messages:
                 answers = [getattr(m, "model_dump", lambda m=m: m)() for m in messages]
-                span.set_attribute("gen_ai.output.messages", _json(answers))
+                profile = self._profiles[self.record.attempts[-1].profile]
+                span.set_attribute("gen_ai.output.messages", _json(answers, profile.secrets()))
         super().attempt_ended(response, error)
 
     def attempt_opened(self, attempt: AttemptRecord) -> None:
@@ -168,7 +169,7 @@ class Traced(Recorder):
             if isinstance(value, int | float) and not isinstance(value, bool):
                 attributes[attribute] = value
         if self._capture and self.start.request.get("messages") is not None:
-            attributes["gen_ai.input.messages"] = _json(self.start.request["messages"])
+            attributes["gen_ai.input.messages"] = _json(self.start.request["messages"], profile.secrets())
         self._attempt_spans[id(attempt)] = tracer.start_span(
             f"chat {model}", context=self._parent, kind=SpanKind.CLIENT, attributes=attributes
         )
@@ -246,8 +247,8 @@ def _set_outcome(span: Any, attempt: AttemptRecord) -> None:
         span.set_status(Status(StatusCode.ERROR, attempt.message or attempt.error_type))
 
 
-def _json(value: Any) -> str:
+def _json(value: Any, secrets: list[str]) -> str:
     try:
-        return redact(json.dumps(redact_mapping(value), default=str, ensure_ascii=False))
+        return redact(json.dumps(redact_mapping(value, secrets), default=str, ensure_ascii=False), secrets)
     except (TypeError, ValueError):
         return "[unserializable]"
