@@ -1,4 +1,4 @@
-"""Test isolation: no network, no installed plugins, no real user config dir."""
+"""Test isolation: no network, no installed plugins, no real user config or data dir."""
 
 from __future__ import annotations
 
@@ -89,9 +89,12 @@ def no_network() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temp user config dir and an empty profile path, so no test sees the real ones."""
+    """A temp user config dir, data dir and an empty profile path, so no test sees the real ones."""
     config = tmp_path_factory.mktemp("config")
     monkeypatch.setenv("UNDERSTUDY_CONFIG_DIR", str(config))
+    monkeypatch.setenv("UNDERSTUDY_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.delenv("UNDERSTUDY_USAGE_LOG", raising=False)  # `understudy report` reads the log it names
+    monkeypatch.delenv("UNDERSTUDY_USAGE_LOG_ATTEMPTS", raising=False)
     monkeypatch.setenv("UNDERSTUDY_PROFILES_PATH", str(config / "profiles"))
     monkeypatch.setenv("UNDERSTUDY_DISABLE_PLUGINS", "*")
     return config

@@ -41,12 +41,13 @@ def test_the_testing_module_is_public() -> None:
 
 
 SDKS = ("litellm", "openai", "llm", "agents", "pydantic_ai", "langchain_core", "langchain_litellm", "langchain_openai")
+OBSERVABILITY = ("sqlite3", "opentelemetry", "prometheus_client")  # the usage log's, the otel and prometheus plugins'
 
 
-def test_importing_understudy_imports_neither_litellm_nor_any_sdk() -> None:
+def test_importing_understudy_imports_neither_litellm_nor_any_sdk_nor_observability_library() -> None:
     code = (
         "import sys, understudy, understudy.testing, understudy.integrations; "
-        f"print(sorted(m for m in {SDKS!r} if m in sys.modules))"
+        f"print(sorted(m for m in {SDKS + OBSERVABILITY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -112,6 +112,16 @@ def test_profiles_path_env_var_is_the_default_search_path(
 # -- subprocesses: a fresh interpreter ----------------------------------------------------------------------
 
 
+@pytest.fixture
+def usage_log() -> Path:
+    """An empty usage log where `understudy report` looks by default (the test's data dir)."""
+    from understudy.observability import usage_schema
+
+    path = usage_schema.default_path()
+    usage_schema.connect(path).close()
+    return path
+
+
 @pytest.mark.parametrize(
     ("argv", "absent"),
     [
@@ -120,9 +130,10 @@ def test_profiles_path_env_var_is_the_default_search_path(
         (["profiles", "list"], ["asyncio", "understudy.events", "understudy.calls.llm", "understudy.registry"]),
         (["check"], ["asyncio", "understudy.events", "understudy.calls.llm", "understudy.registry"]),
         (["plugins"], ["asyncio", "understudy.events", "understudy.calls.llm", "understudy.registry"]),
+        (["report", "--since", "all"], ["asyncio", "understudy.events", "understudy.calls", "understudy.registry"]),
     ],
 )
-def test_a_command_imports_only_what_it_runs(chain: Path, argv: list[str], absent: list[str]) -> None:
+def test_a_command_imports_only_what_it_runs(chain: Path, usage_log: Path, argv: list[str], absent: list[str]) -> None:
     # Start-up time is what is imported: `--help` needs no pydantic, and reading profiles none of what calls
     # a model (the event models alone are a fifth of it).
     script = (
@@ -137,7 +148,7 @@ def test_a_command_imports_only_what_it_runs(chain: Path, argv: list[str], absen
     assert result.stdout.splitlines()[-1] == "[]", result.stderr
 
 
-def test_listing_checking_and_help_never_import_litellm(chain: Path) -> None:
+def test_listing_checking_reporting_and_help_never_import_litellm(chain: Path, usage_log: Path) -> None:
     commands = [
         ["--help"],
         ["--version"],
@@ -149,6 +160,8 @@ def test_listing_checking_and_help_never_import_litellm(chain: Path) -> None:
         ["check", "primary", "--json"],
         ["check", "--allow-missing-keys", "--json"],
         ["plugins"],
+        ["report"],
+        ["report", "--json", "--profile", "primary"],
     ]
     script = (
         "import sys\n"

@@ -120,16 +120,18 @@ def make_distribution(root: Path) -> Path:
 
 
 BUILTINS = ["understudy.exception-names", "understudy.log", "understudy.route"]
+OWN = ["otel", "usage-log"]  # understudy's entry points: each does nothing until installed and configured
 
 
 @pytest.mark.parametrize(
     ("disable", "expected"),
     [
-        ("", [*BUILTINS, "shouty", "otel"]),  # otel: understudy's own entry point (observability.md)
-        ("shouty", [*BUILTINS, "otel"]),
-        ("shouty,otel", BUILTINS),
+        ("", [*BUILTINS, "shouty", *OWN]),  # understudy's own entry points (observability.md)
+        ("shouty", [*BUILTINS, *OWN]),
+        ("shouty,otel", [*BUILTINS, "usage-log"]),
+        ("shouty,otel,usage-log", BUILTINS),
         ("*", BUILTINS),
-        ("understudy.exception-names, understudy.log, understudy.route", [*BUILTINS, "shouty", "otel"]),
+        ("understudy.exception-names, understudy.log, understudy.route", [*BUILTINS, "shouty", *OWN]),
     ],
 )
 def test_entry_point_plugins_load_unless_disabled_and_builtins_always_stay(

@@ -41,6 +41,7 @@ __all__ = [
     "StreamInterruptedError",
     "UnderstudyError",
     "UnknownExceptionNameError",
+    "UsageLogVersionError",
 ]
 
 
@@ -50,6 +51,20 @@ class UnderstudyError(Exception):
 
 class ConfigError(UnderstudyError):
     """Something a user wrote (a profile, a strategy, an argument) is wrong."""
+
+
+class UsageLogVersionError(ConfigError):
+    """A usage log (``understudy.observability.usage_log``) was written by a newer understudy; it is left as it is.
+
+    Attributes:
+        path: the file.
+        version: its schema version, past the newest this understudy knows.
+    """
+
+    def __init__(self, message: str, *, path: Path, version: int) -> None:
+        super().__init__(message)
+        self.path = path
+        self.version = version
 
 
 class ProfileError(ConfigError):

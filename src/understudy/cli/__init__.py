@@ -7,10 +7,11 @@
     understudy explain NAME --error ERROR      the chain a call to NAME walks when it raises ERROR
     understudy check [NAME ...] [--json]       offline validation; exit 1 when anything needs fixing
     understudy plugins [--json]                registered plugins and their hooks
+    understudy report [--since 1h] [--json]    what the usage log says: calls, failures, fallbacks, cost
     understudy demo                            fallbacks at work against a fake provider, offline
     understudy import litellm CONFIG           LiteLLM Router config -> profile files
 
-One module per command (``profiles``, ``explain``, ``check``, ``import_litellm``, ``plugins``, ``demo``);
+One module per command (``profiles``, ``explain``, ``check``, ``import_litellm``, ``plugins``, ``report``, ``demo``);
 this one holds the parser and ``main``, and imports a command's module only when that command runs: ``--help``
 imports no pydantic, and listing or checking profiles none of the machinery that calls models. Only ``demo``
 (and ``check``, for a profile whose ``params`` litellm must vet) imports litellm: that takes seconds, and
@@ -125,6 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins_ = _command(commands, "plugins", "plugins:plugins", "registered plugins and the hooks they implement")
     _add_json(plugins_)
+
+    report_ = _command(
+        commands, "report", "report:report", "what the usage log says: calls, failures, fallbacks, latency, cost"
+    )
+    report_.add_argument("--since", metavar="WINDOW", default="24h", help="30s, 15m, 1h, 7d ... or all (default: 24h)")
+    report_.add_argument("--profile", metavar="NAME", help="only the calls whose primary profile is NAME")
+    report_.add_argument(
+        "--log",
+        metavar="PATH",
+        type=Path,
+        help="the usage log to read (default: the one $UNDERSTUDY_USAGE_LOG names, else usage.sqlite3 in the "
+        "user's data dir)",
+    )
+    _add_json(report_)
 
     import_ = commands.add_parser("import", help="convert another tool's model config into profile files")
     import_formats = import_.add_subparsers(title="formats", metavar="FORMAT", required=True)
