@@ -7,8 +7,9 @@ Run from the repository root after ``pip install -e '.[test]'``::
 Offline, against ``understudy.testing.FakeProvider`` on 127.0.0.1, on the direct transport (the fastest path,
 so that an observer's cost shows rather than hides in litellm's). OpenTelemetry runs with the SDK's tracer
 and meter providers, spans sent to an exporter that keeps nothing, metrics to an in-memory reader. The
-systems run interleaved, in rounds; the table gives each one's median per call and its ratio to the
-unobserved run measured in the same rounds. docs/observability.md records the last run.
+systems take turns call by call, in a new order each time; the table gives each one's median per call and its ratio
+to the unobserved run measured in the same rounds. A second table times each observer alone, with no HTTP.
+docs/observability.md records the last run.
 """
 
 from __future__ import annotations
@@ -80,18 +81,16 @@ def main() -> None:
 
         samples: dict[tuple[str, str], list[float]] = {}
         for round_ in range(rounds + 1):  # the first round warms up
-            order = list(systems.items())
-            random.shuffle(order)
-            for label, registry in order:
-                for scenario in ("main", "failing"):
-                    llm = registry.get(scenario)
-                    taken = []
-                    for _ in range(calls):
+            for scenario in ("main", "failing"):
+                llms = [(label, registry.get(scenario)) for label, registry in systems.items()]
+                for _ in range(calls):
+                    random.shuffle(llms)  # call by call, in a new order each time: noise hits all alike
+                    for label, llm in llms:
                         started = time.perf_counter()
                         llm.completion(messages=HELLO)
-                        taken.append(time.perf_counter() - started)
-                    if round_:
-                        samples.setdefault((scenario, label), []).extend(taken)
+                        taken = time.perf_counter() - started
+                        if round_:
+                            samples.setdefault((scenario, label), []).append(taken)
 
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; {rounds} rounds of {calls} sync calls each")
     print()
@@ -105,5 +104,64 @@ def main() -> None:
             print(f"| {title} | {label} | {median * 1e3:.3f} | {p95 * 1e3:.3f} | {median / base:.2f} |")
 
 
+def observer_alone() -> None:
+    """Each observer's own cost: one plain call's observer calls, with no HTTP, no litellm, no walk."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from prometheus_client import CollectorRegistry
+
+    from understudy.calls.observers import CallStart
+    from understudy.observability.measures import measures
+    from understudy.observability.otel import OpenTelemetry
+    from understudy.observability.prometheus import PrometheusMetrics
+    from understudy.observability.records import Recorder
+    from understudy.profiles.profile import Profile
+
+    class Usage:
+        prompt_tokens, completion_tokens = 10, 5
+
+    class Response:
+        model, id, usage, choices = "gpt-4o", "chatcmpl-1", Usage(), ()
+
+        def __init__(self) -> None:
+            self._hidden_params = {"custom_llm_provider": "openai", "understudy": {"profile": "main", "cost": 1e-4}}
+
+    class Measured(Recorder):
+        def finished(self, record: Any) -> None:
+            list(measures(record))
+
+    profile = Profile(name="main", model="openai/gpt-4o", api_base="http://127.0.0.1:9/v1")
+    otel = OpenTelemetry(tracer_provider=TracerProvider(), meter_provider=MeterProvider([InMemoryMetricReader()]))
+    prometheus = PrometheusMetrics(registry=CollectorRegistry())
+    makers: dict[str, Any] = {
+        "the call's record alone": Recorder,
+        "the record and its metric points": Measured,
+        "Prometheus": prometheus.understudy_observe_call,
+        "OpenTelemetry (SDK, spans and metrics)": otel.understudy_observe_call,
+    }
+    print()
+    print("| the observer alone, one plain call (no HTTP) | µs per call |")
+    print("|---|---|")
+    for label, make in makers.items():
+
+        def one(make: Any = make) -> None:
+            observer = make(CallStart("c1", profile, "sync", request={"messages": HELLO}))
+            observer.attempt_started(profile, as_fallback=False)
+            observer.attempt_ended(Response(), None)
+            observer.ended(Response(), None)
+
+        for _ in range(500):
+            one()
+        runs = []
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(2000):
+                one()
+            runs.append((time.perf_counter() - started) / 2000)
+        print(f"| {label} | {statistics.median(runs) * 1e6:.0f} |")
+
+
 if __name__ == "__main__":
     main()
+    observer_alone()

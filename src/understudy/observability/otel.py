@@ -2,7 +2,8 @@
 
 Built in: installing the extra switches it on (``understudy`` entry point ``otel``; block it with
 ``UNDERSTUDY_DISABLE_PLUGINS=otel``). It exports through the providers the application configured
-(``opentelemetry.trace.set_tracer_provider`` ...) and does nothing, at no cost to a call, until one is.
+(``opentelemetry.trace.set_tracer_provider`` ...) and does nothing until one is (it looks again once a
+second, so a provider set later is used within a second).
 To use providers of your own instead of the global ones, register an instance::
 
     from understudy import get_plugin_manager
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import time
 from typing import TYPE_CHECKING, Any, Final
 
 from understudy.plugins.hookspecs import hookimpl
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["CAPTURE_CONTENT_ENV", "OpenTelemetry", "plugin"]
 
 CAPTURE_CONTENT_ENV: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+RECHECK_SECONDS: Final = 1.0
+"""How long the plugin trusts "no provider is configured" before asking OpenTelemetry again."""
 
 
 class OpenTelemetry:
@@ -50,15 +54,18 @@ class OpenTelemetry:
         self.meter_provider = meter_provider
         self.capture_content = capture_content
         self._telemetry: Any = None  # otel_traces.Telemetry, for the providers in use
+        self._idle_until = 0.0  # no provider was configured when last asked: until then, do not ask again
 
     @hookimpl
     def understudy_observe_call(self, call: CallStart) -> CallObserver | None:
-        if not _installed():
+        if not _installed() or time.monotonic() < self._idle_until:
             return None
         from understudy.observability import otel_traces
 
         tracer_provider, meter_provider = otel_traces.providers(self.tracer_provider, self.meter_provider)
         if tracer_provider is None and meter_provider is None:  # nothing would be exported
+            # Asking OpenTelemetry again reads the environment twice (10 us a call): ask once a second.
+            self._idle_until = time.monotonic() + RECHECK_SECONDS
             return None
         telemetry = self._telemetry
         if telemetry is None or not telemetry.uses(tracer_provider, meter_provider):
