@@ -115,9 +115,9 @@ def test_profiles_path_env_var_is_the_default_search_path(
 @pytest.fixture
 def usage_log() -> Path:
     """An empty usage log where `understudy report` looks by default (the test's data dir)."""
-    from understudy.observability import usage_schema
+    from understudy.observability import switches, usage_schema
 
-    path = usage_schema.default_path()
+    path = switches.default_log_path()
     usage_schema.connect(path).close()
     return path
 

@@ -24,7 +24,7 @@ from understudy.observability.measures import METRICS
 from understudy.observability.otel import OpenTelemetry
 from understudy.plugins.manager import make_plugin_manager
 from understudy.routing.match import MatchRouter
-from understudy.testing import RateLimit, Reply, ServerError, Slow
+from understudy.testing import RateLimit, Reply, ServerError, Slow, StreamFailure
 
 if TYPE_CHECKING:
     from conftest import WriteProfile
@@ -295,8 +295,8 @@ def test_nothing_is_observed_until_the_application_configures_opentelemetry() ->
 
 def test_the_plugin_is_built_in_through_understudys_entry_point() -> None:
     (point,) = [p for p in entry_points(group="understudy") if p.name == "otel"]
-    assert point.value == "understudy.observability.otel:plugin"
-    assert isinstance(point.load(), OpenTelemetry)
+    assert point.value == "understudy.observability.switches:otel"
+    assert isinstance(point.load(), OpenTelemetry)  # OpenTelemetry is installed here (else: switches.Off)
 
 
 def test_a_routed_call_carries_its_route_and_the_routers_choice(
@@ -315,8 +315,10 @@ def test_a_routed_call_carries_its_route_and_the_routers_choice(
     assert attrs(call)["understudy.served_by"] == "fast"
     (chosen,) = [e for e in call.events if e.name == "understudy.route_chosen"]
     assert dict(chosen.attributes or {})["understudy.profile"] == "strong"
-    routes = {a.get("understudy.route") for a, _ in telemetry.points("understudy.calls")}
-    assert routes == {"match:routes[0]"}
+    for metric in ("understudy.calls", "understudy.attempts", "understudy.failures", "understudy.tokens"):
+        assert {a.get("understudy.route") for a, _ in telemetry.points(metric)} == {"match:routes[0]"}, metric
+    ((cost_attributes, _),) = telemetry.points("understudy.call.cost")
+    assert cost_attributes["understudy.route"] == "match:routes[0]"
 
 
 def test_every_metric_is_documented() -> None:
@@ -363,3 +365,79 @@ async def test_a_cancelled_call_ends_its_open_attempt_and_its_span(
     assert fake_provider.requests("backup") == 0
     outcomes = {a["understudy.outcome"]: v for a, v in telemetry.points("understudy.calls")}
     assert outcomes == {"cancelled": 1}
+    assert telemetry.points("understudy.failures") == []  # the caller gave up: no failure of the model
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_the_call_span_carries_the_call_id_its_events_carry(
+    fake_profile: WriteProfile,
+    fake_provider: FakeProvider,
+    traced: LLMRegistry,
+    telemetry: Telemetry,
+    asynchronous: bool,
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]})
+    fake_profile("backup")
+    fake_provider.default("main", ServerError(500))
+    events: list[Any] = []
+    traced.subscribe(events.append)
+
+    complete(traced, asynchronous)
+
+    assert {e.call_id for e in events} == {attrs(telemetry.call_span())["understudy.call_id"]}
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_restarted_stream_is_one_call_with_the_cut_attempt_and_the_one_that_served(
+    fake_profile: WriteProfile,
+    fake_provider: FakeProvider,
+    traced: LLMRegistry,
+    telemetry: Telemetry,
+    asynchronous: bool,
+) -> None:
+    fake_profile("main", fallbacks={"*": ["backup"]}, health={"enabled": False})
+    fake_profile("backup")
+    fake_provider.script("main", StreamFailure(after_chunks=2, content="half an"))
+    fake_provider.script("backup", Reply("the whole answer"))
+
+    async def read_async() -> None:
+        stream = await traced.get("main").acompletion(messages=HELLO, stream=True, on_interrupt="restart")
+        async for _ in stream:
+            pass
+
+    if asynchronous:
+        asyncio.run(read_async())
+    else:
+        for _ in traced.get("main").completion(messages=HELLO, stream=True, on_interrupt="restart"):
+            pass
+
+    call = telemetry.call_span()  # one call span, not one per walk
+    cut, served = telemetry.attempts()
+    assert attrs(cut)["understudy.profile"] == "main" and "error.type" in attrs(cut)
+    assert attrs(served)["understudy.profile"] == "backup"
+    assert attrs(call)["understudy.outcome"] == "served"
+    assert attrs(call)["understudy.served_by"] == "backup"
+    assert "understudy.stream_restarted" in [e.name for e in call.events]
+    outcomes = {
+        (a["understudy.outcome"], a.get("understudy.served_by")): v for a, v in telemetry.points("understudy.calls")
+    }
+    assert outcomes == {("served", "backup"): 1}
+
+
+def test_two_plugins_on_one_meter_provider_count_into_the_same_counters(
+    fake_profile: WriteProfile, fake_provider: FakeProvider, profiles_dir: Path, telemetry: Telemetry
+) -> None:
+    """OpenTelemetry takes a counter's name once per provider: a second set would never be read."""
+    fake_profile("main")
+    fake_provider.default("main", Reply("hi"))
+    registries = []
+    for tracer_provider in (None, telemetry.tracer_provider):
+        plugins = make_plugin_manager(entry_points=False)
+        plugins.register(OpenTelemetry(tracer_provider=tracer_provider, meter_provider=telemetry.meter_provider))
+        registries.append(LLMRegistry(ProfileStore([profiles_dir], plugin_manager=plugins)))
+
+    for registry in (*registries, *registries):
+        registry.get("main").completion(messages=HELLO)
+
+    assert sum(v for _, v in telemetry.points("understudy.calls")) == 4
+    assert len(telemetry.attempts()) == 2  # spans only from the plugin that has a tracer provider

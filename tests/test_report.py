@@ -11,7 +11,7 @@ import pytest
 
 from understudy.cli import main
 from understudy.cli._common import arrow
-from understudy.observability import usage_schema
+from understudy.observability import switches, usage_schema
 from understudy.observability.records import AttemptRecord, CallRecord
 from understudy.observability.report import BUCKETS, build_report, parse_window
 
@@ -237,7 +237,7 @@ def test_the_default_log_is_the_one_the_environment_names_else_the_data_dirs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run(capsys, "report")
-    assert code == 1 and str(usage_schema.default_path()) in err
+    assert code == 1 and str(switches.default_log_path()) in err
     named = write_log(tmp_path / "named.sqlite3", known_calls(time.time()), attempts=False)
     monkeypatch.setenv("UNDERSTUDY_USAGE_LOG", str(named))
     code, out, err = run(capsys, "report", "--json")

@@ -16,10 +16,11 @@ import pytest
 from conftest import HELLO
 
 from understudy import FallbackExhaustedError, LLMRegistry, ProfileStore, RetryPolicy
+from understudy.calls.observers import observing
 from understudy.errors import UsageLogVersionError
-from understudy.observability import usage_schema
+from understudy.observability import switches, usage_schema
 from understudy.observability.records import AttemptRecord, CallRecord
-from understudy.observability.usage_log import UsageLog, UsageLogFromEnv
+from understudy.observability.usage_log import UsageLog
 from understudy.plugins.manager import make_plugin_manager
 from understudy.testing import RateLimit, Reply, ServerError
 
@@ -417,35 +418,37 @@ def test_a_file_from_a_newer_understudy_is_refused_naming_the_file_and_the_fix(
 # -- switched on by the environment -------------------------------------------------------------------------------
 
 
-def test_the_entry_point_plugin_does_nothing_unless_the_environment_asks(
-    fake_profile: WriteProfile, profiles_dir: Path, isolated_env: Path
+def test_switched_off_the_entry_point_registers_a_plugin_with_no_hook(
+    fake_profile: WriteProfile, profiles_dir: Path
 ) -> None:
-    plugin = UsageLogFromEnv()
+    plugin = switches.usage_log_plugin()
+    assert isinstance(plugin, switches.Off) and "UNDERSTUDY_USAGE_LOG" in plugin.why
+    registry = registry_with(profiles_dir, plugin)
+    assert not observing(registry.plugin_manager)  # a call pays nothing for it
     fake_profile("main")
-    registry_with(profiles_dir, plugin).get("main").completion(messages=HELLO)
-    assert plugin.log is None
-    assert not usage_schema.default_path().exists()
+    registry.get("main").completion(messages=HELLO)
+    assert not switches.default_log_path().exists()
 
 
 @pytest.mark.parametrize("value", ["1", "true", "PATH"])
-def test_the_environment_switches_the_log_on_once_at_the_first_call(
+def test_the_environment_switches_the_log_on_when_the_plugin_manager_is_built(
     fake_profile: WriteProfile, profiles_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     chosen = tmp_path / "chosen" / "usage.sqlite3"
     monkeypatch.setenv("UNDERSTUDY_USAGE_LOG", str(chosen) if value == "PATH" else value)
     monkeypatch.setenv("UNDERSTUDY_USAGE_LOG_ATTEMPTS", "1")
-    plugin = UsageLogFromEnv()
+    plugin = switches.usage_log_plugin()
+    assert isinstance(plugin, UsageLog)
     fake_profile("main")
     llm = registry_with(profiles_dir, plugin).get("main")
     llm.completion(messages=HELLO)
     monkeypatch.setenv("UNDERSTUDY_USAGE_LOG", str(tmp_path / "elsewhere.sqlite3"))  # read once: no effect now
     llm.completion(messages=HELLO)
 
-    assert plugin.log is not None
-    assert plugin.log.flush(timeout=10)
-    plugin.log.close()
-    expected = chosen if value == "PATH" else usage_schema.default_path()
-    assert plugin.log.path == expected
+    assert plugin.flush(timeout=10)
+    plugin.close()
+    expected = chosen if value == "PATH" else switches.default_log_path()
+    assert plugin.path == expected
     assert str(expected).startswith(str(tmp_path.parent))  # the test's data dir, never the user's
     assert len(rows(expected)) == 2 and len(rows(expected, "attempts")) == 2
     assert not (tmp_path / "elsewhere.sqlite3").exists()
@@ -453,16 +456,20 @@ def test_the_environment_switches_the_log_on_once_at_the_first_call(
 
 def test_the_plugin_is_installed_as_understudys_usage_log_entry_point() -> None:
     (point,) = [p for p in entry_points(group="understudy") if p.name == "usage-log"]
-    assert point.value == "understudy.observability.usage_log:plugin"
-    assert isinstance(point.load(), UsageLogFromEnv)
+    assert point.value == "understudy.observability.switches:usage_log"
+    assert isinstance(point.load(), switches.Off)  # the suite's environment does not switch it on
 
 
-def test_loading_the_entry_point_imports_neither_the_records_nor_sqlite() -> None:
-    # Every process that builds the plugin manager loads it (`understudy check` too): it must stay cheap.
+def test_loading_the_entry_points_switched_off_imports_neither_the_records_nor_sqlite() -> None:
+    # Every process that builds the plugin manager loads them (`understudy check` too): they must stay cheap.
     code = (
-        "import sys, understudy.observability.usage_log\n"
-        "heavy = ('understudy.observability.records', 'understudy.events', 'pydantic', 'litellm')\n"
+        "import sys, understudy.observability.switches\n"
+        "heavy = ('understudy.observability.records', 'understudy.events', 'pydantic', 'litellm', 'sqlite3',\n"
+        "         'opentelemetry.trace', 'opentelemetry.metrics', 'understudy.observability.usage_log')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    env = {k: v for k, v in os.environ.items() if k != "UNDERSTUDY_USAGE_LOG"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True, env=env
+    )
     assert result.stdout.strip() == "[]"

@@ -38,9 +38,8 @@ def run_sync(
             try:
                 action = steps.throw(thrown) if thrown is not None else steps.send(send)
             except StopIteration as done:
-                if watch is not None:
-                    watch.ended(done.value, None)
-                return done.value
+                result = done.value
+                break
             send, thrown = None, None
             if isinstance(action, Call):
                 if watch is not None:
@@ -63,6 +62,9 @@ def run_sync(
         raise
     finally:
         steps.close()  # interrupted (KeyboardInterrupt ...): the walk lets go of what it holds, a probe at once
+    if watch is not None:  # outside the try: an interruption while observers hear of the end is not a second end
+        watch.ended(result, None)
+    return result
 
 
 async def run_async(
@@ -78,9 +80,8 @@ async def run_async(
             try:
                 action = steps.throw(thrown) if thrown is not None else steps.send(send)
             except StopIteration as done:
-                if watch is not None:
-                    watch.ended(done.value, None)
-                return done.value
+                result = done.value
+                break
             send, thrown = None, None
             if isinstance(action, Call):
                 if watch is not None:
@@ -103,6 +104,9 @@ async def run_async(
         raise
     finally:
         steps.close()  # cancelled: the walk lets go of what it holds (a probe) now, not when collected
+    if watch is not None:
+        watch.ended(result, None)
+    return result
 
 
 def emit_sync(emit: Callable[[Event], list[Any]], event: Event) -> None:

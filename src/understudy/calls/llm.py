@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from understudy.calls.actions import Action
     from understudy.calls.args import CompletionArgs
+    from understudy.calls.observers import Observers
     from understudy.calls.protocols import Caller, Registry
     from understudy.calls.restarts import Restart
     from understudy.calls.stats import ProfileStats
@@ -85,49 +86,54 @@ class LLM:
         is given each restarted stream once it is open.
         """
         mode = interrupt_mode(kwargs, self.profile)
-        if mode == "raise" or not kwargs.get("stream"):
-            return run_sync(self.steps(kwargs, **walk), self.registry.dispatch, self._observers(kwargs, walk, "sync"))
+        restarts = mode != "raise" and bool(kwargs.get("stream"))
+        watch = self._observers(kwargs, walk, "sync", restarts)  # first: it gives the call its id, for the walk
+        if not restarts:
+            return run_sync(self.steps(kwargs, **walk), self.registry.dispatch, watch)
         walk.setdefault("call_id", new_call_id())  # the restarts' events belong to the same call
-        watch = self._observers(kwargs, walk, "sync")
         response = run_sync(self.steps(dict(kwargs), **walk), self.registry.dispatch, watch)
         walk.pop("preface", None)  # said once, by the first walk
 
         def again(restart: Restart) -> Any:
             steps = self.steps(restart.request(kwargs), restart=restart, **walk)
-            stream = run_sync(steps, self.registry.dispatch, self._observers(kwargs, walk, "sync"))
+            stream = run_sync(steps, self.registry.dispatch, watch)  # the same call: the same observers
             if on_restart is not None:
                 on_restart(stream)
             return stream
 
-        return restarting(response, again, kwargs, continues=mode == "continue")
+        return restarting(response, again, kwargs, continues=mode == "continue", gave_up=_ended(watch))
 
     async def arun(self, kwargs: dict[str, Any], on_restart: Callable[[Any], None] | None = None, **walk: Any) -> Any:
         """The async twin of ``run``."""
         mode = interrupt_mode(kwargs, self.profile)
-        if mode == "raise" or not kwargs.get("stream"):
-            watch = self._observers(kwargs, walk, "async")
+        restarts = mode != "raise" and bool(kwargs.get("stream"))
+        watch = self._observers(kwargs, walk, "async", restarts)
+        if not restarts:
             return await run_async(self.steps(kwargs, **walk), self.registry.dispatch, watch)
         walk.setdefault("call_id", new_call_id())
-        watch = self._observers(kwargs, walk, "async")
         response = await run_async(self.steps(dict(kwargs), **walk), self.registry.dispatch, watch)
         walk.pop("preface", None)
 
         async def again(restart: Restart) -> Any:
             steps = self.steps(restart.request(kwargs), restart=restart, **walk)
-            stream = await run_async(steps, self.registry.dispatch, self._observers(kwargs, walk, "async"))
+            stream = await run_async(steps, self.registry.dispatch, watch)
             if on_restart is not None:
                 on_restart(stream)
             return stream
 
-        return async_restarting(response, again, kwargs, continues=mode == "continue")
+        return async_restarting(response, again, kwargs, continues=mode == "continue", gave_up=_ended(watch))
 
-    def _observers(self, kwargs: dict[str, Any], walk: dict[str, Any], mode: Literal["sync", "async"]) -> Any:
-        """What the plugins observing calls (``understudy_observe_call``) watch this call with, or None."""
+    def _observers(
+        self, kwargs: dict[str, Any], walk: dict[str, Any], mode: Literal["sync", "async"], restarts: bool
+    ) -> Observers | None:
+        """What the plugins observing calls (``understudy_observe_call``) watch this call with, or None.
+        ``restarts``: a stream cut after chunks went out restarts or continues, so its cut is not the end."""
         plugins = self.registry.plugin_manager
         if not observing(plugins):
             return None
         call_id = walk.setdefault("call_id", new_call_id())
-        start = CallStart(call_id, self.profile, mode, bool(kwargs.get("stream")), walk.get("route"), kwargs)
+        stream = bool(kwargs.get("stream"))
+        start = CallStart(call_id, self.profile, mode, stream, walk.get("route"), kwargs, restarts=restarts)
         return observe(plugins, start)
 
     def stats(self) -> ProfileStats:
@@ -169,3 +175,8 @@ class LLM:
 
     def __repr__(self) -> str:
         return f"LLM(profile={self.name!r}, model={self.profile.model!r})"
+
+
+def _ended(watch: Observers | None) -> Callable[[BaseException], None] | None:
+    """What a restarting stream that gives up tells the call's observers."""
+    return None if watch is None else (lambda error: watch.ended(None, error))

@@ -48,8 +48,13 @@ class CallStart:
         mode: ``"sync"`` or ``"async"``.
         stream: whether the caller asked for a stream.
         route: for a routed call, which router and rule chose the primary.
-        request: the caller's arguments (``messages``, ``tools`` ...), never the profile's settings or key.
+        request: the caller's arguments as passed (``messages``, ``tools``, ``extra_headers`` ...), not the
+            profile's settings or key. They may hold the caller's own credentials (a header): an observer that
+            records more than the messages must redact (``understudy.redaction``).
         started: the wall-clock time (``time.time()``) the call started.
+        restarts: a stream the provider cuts restarts or continues on the next profile
+            (``on_interrupt``): the cut stream's end is not the call's, and the walk of the rest of the call
+            tells the same observers (``ended`` again, with the new stream or the error).
     """
 
     call_id: str
@@ -59,6 +64,7 @@ class CallStart:
     route: str | None = None
     request: Mapping[str, Any] = field(default_factory=dict, repr=False)
     started: float = field(default_factory=time.time)
+    restarts: bool = False
 
 
 @dataclass(frozen=True, slots=True)

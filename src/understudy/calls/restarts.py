@@ -155,19 +155,36 @@ def seamless(call: dict[str, Any], profile: Profile) -> dict[str, Any]:
     return {**call, "on_interrupt": "continue" if continues else "raise"}
 
 
-def restarting(response: Any, again: Callable[[Restart], Any], kwargs: dict[str, Any], *, continues: bool) -> Any:
-    """``response`` as a stream that restarts (or, with ``continues``, goes on) when cut, if it is a stream."""
+def restarting(
+    response: Any,
+    again: Callable[[Restart], Any],
+    kwargs: dict[str, Any],
+    *,
+    continues: bool,
+    gave_up: Callable[[BaseException], None] | None = None,
+) -> Any:
+    """``response`` as a stream that restarts (or, with ``continues``, goes on) when cut, if it is a stream.
+    ``gave_up`` is told the error when a cut ends the call without a restart (a cut inside a tool call)."""
     if isinstance(response, FallbackStream):
-        return RestartingStream(response, again, continues=continues, prefix=caller_prefix(kwargs))
+        stream = RestartingStream(response, again, continues=continues, prefix=caller_prefix(kwargs))
+        stream.gave_up = gave_up
+        return stream
     return response
 
 
 def async_restarting(
-    response: Any, again: Callable[[Restart], Awaitable[Any]], kwargs: dict[str, Any], *, continues: bool
+    response: Any,
+    again: Callable[[Restart], Awaitable[Any]],
+    kwargs: dict[str, Any],
+    *,
+    continues: bool,
+    gave_up: Callable[[BaseException], None] | None = None,
 ) -> Any:
     """The async twin of ``restarting``."""
     if isinstance(response, AsyncFallbackStream):
-        return AsyncRestartingStream(response, again, continues=continues, prefix=caller_prefix(kwargs))
+        stream = AsyncRestartingStream(response, again, continues=continues, prefix=caller_prefix(kwargs))
+        stream.gave_up = gave_up
+        return stream
     return response
 
 
@@ -192,6 +209,7 @@ class _Restarting:
         self._held: list[Any] = []  # a finish, and what came after it, until the stream is known to be whole
         self._seam: Seam | None = None
         self._over = False
+        self.gave_up: Callable[[BaseException], None] | None = None  # told when a cut ends the call
 
     @property
     def profile(self) -> str:
@@ -255,6 +273,8 @@ class _Restarting:
             said = "".join(self._said)
             interrupted = _total(interrupted, said, self._sent)
             if interrupted.tool_calls:
+                if self.gave_up is not None:
+                    self.gave_up(interrupted)
                 raise interrupted
         tried = frozenset(marker.from_profile for marker in self.restarts) | {interrupted.profile}
         profile = self._stream._caller.profile

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from understudy.cli._common import EXIT_PROBLEMS, EXIT_USAGE, arrow, fail, print_json
-from understudy.observability import usage_schema
 from understudy.observability.report import build_report, parse_window
+from understudy.observability.switches import ATTEMPTS_ENV, LOG_ENV, configured_log_path, default_log_path
 
 if TYPE_CHECKING:
     import argparse
@@ -37,11 +37,11 @@ def report(args: argparse.Namespace, store: ProfileStore) -> int:
         window = parse_window(args.since)
     except ValueError as exc:
         return fail(str(exc), EXIT_USAGE)
-    path = args.log or usage_schema.configured_path() or usage_schema.default_path()
+    path = args.log or configured_log_path() or default_log_path()
     if not path.is_file():
         return fail(
-            f"no usage log at {path}. Switch it on by setting {usage_schema.LOG_ENV}=1 (or a path) where your "
-            f"program calls models ({usage_schema.ATTEMPTS_ENV}=1 for a row per attempt too), or read another "
+            f"no usage log at {path}. Switch it on by setting {LOG_ENV}=1 (or a path) where your "
+            f"program calls models ({ATTEMPTS_ENV}=1 for a row per attempt too), or read another "
             "file with --log PATH",
             EXIT_PROBLEMS,
         )

@@ -16,12 +16,14 @@ if TYPE_CHECKING:
 
     from understudy.observability.records import AttemptRecord, CallRecord
 
-__all__ = ["DURATION_BUCKETS", "METRICS", "TOKEN_BUCKETS", "Measure", "Metric", "measures"]
+__all__ = ["COST_BUCKETS", "DURATION_BUCKETS", "METRICS", "TOKEN_BUCKETS", "Measure", "Metric", "measures"]
 
 DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 """Seconds; the GenAI conventions' advice for ``gen_ai.client.operation.duration``."""
 TOKEN_BUCKETS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 """Tokens; the GenAI conventions' advice for ``gen_ai.client.token.usage``."""
+COST_BUCKETS: Final = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+"""USD per call."""
 
 _ATTEMPT: Final = (
     "gen_ai.operation.name",
@@ -83,14 +85,14 @@ METRICS: Final = (
         "counter",
         "{attempt}",
         "Model calls made, by profile and whether they were a fallback",
-        ("understudy.profile", "understudy.fallback"),
+        ("understudy.profile", "understudy.fallback", "understudy.route"),
     ),
     Metric(
         "understudy.failures",
         "counter",
         "{attempt}",
-        "Model calls that failed, by profile and error type",
-        ("understudy.profile", "error.type"),
+        "Model calls that failed, by profile and error type (a caller giving up is not counted)",
+        ("understudy.profile", "error.type", "understudy.route"),
     ),
     Metric(
         "understudy.fallbacks",
@@ -104,21 +106,29 @@ METRICS: Final = (
         "counter",
         "{skip}",
         "Profiles passed over without a call (cooling down, unable to serve, broken), by reason",
-        ("understudy.profile", "error.type"),
+        ("understudy.profile", "error.type", "understudy.route"),
     ),
     Metric(
         "understudy.tokens",
         "counter",
         "{token}",
         "Tokens used, by profile and gen_ai.token.type",
-        ("understudy.profile", "gen_ai.token.type"),
+        ("understudy.profile", "gen_ai.token.type", "understudy.route"),
     ),
     Metric(
         "understudy.cost",
         "counter",
         "USD",
         "What model calls cost where the price is known, by profile",
-        ("understudy.profile",),
+        ("understudy.profile", "understudy.route"),
+    ),
+    Metric(
+        "understudy.call.cost",
+        "histogram",
+        "USD",
+        "What each call cost in all (every attempt whose price is known), by primary profile",
+        ("understudy.profile", "understudy.route", "understudy.outcome"),
+        COST_BUCKETS,
     ),
 )
 """Every metric, in the order docs/observability.md lists them."""
@@ -157,21 +167,25 @@ def measures(record: CallRecord) -> Iterator[Measure]:
         yield Measure(
             "understudy.attempts",
             1,
-            {"understudy.profile": attempt.profile, "understudy.fallback": attempt.as_fallback},
+            {"understudy.profile": attempt.profile, "understudy.fallback": attempt.as_fallback, **route},
         )
-        if attempt.error_type:
+        if attempt.error_type and not attempt.cancelled:  # a caller giving up is no failure of the model
             yield Measure(
-                "understudy.failures", 1, {"understudy.profile": attempt.profile, "error.type": attempt.error_type}
+                "understudy.failures",
+                1,
+                {"understudy.profile": attempt.profile, "error.type": attempt.error_type, **route},
             )
         usage = {k: v for k, v in attributes.items() if k != "error.type"}
         for kind, tokens in (("input", attempt.input_tokens), ("output", attempt.output_tokens)):
             if tokens is not None:
                 yield Measure("gen_ai.client.token.usage", tokens, {**usage, "gen_ai.token.type": kind})
                 yield Measure(
-                    "understudy.tokens", tokens, {"understudy.profile": attempt.profile, "gen_ai.token.type": kind}
+                    "understudy.tokens",
+                    tokens,
+                    {"understudy.profile": attempt.profile, "gen_ai.token.type": kind, **route},
                 )
         if attempt.cost:
-            yield Measure("understudy.cost", attempt.cost, {"understudy.profile": attempt.profile})
+            yield Measure("understudy.cost", attempt.cost, {"understudy.profile": attempt.profile, **route})
     for source, target, error_type in record.fallbacks:
         yield Measure(
             "understudy.fallbacks",
@@ -179,9 +193,13 @@ def measures(record: CallRecord) -> Iterator[Measure]:
             {"understudy.fallback.from": source, "understudy.fallback.to": target, "error.type": error_type, **route},
         )
     for skip in record.skipped:
-        yield Measure("understudy.skips", 1, {"understudy.profile": skip.profile, "error.type": skip.error_type})
+        yield Measure(
+            "understudy.skips", 1, {"understudy.profile": skip.profile, "error.type": skip.error_type, **route}
+        )
     call: dict[str, str | bool] = {"understudy.profile": record.primary, **route, "understudy.outcome": record.outcome}
     yield Measure("understudy.call.duration", record.duration, call)
+    if record.total_cost is not None:
+        yield Measure("understudy.call.cost", record.total_cost, call)
     yield Measure(
         "understudy.calls", 1, {**call, **({"understudy.served_by": record.served_by} if record.served_by else {})}
     )

@@ -1,9 +1,9 @@
 """OpenTelemetry: a span per call with a child span per attempt, and understudy's metrics (``understudy[otel]``).
 
-Built in: installing the extra switches it on (``understudy`` entry point ``otel``; block it with
-``UNDERSTUDY_DISABLE_PLUGINS=otel``). It exports through the providers the application configured
-(``opentelemetry.trace.set_tracer_provider`` ...) and does nothing until one is (it looks again once a
-second, so a provider set later is used within a second).
+Built in: installing the extra switches it on (``understudy`` entry point ``otel``, in
+``understudy.observability.switches``; block it with ``UNDERSTUDY_DISABLE_PLUGINS=otel``). It exports through
+the providers the application configured (``opentelemetry.trace.set_tracer_provider`` ...) and does nothing
+until one is (it looks again once a second, so a provider set later is used within a second).
 To use providers of your own instead of the global ones, register an instance::
 
     from understudy import get_plugin_manager
@@ -16,6 +16,9 @@ Prompts and answers are recorded only when asked (``capture_content=True``, or t
 span attribute and metric.
 
 This module imports nothing of OpenTelemetry until a call is observed.
+
+Raises:
+    ImportError: ``OpenTelemetry()`` where OpenTelemetry is not installed (``pip install 'understudy[otel]'``).
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from understudy.observability.switches import switched_on
 from understudy.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from understudy.calls.observers import CallObserver, CallStart
 
-__all__ = ["CAPTURE_CONTENT_ENV", "OpenTelemetry", "plugin"]
+__all__ = ["CAPTURE_CONTENT_ENV", "RECHECK_SECONDS", "OpenTelemetry"]
 
 CAPTURE_CONTENT_ENV: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 RECHECK_SECONDS: Final = 1.0
@@ -50,46 +54,32 @@ class OpenTelemetry:
     def __init__(
         self, *, tracer_provider: Any = None, meter_provider: Any = None, capture_content: bool | None = None
     ) -> None:
+        if importlib.util.find_spec("opentelemetry.trace") is None:
+            raise ImportError("OpenTelemetry() needs OpenTelemetry: pip install 'understudy[otel]'")
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.capture_content = capture_content
-        self._telemetry: Any = None  # otel_traces.Telemetry, for the providers in use
         self._idle_until = 0.0  # no provider was configured when last asked: until then, do not ask again
 
     @hookimpl
     def understudy_observe_call(self, call: CallStart) -> CallObserver | None:
-        if not _installed() or time.monotonic() < self._idle_until:
+        if time.monotonic() < self._idle_until:
             return None
-        from understudy.observability import otel_traces
+        from understudy.observability import otel_metrics, otel_traces
 
-        tracer_provider, meter_provider = otel_traces.providers(self.tracer_provider, self.meter_provider)
-        if tracer_provider is None and meter_provider is None:  # nothing would be exported
+        tracer_provider, metered = otel_metrics.configured(self.tracer_provider, self.meter_provider)
+        if tracer_provider is None and not metered:  # nothing would be exported
             # Asking OpenTelemetry again reads the environment twice (10 us a call): ask once a second.
             self._idle_until = time.monotonic() + RECHECK_SECONDS
             return None
-        telemetry = self._telemetry
-        if telemetry is None or not telemetry.uses(tracer_provider, meter_provider):
-            telemetry = self._telemetry = otel_traces.Telemetry(tracer_provider, meter_provider)
-        return otel_traces.Traced(call, telemetry, capture=self._capturing())
+        tracer = otel_metrics.tracer_for(tracer_provider) if tracer_provider is not None else None
+        meters = otel_metrics.meters_for(self.meter_provider) if metered else None
+        return otel_traces.Traced(call, tracer, meters, capture=self._capturing())
 
     def _capturing(self) -> bool:
         if self.capture_content is not None:
             return self.capture_content
-        return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in ("1", "true", "yes")
+        return switched_on(os.environ.get(CAPTURE_CONTENT_ENV))
 
     def __repr__(self) -> str:
         return "OpenTelemetry()"
-
-
-_found: bool | None = None
-
-
-def _installed() -> bool:
-    global _found
-    if _found is None:
-        _found = importlib.util.find_spec("opentelemetry.trace") is not None
-    return _found
-
-
-plugin: Final = OpenTelemetry()
-"""The instance the entry point registers: global providers, content capture from the environment."""

@@ -1,4 +1,4 @@
-"""The spans and metric points of one call, for ``understudy.observability.otel`` (imported on first use).
+"""The spans of one call, for ``understudy.observability.otel`` (imported on first use).
 
 A call is a span ``understudy <primary>``; each attempt is a child span ``chat <model>`` with the GenAI
 conventions' attributes, current while the request is made (so an HTTP client's own spans nest under it). A
@@ -9,28 +9,26 @@ skips, fallbacks and routing are events on the call's span.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import metrics, trace
-from opentelemetry.metrics import Observation
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from understudy import __version__
 from understudy.events import AttemptFailed
-from understudy.observability.measures import METRICS, attempt_attributes, measures
+from understudy.observability.measures import attempt_attributes
 from understudy.observability.records import Recorder
 from understudy.redaction import redact, redact_mapping
 
 if TYPE_CHECKING:
     from understudy.calls.observers import CallStart
     from understudy.events import Event
+    from understudy.observability.otel_metrics import Meters
     from understudy.observability.records import AttemptRecord, CallRecord
     from understudy.profiles.profile import Profile
 
-__all__ = ["Telemetry", "Traced", "providers"]
+__all__ = ["Traced"]
 
 _REQUEST_PARAMS = (
     ("temperature", "gen_ai.request.temperature"),
@@ -43,82 +41,19 @@ _REQUEST_PARAMS = (
 _EVENT_SKIPS = {"kind", "call_id", "primary", "route", "timestamp", "attempts"}
 
 
-def providers(tracer_provider: Any, meter_provider: Any) -> tuple[Any, Any]:
-    """The providers to use: those given, else the global ones once the application set them (else None)."""
-    if tracer_provider is None:
-        tracer_provider = trace.get_tracer_provider()
-        if isinstance(tracer_provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
-            tracer_provider = None
-    if meter_provider is None:
-        meter_provider = metrics.get_meter_provider()
-        if isinstance(meter_provider, metrics.NoOpMeterProvider) or type(meter_provider).__name__.startswith("_Proxy"):
-            meter_provider = None
-    return tracer_provider, meter_provider
-
-
-class Telemetry:
-    """A tracer and the instruments of ``METRICS``, for one pair of providers.
-
-    Counters are kept here and read by the SDK when it collects (observable counters): adding to a dict is
-    about 1 µs, a synchronous counter's ``add`` 10-15 µs, and a call adds to several. Histograms are recorded
-    as they come.
-    """
-
-    def __init__(self, tracer_provider: Any, meter_provider: Any) -> None:
-        self._providers = (tracer_provider, meter_provider)
-        self.tracer = tracer_provider.get_tracer("understudy", __version__) if tracer_provider is not None else None
-        self.histograms: dict[str, Any] = {}
-        self.counters: dict[str, dict[frozenset[tuple[str, str | bool]], float]] = {}
-        self._lock = threading.Lock()
-        if meter_provider is None:
-            return
-        meter = meter_provider.get_meter("understudy", __version__)
-        for metric in METRICS:
-            if metric.kind == "counter":
-                totals: dict[frozenset[tuple[str, str | bool]], float] = {}
-                self.counters[metric.name] = totals
-                meter.create_observable_counter(metric.name, [self._reader(totals)], metric.unit, metric.description)
-            else:
-                self.histograms[metric.name] = meter.create_histogram(
-                    metric.name, metric.unit, metric.description, explicit_bucket_boundaries_advisory=metric.buckets
-                )
-
-    def uses(self, tracer_provider: Any, meter_provider: Any) -> bool:
-        return self._providers[0] is tracer_provider and self._providers[1] is meter_provider
-
-    def count(self, record: CallRecord) -> None:
-        if not self.counters:
-            return
-        for point in measures(record):
-            totals = self.counters.get(point.name)
-            if totals is None:
-                self.histograms[point.name].record(point.value, point.attributes)
-                continue
-            key = frozenset(point.attributes.items())
-            with self._lock:
-                totals[key] = totals.get(key, 0) + point.value
-
-    def _reader(self, totals: dict[frozenset[tuple[str, str | bool]], float]) -> Any:
-        def observe(options: Any) -> list[Observation]:
-            with self._lock:
-                return [Observation(value, dict(key)) for key, value in totals.items()]
-
-        return observe
-
-
 class Traced(Recorder):
-    """One call's spans; its metric points when it is over."""
+    """One call's spans (with ``tracer``), and its metric points when it is over (on ``meters``)."""
 
-    def __init__(self, start: CallStart, telemetry: Telemetry, *, capture: bool) -> None:
+    def __init__(self, start: CallStart, tracer: Any, meters: Meters | None, *, capture: bool) -> None:
         super().__init__(start)
-        self._telemetry = telemetry
+        self._tracer = tracer
+        self._meters = meters
         self._capture = capture
         self._span: Any = None
         self._parent: Any = None
         self._attempt_spans: dict[int, Any] = {}
         self._token: Any = None
         self._pending: tuple[AttemptRecord, Any, int] | None = None  # a failed attempt, until its event comes
-        tracer = telemetry.tracer
         if tracer is not None:
             attributes: dict[str, Any] = {"understudy.profile": start.profile.name, "understudy.call_id": start.call_id}
             if start.route:
@@ -149,7 +84,7 @@ class Traced(Recorder):
 
     def attempt_opened(self, attempt: AttemptRecord) -> None:
         self._flush()
-        tracer = self._telemetry.tracer
+        tracer = self._tracer
         if tracer is None:
             return
         attributes: dict[str, Any] = attempt_attributes(attempt)
@@ -205,7 +140,8 @@ class Traced(Recorder):
 
     def finished(self, record: CallRecord) -> None:
         self._flush()
-        self._telemetry.count(record)
+        if self._meters is not None:
+            self._meters.count(record)
         span = self._span
         if span is None:
             return

@@ -47,6 +47,7 @@ class AttemptRecord:
     duration: float = 0.0  # seconds, to the response (for a stream, to its end)
     first_chunk: float | None = None  # a stream's: seconds to its first chunk
     error_type: str | None = None
+    cancelled: bool = False  # the caller gave up during it (error_type says how): not the model's failure
     message: str | None = None  # the error's text, redacted
     will_retry: bool = False
     input_tokens: int | None = None
@@ -188,6 +189,7 @@ class Recorder:
                 self.attempt_ended(None, error)
             record.error_type = type(error).__name__
             record.outcome = _outcome(error)
+            record.served_by = None  # a restarted stream's first profile served a part, then failed
             record.duration = time.perf_counter() - self._clock
             self.finished(record)
             return
@@ -220,8 +222,11 @@ class Recorder:
         attempt.duration = time.perf_counter() - attempt._clock
         _usage(attempt, end.usage)
         attempt.cost = end.cost
-        if end.error is not None:  # cut after chunks went out: the caller got StreamInterruptedError
+        if end.error is not None:  # cut after chunks went out
             self._failed(attempt, end.error)
+            if self.start.restarts:  # the call goes on on the next profile: its walk tells us the rest
+                self.attempt_closed(attempt)
+                return
             record.outcome, record.error_type = "failed", "StreamInterruptedError"
         self.attempt_closed(attempt)
         record.duration = time.perf_counter() - self._clock
@@ -229,6 +234,7 @@ class Recorder:
 
     def _failed(self, attempt: AttemptRecord, error: BaseException) -> None:
         attempt.error_type = type(error).__name__
+        attempt.cancelled = not isinstance(error, Exception)
         provider = getattr(error, "llm_provider", None)
         if isinstance(provider, str) and provider:
             attempt.provider = provider

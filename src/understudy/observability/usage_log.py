@@ -1,8 +1,9 @@
 """The usage log: one SQLite row per finished call (and, if asked, per attempt), for ``understudy report``.
 
 Opt in without code by setting ``UNDERSTUDY_USAGE_LOG`` (``1`` for ``<user data dir>/usage.sqlite3``, or a
-path) and, for a row per attempt too, ``UNDERSTUDY_USAGE_LOG_ATTEMPTS=1``: the ``usage-log`` entry point reads
-them at the first call. Or register an instance::
+path) and, for a row per attempt too, ``UNDERSTUDY_USAGE_LOG_ATTEMPTS=1``: the ``usage-log`` entry point
+(``understudy.observability.switches``) reads them when the plugin manager is built. Or register an
+instance::
 
     from understudy import get_plugin_manager
     from understudy.observability.usage_log import UsageLog
@@ -22,7 +23,6 @@ The file and its tables are described in ``understudy.observability.usage_schema
 from __future__ import annotations
 
 import atexit
-import functools
 import logging
 import os
 import queue
@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from understudy.observability import usage_schema
+from understudy.observability.records import Recorder
+from understudy.observability.switches import default_log_path
 from understudy.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from understudy.calls.observers import CallObserver, CallStart
     from understudy.observability.records import CallRecord
 
-__all__ = ["UsageLog", "UsageLogFromEnv", "plugin"]
+__all__ = ["UsageLog"]
 
 logger = logging.getLogger("understudy")
 
@@ -77,7 +79,7 @@ class UsageLog:
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"UsageLog: queue_size must be at least 1, not {queue_size}")
-        self.path = Path(path).expanduser() if path is not None else usage_schema.default_path()
+        self.path = Path(path).expanduser() if path is not None else default_log_path()
         self.attempts = attempts
         self.written = 0
         self.dropped = 0
@@ -91,7 +93,7 @@ class UsageLog:
 
     @hookimpl
     def understudy_observe_call(self, call: CallStart) -> CallObserver:
-        return _logged()(call, self.log)
+        return _Logged(call, self.log)
 
     def log(self, record: CallRecord) -> bool:
         """Queue ``record`` for the writer, never waiting; False when the queue was full and it was dropped."""
@@ -203,54 +205,12 @@ if hasattr(os, "register_at_fork"):  # a forked worker (gunicorn, multiprocessin
     os.register_at_fork(after_in_child=_after_fork)
 
 
-class UsageLogFromEnv:
-    """The entry point's plugin: a ``UsageLog`` when ``UNDERSTUDY_USAGE_LOG`` is set, else nothing at all.
+class _Logged(Recorder):
+    """One call's record, handed to the log when the call is over."""
 
-    The environment is read once, at the first call: ``UNDERSTUDY_USAGE_LOG`` is ``1`` (or ``true``) for the
-    default file, or a path; ``UNDERSTUDY_USAGE_LOG_ATTEMPTS=1`` writes a row per attempt too.
-    """
+    def __init__(self, start: CallStart, log: Callable[[CallRecord], object]) -> None:
+        super().__init__(start)
+        self._log = log
 
-    def __init__(self) -> None:
-        self.log: UsageLog | None = None
-        self._read = False
-        self._lock = threading.Lock()
-
-    @hookimpl
-    def understudy_observe_call(self, call: CallStart) -> CallObserver | None:
-        if not self._read:
-            self._configure()
-        return self.log.understudy_observe_call(call) if self.log is not None else None
-
-    def _configure(self) -> None:
-        with self._lock:
-            if self._read:
-                return
-            path = usage_schema.configured_path()
-            if path is not None:
-                attempts = os.environ.get(usage_schema.ATTEMPTS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-                self.log = UsageLog(path, attempts=attempts)
-            self._read = True
-
-    def __repr__(self) -> str:
-        return f"UsageLogFromEnv({self.log!r})"
-
-
-@functools.cache
-def _logged() -> Callable[[CallStart, Callable[[CallRecord], object]], CallObserver]:
-    """The observer class, built at the first call: loading the entry point must not import the call's
-    records (and the event models with them), since every ``understudy check`` loads it."""
-    from understudy.observability.records import Recorder
-
-    class Logged(Recorder):
-        def __init__(self, start: CallStart, log: Callable[[CallRecord], object]) -> None:
-            super().__init__(start)
-            self._log = log
-
-        def finished(self, record: CallRecord) -> None:
-            self._log(record)
-
-    return Logged
-
-
-plugin: Final = UsageLogFromEnv()
-"""The instance the ``usage-log`` entry point registers: off unless ``UNDERSTUDY_USAGE_LOG`` is set."""
+    def finished(self, record: CallRecord) -> None:
+        self._log(record)

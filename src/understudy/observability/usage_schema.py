@@ -46,69 +46,35 @@ to the newest version when it is opened, in one transaction. A file newer than t
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import platformdirs
-
 from understudy.errors import UsageLogVersionError
+from understudy.observability.switches import LOG_ENV
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from pathlib import Path
 
     from understudy.observability.records import CallRecord
 
 __all__ = [
-    "ATTEMPTS_ENV",
-    "DATA_DIR_ENV",
     "FAILED",
-    "LOG_ENV",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "Migration",
-    "configured_path",
     "connect",
-    "default_path",
     "insert",
     "migrate",
-    "user_data_dir",
     "write",
 ]
 
-DATA_DIR_ENV: Final = "UNDERSTUDY_DATA_DIR"
-LOG_ENV: Final = "UNDERSTUDY_USAGE_LOG"
-ATTEMPTS_ENV: Final = "UNDERSTUDY_USAGE_LOG_ATTEMPTS"
-FILE_NAME: Final = "usage.sqlite3"
 BUSY_TIMEOUT: Final = 5.0  # seconds SQLite waits for another process's lock before it reports "locked"
 RETRY_WAITS: Final = (0.05, 0.2, 1.0)  # then, seconds between the tries of a transaction that still found it locked
 FAILED: Final = "(fallback_error IS NOT NULL OR error_type IS NOT NULL)"
 """The calls that failed or left their primary, as ``calls_failed`` says it: a query that says it alike uses it."""
-_ON: Final = frozenset({"1", "true", "yes", "on"})
-_OFF: Final = frozenset({"", "0", "false", "no", "off"})
-
-
-def user_data_dir() -> Path:
-    """understudy's directory in the user's data dir, or ``UNDERSTUDY_DATA_DIR`` when set."""
-    override = os.environ.get(DATA_DIR_ENV)
-    return Path(override).expanduser() if override else platformdirs.user_data_path("understudy")
-
-
-def default_path() -> Path:
-    """Where the usage log is written unless a path is given: ``usage.sqlite3`` in ``user_data_dir()``."""
-    return user_data_dir() / FILE_NAME
-
-
-def configured_path() -> Path | None:
-    """The log ``UNDERSTUDY_USAGE_LOG`` switches on: None when unset or off, ``default_path()`` for ``1``/``true``,
-    else the path it names."""
-    value = os.environ.get(LOG_ENV, "").strip()
-    if value.lower() in _OFF:
-        return None
-    return default_path() if value.lower() in _ON else Path(value).expanduser()
 
 
 @dataclass(frozen=True, slots=True)
