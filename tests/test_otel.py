@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from understudy.testing import FakeProvider
 
 KEY = "sk-test-key-0000"
+both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 
 
 class Telemetry:
@@ -91,7 +92,7 @@ def attrs(span: ReadableSpan) -> dict[str, Any]:
     return dict(span.attributes or {})
 
 
-@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@both
 def test_a_plain_call_is_one_span_with_one_attempt_by_the_genai_conventions(
     fake_profile: WriteProfile,
     fake_provider: FakeProvider,
@@ -135,7 +136,7 @@ def test_a_plain_call_is_one_span_with_one_attempt_by_the_genai_conventions(
     assert call.events == ()
 
 
-@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@both
 def test_a_fallback_shows_the_failed_attempt_why_and_who_served(
     fake_profile: WriteProfile,
     fake_provider: FakeProvider,
@@ -177,7 +178,7 @@ def test_a_fallback_shows_the_failed_attempt_why_and_who_served(
     assert dict((a["error.type"], v) for a, v in telemetry.points("understudy.failures")) == {"RateLimitError": 1}
 
 
-@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@both
 def test_an_exhausted_chain_is_an_error_span_with_every_attempt_failed(
     fake_profile: WriteProfile,
     fake_provider: FakeProvider,
@@ -206,7 +207,7 @@ def test_an_exhausted_chain_is_an_error_span_with_every_attempt_failed(
     assert outcomes == {("exhausted", None): 1}
 
 
-@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@both
 def test_a_stream_span_lasts_until_the_stream_ends_and_carries_its_usage(
     fake_profile: WriteProfile,
     fake_provider: FakeProvider,
@@ -368,7 +369,7 @@ async def test_a_cancelled_call_ends_its_open_attempt_and_its_span(
     assert telemetry.points("understudy.failures") == []  # the caller gave up: no failure of the model
 
 
-@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@both
 def test_the_call_span_carries_the_call_id_its_events_carry(
     fake_profile: WriteProfile,
     fake_provider: FakeProvider,
@@ -387,7 +388,7 @@ def test_the_call_span_carries_the_call_id_its_events_carry(
     assert {e.call_id for e in events} == {attrs(telemetry.call_span())["understudy.call_id"]}
 
 
-@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@both
 def test_a_restarted_stream_is_one_call_with_the_cut_attempt_and_the_one_that_served(
     fake_profile: WriteProfile,
     fake_provider: FakeProvider,

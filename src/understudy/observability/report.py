@@ -67,20 +67,11 @@ class Counts(_Model):
     cost: float | None
 
 
-class ProfileUsage(_Model):
+class ProfileUsage(Counts):
     """The calls whose primary is ``profile``: what they came to (the fields of ``Counts``) and their latency in
     seconds, served or not (``p50``, ``p95``: nearest rank)."""
 
     profile: str
-    calls: int
-    served: int
-    by_fallback: int
-    exhausted: int
-    failed: int
-    cancelled: int
-    input_tokens: int
-    output_tokens: int
-    cost: float | None
     p50: float
     p95: float
 
