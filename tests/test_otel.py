@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from opentelemetry.trace import StatusCode
 
 from understudy import FallbackExhaustedError, LLMRegistry, ProfileStore, RetryPolicy, hookimpl
 from understudy.calls.observers import CallStart
+from understudy.observability import switches
 from understudy.observability.measures import METRICS
 from understudy.observability.otel import OpenTelemetry
 from understudy.plugins.manager import make_plugin_manager
@@ -442,3 +444,14 @@ def test_two_plugins_on_one_meter_provider_count_into_the_same_counters(
 
     assert sum(v for _, v in telemetry.points("understudy.calls")) == 4
     assert len(telemetry.attempts()) == 2  # spans only from the plugin that has a tracer provider
+
+
+def test_without_opentelemetry_the_entry_point_is_a_placeholder_and_the_plugin_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # what an import finds when it is not installed
+    monkeypatch.delitem(sys.modules, "opentelemetry.trace")
+    assert not switches.otel_installed()
+    assert isinstance(switches.otel_plugin(), switches.Off)
+    with pytest.raises(ImportError, match=r"pip install 'understudy\[otel\]'"):
+        OpenTelemetry()

@@ -23,12 +23,11 @@ Raises:
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from understudy.observability.switches import switched_on
+from understudy.observability.switches import otel_installed, switched_on
 from understudy.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -54,7 +53,7 @@ class OpenTelemetry:
     def __init__(
         self, *, tracer_provider: Any = None, meter_provider: Any = None, capture_content: bool | None = None
     ) -> None:
-        if importlib.util.find_spec("opentelemetry.trace") is None:
+        if not otel_installed():
             raise ImportError("OpenTelemetry() needs OpenTelemetry: pip install 'understudy[otel]'")
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider

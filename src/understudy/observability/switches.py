@@ -22,6 +22,7 @@ __all__ = [
     "Off",
     "configured_log_path",
     "default_log_path",
+    "otel_installed",
     "otel_plugin",
     "switched_on",
     "usage_log_plugin",
@@ -82,9 +83,17 @@ def usage_log_plugin() -> object:
     return UsageLog(path, attempts=switched_on(os.environ.get(ATTEMPTS_ENV)))
 
 
+def otel_installed() -> bool:
+    """Whether OpenTelemetry's API is installed (without importing it)."""
+    try:
+        return importlib.util.find_spec("opentelemetry.trace") is not None
+    except ModuleNotFoundError:  # no ``opentelemetry`` package at all: find_spec raises for a missing parent
+        return False
+
+
 def otel_plugin() -> object:
     """An ``OpenTelemetry`` on the global providers where OpenTelemetry is installed, else ``Off``."""
-    if importlib.util.find_spec("opentelemetry.trace") is None:
+    if not otel_installed():
         return Off("pip install 'understudy[otel]' for traces and metrics through OpenTelemetry")
     from understudy.observability.otel import OpenTelemetry
 
