@@ -79,6 +79,7 @@ def test_a_profile_classifier_picks_the_tier_and_its_candidates_become_primary_a
         router="tiered",
         fallbacks={"*": ["big-backup"]},
         reason="classifier profile 'router-mini' labelled the request 'complex'",
+        candidates=("big", "big-backup"),
     )
 
 

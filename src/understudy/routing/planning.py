@@ -13,7 +13,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from understudy.calls import backend
 from understudy.calls.llm import LLM
 from understudy.calls.strategy import FallbackStrategy
 from understudy.errors import ProfileError
@@ -21,6 +20,7 @@ from understudy.events import RouteChosen
 from understudy.profiles.profile import Profile
 from understudy.routing.deciding import default_decision, routing_failure
 from understudy.routing.overrides import validate_overrides
+from understudy.routing.ranking import unit_cost
 from understudy.routing.routes import RouteDecision
 from understudy.routing.sessions import SessionBook, SessionState, Stickiness
 
@@ -101,15 +101,9 @@ class Planner:
 
     def _session_plan(self, decision: RouteDecision, state: SessionState, session: str | None) -> Plan:
         rules = self.stickiness
-        kept = False
-        if (
-            rules.switch_cost
-            and state.picked is not None
-            and state.picked != decision.profile
-            and not self._cheaper_by(decision.profile, state.picked, rules.switch_cost)
-        ):
-            kept = True
-            why = f"kept on {state.picked!r}: {decision.profile!r} is not cheaper by more than {rules.switch_cost:g}x"
+        why = self._keeps(decision, state) if rules.switch_cost else None
+        kept = why is not None
+        if why is not None and state.picked is not None:
             previous = state.decision or RouteDecision(profile=state.picked, router=decision.router)
             decision = previous.model_copy(update={"reason": f"{decision.reason}; {why}", "error": None})
         route = f"{decision.router}:{decision.route or 'default'}"
@@ -129,6 +123,24 @@ class Planner:
                 if session is not None:
                     self.sessions.unstick(session, stuck)
         return plan
+
+    def _keeps(self, decision: RouteDecision, state: SessionState) -> str | None:
+        """Why the switch cost keeps the session on its incumbent instead of ``decision``'s pick, or None.
+
+        Only a real decision moves a session: one the router made because routing failed (a classifier that
+        timed out) keeps it where it is. A real decision keeps it only while the incumbent is fit for the
+        request (one of the decision's candidates: a tier's) and the new pick is not cheaper by the factor.
+        """
+        incumbent, factor = state.picked, self.stickiness.switch_cost or 1.0
+        if incumbent is None or incumbent == decision.profile:
+            return None
+        if decision.error is not None:
+            return f"kept on {incumbent!r}: routing failed, and only a real decision moves a session"
+        if decision.candidates and incumbent not in decision.candidates:
+            return None  # the request is for another tier: the incumbent is not fit for it, cheap or not
+        if self._cheaper_by(decision.profile, incumbent, factor):
+            return None
+        return f"kept on {incumbent!r}: {decision.profile!r} is not cheaper by more than {factor:g}x"
 
     def _variant(self, decision: RouteDecision) -> LLM:
         """The picked profile's LLM, with the route's overrides and fallbacks applied for this call."""
@@ -185,9 +197,8 @@ class Planner:
 
     def _unit_cost(self, name: str) -> float | None:
         try:
-            info = backend.litellm().get_model_info(self.registry.get(name).profile.model)
-            return float(info["input_cost_per_token"]) + float(info["output_cost_per_token"])
-        except Exception:
+            return unit_cost(self.registry.get(name).profile)
+        except Exception:  # a profile that no longer loads: its cost is unknown
             return None
 
 

@@ -1,7 +1,8 @@
 """RoutedLLM: what an agent holds when a router picks the primary. It routes, then falls back.
 
 Per call: plugins (``understudy_route``) or the router choose the primary from the context; the session's
-stickiness may keep it elsewhere; then the usual fallback walk runs from there. Nothing about routing may
+stickiness may keep it elsewhere (and ``decision_ttl`` may reuse the session's last decision instead of routing
+again); then the usual fallback walk runs from there. Nothing about routing may
 block a call: a router or plugin that raises, or a decision that cannot be built, sends the call to the
 router's default profile with a ``RoutingFailed`` event.
 """
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from understudy.calls.responses import mark_route, served_by
 from understudy.routing.deciding import Decider
+from understudy.routing.decision_memory import DecisionMemory
 from understudy.routing.planning import Planner
 from understudy.routing.sessions import Stickiness
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
     from understudy.calls.args import CompletionArgs
     from understudy.calls.protocols import Registry
+    from understudy.events import RoutingFailed
     from understudy.routing.planning import Plan
     from understudy.routing.routes import RouteDecision, Router
     from understudy.routing.sessions import SessionBook
@@ -41,6 +44,7 @@ class RoutedLLM:
         self.registry = registry
         self._decider = Decider(router, registry.plugin_manager)
         self._planner = Planner(registry, router, Stickiness.of(stickiness))
+        self._memory = _memory(self._planner.stickiness)
 
     @property
     def router(self) -> Router:
@@ -57,6 +61,7 @@ class RoutedLLM:
     @stickiness.setter
     def stickiness(self, stickiness: Stickiness) -> None:
         self._planner.stickiness = stickiness
+        self._memory = _memory(stickiness)
 
     @property
     def sessions(self) -> SessionBook:
@@ -75,7 +80,10 @@ class RoutedLLM:
             context: what the router matches on (``{"platform": "discord", ...}``).
             session: a key shared by the calls of one conversation, for stickiness.
         """
-        decision, failures = self._decider.decide(context or {}, kwargs.get("messages"))
+        reused = self._reused(session)
+        decision, failures = reused or self._decider.decide(context or {}, kwargs.get("messages"))
+        if reused is None:
+            self._learn(session, decision)
         plan = self._planner.plan(decision, failures, session)
         try:
             response = plan.llm.run(
@@ -97,7 +105,10 @@ class RoutedLLM:
     ) -> Any:
         """The async twin of ``completion``. A router with ``aselect`` (``TieredRouter``) is awaited, so a slow
         classifier holds neither the event loop nor its executor."""
-        decision, failures = await self._decider.adecide(context or {}, kwargs.get("messages"))
+        reused = self._reused(session)
+        decision, failures = reused or await self._decider.adecide(context or {}, kwargs.get("messages"))
+        if reused is None:
+            self._learn(session, decision)
         plan = self._planner.plan(decision, failures, session)
         try:
             response = await plan.llm.arun(
@@ -117,6 +128,16 @@ class RoutedLLM:
     def decide(self, context: Mapping[str, Any], messages: Sequence[Mapping[str, Any]] | None = None) -> RouteDecision:
         """The route a call with this context would take. Calls no model, unless the router's classifier is one."""
         return self._decider.decide(context, messages)[0]
+
+    def _reused(self, session: str | None) -> tuple[RouteDecision, list[RoutingFailed]] | None:
+        """The session's last real decision, while ``decision_ttl`` lasts; None: route the call."""
+        memory = self._memory
+        decision = memory.get(session) if memory is not None and session is not None else None
+        return (decision, []) if decision is not None else None
+
+    def _learn(self, session: str | None, decision: RouteDecision) -> None:
+        if self._memory is not None and session is not None:
+            self._memory.put(session, decision)
 
     def _after(self, plan: Plan, session: str | None, response: Any) -> None:
         plan.serving = serving = served_by(response) if response is not None else None
@@ -146,3 +167,8 @@ class RoutedLLM:
 
     def __repr__(self) -> str:
         return f"RoutedLLM(router={self.router!r}, stickiness={self.stickiness.mode!r})"
+
+
+def _memory(stickiness: Stickiness) -> DecisionMemory | None:
+    ttl = stickiness.decision_ttl
+    return DecisionMemory(ttl, stickiness.max_sessions) if ttl is not None else None

@@ -29,7 +29,10 @@ class RouteDecision(BaseModel):
         fallbacks: a fallbacks table that replaces the profile's for this call; None keeps the profile's.
         reason: one human line: what matched, or why the default was used.
         error: set when the router fell back to its default because something failed (a classifier timed
-            out or raised); the routed LLM then emits ``RoutingFailed`` with it.
+            out or raised); the routed LLM then emits ``RoutingFailed`` with it. Such a decision never
+            re-anchors a sticky session.
+        candidates: the profiles the rule that decided considers fit for the request (a tier's), best first;
+            with a switch cost, a session keeps its incumbent only while it is one of them. Empty: any.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -41,6 +44,7 @@ class RouteDecision(BaseModel):
     fallbacks: dict[str, list[str]] | None = None
     reason: str = ""
     error: str | None = None
+    candidates: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -33,6 +33,9 @@ class Stickiness(BaseModel):
         switch_cost: keep a session on its current pick unless the new pick is cheaper by more than this
             factor (1.5: at least a third cheaper). None never holds a session back.
         max_sessions: sessions remembered; the least recently used are forgotten first.
+        decision_ttl: seconds a session's last real routing decision is reused instead of routing again
+            (``understudy.routing.decision_memory``): a tiered router's classifier is then asked once per
+            conversation and ttl, not every turn. None routes every call.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -41,6 +44,7 @@ class Stickiness(BaseModel):
     ttl: Annotated[float, Field(gt=0)] | None = None
     switch_cost: Annotated[float, Field(ge=1)] | None = None
     max_sessions: Annotated[int, Field(gt=0)] = 10_000
+    decision_ttl: Annotated[float, Field(gt=0)] | None = None
 
     @model_validator(mode="after")
     def _ttl_with_mode(self) -> Stickiness:
@@ -51,7 +55,7 @@ class Stickiness(BaseModel):
     @property
     def remembers(self) -> bool:
         """Whether sessions need memory at all (``per_call`` without a switch cost does not)."""
-        return self.mode != "per_call" or self.switch_cost is not None
+        return self.mode != "per_call" or self.switch_cost is not None or self.decision_ttl is not None
 
     @classmethod
     def of(cls, value: Stickiness | str | float | None) -> Stickiness:
@@ -138,6 +142,8 @@ class SessionBook:
             if state is None or number < state.applied:
                 return  # forgotten while the call ran, or a newer call already decided where it is
             state.applied = number
+            if decision.error is not None:
+                return  # routing failed and the router guessed (its default): a guess never re-anchors
             if (state.picked, state.route) != (picked, route):
                 state.picked, state.route, state.stuck_on = picked, route, None  # what stuck belonged to the old route
             state.decision = decision

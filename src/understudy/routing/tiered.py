@@ -29,18 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from understudy.calls import backend
 from understudy.profiles.store import ProfileStore
-from understudy.redaction import redact
 from understudy.routing import classifier_pool
+from understudy.routing.classifier_runs import Outcome, ask_profile, call_function, describe, shorten
+from understudy.routing.ranking import Rankings
 from understudy.routing.routes import RouteDecision
 from understudy.routing.tiers_config import (
     DEFAULT_TIMEOUT,
@@ -65,8 +64,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_TIMEOUT", "Classifier", "ClassifierFunction", "Tier", "TieredRouter"]
 
 logger = logging.getLogger("understudy")
-
-_REASON_CHARS: Final = 200
 
 ClassifierFunction: TypeAlias = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]] | None], str | Awaitable[str]]
 """Puts a request in a tier: called with the call's context and messages, returns a tier name exactly.
@@ -133,6 +130,7 @@ class TieredRouter:
         self._system_prompt = system_prompt(self.tiers, default_tier)
         self._tier_pattern = tier_pattern(self.tiers)
         self._by_folded = {tier.casefold(): tier for tier in self.tiers}
+        self._rankings = Rankings(self.tiers, registry)
 
     # -- loading --------------------------------------------------------------------------------------------
 
@@ -227,10 +225,8 @@ class TieredRouter:
 
     def profiles(self) -> list[str]:
         """Every candidate of every tier, then the classifier profile: what ``understudy check`` checks."""
-        names = [name for tier in self.tiers.values() for name in tier.profiles]
-        if isinstance(self.classifier, str):
-            names.append(self.classifier)
-        return list(dict.fromkeys(names))
+        classifier = [self.classifier] if isinstance(self.classifier, str) else []
+        return list(dict.fromkeys([*(name for tier in self.tiers.values() for name in tier.profiles), *classifier]))
 
     def check(self, store: ProfileStore | None = None) -> list[str]:
         """The problems of the profiles this router can reach: those that do not exist or do not load.
@@ -249,7 +245,7 @@ class TieredRouter:
 
     def _start(
         self, context: Mapping[str, Any], messages: Sequence[Mapping[str, Any]] | None
-    ) -> RouteDecision | Future[_Outcome]:
+    ) -> RouteDecision | Future[Outcome]:
         """Submit the classifier to a worker, or return the decision when there is nothing to ask."""
         try:
             function = self._function
@@ -257,7 +253,7 @@ class TieredRouter:
                 # Snapshots: after a timeout the caller goes on, and may change its context while the late
                 # classifier still reads it.
                 arguments = (dict(context or {}), list(messages) if messages is not None else None)
-                return classifier_pool.shared.submit(lambda: _call_function(function, *arguments, self.name))
+                return classifier_pool.shared.submit(lambda: call_function(function, *arguments, self.name))
             if self._asked is None:
                 raise AssertionError("unreachable: __init__ requires a registry for a profile classifier")
             registry, profile = self._asked
@@ -265,12 +261,12 @@ class TieredRouter:
             prompt = classifier_prompt(self._system_prompt, messages)
             if prompt is None:
                 return self._fallback("had no user message to label")
-            return classifier_pool.shared.submit(lambda: _ask_profile(registry, profile, prompt, self.name))
+            return classifier_pool.shared.submit(lambda: ask_profile(registry, profile, prompt, self.name))
         except Exception as exc:  # routing never breaks a call
             logger.warning("router %r could not start its classifier", self.name, exc_info=True)
-            return self._fallback(f"could not start: {_describe(exc)}")
+            return self._fallback(f"could not start: {describe(exc)}")
 
-    def _finish(self, job: Future[_Outcome]) -> RouteDecision:
+    def _finish(self, job: Future[Outcome]) -> RouteDecision:
         """The decision once the wait is over, whether or not the classifier answered."""
         if not job.done():
             if job.cancel():
@@ -283,25 +279,25 @@ class TieredRouter:
         try:
             outcome = job.result()
         except BaseException as exc:  # the worker itself failed: still only a routing failure
-            outcome = _Outcome(error=exc)
+            outcome = Outcome(error=exc)
         if outcome.error is not None:
-            return self._fallback(f"raised {_describe(outcome.error)}")
+            return self._fallback(f"raised {describe(outcome.error)}")
         if isinstance(self.classifier, str):
             return self._from_label(self.classifier, outcome.answer)
         answer = outcome.answer
         if isinstance(answer, str) and answer in self.tiers:
             return self._decision(answer, f"classifier {_label(self.classifier)} chose tier {answer!r}", chosen=True)
-        return self._fallback(f"returned {_shorten(repr(answer))}, which is not a tier ({_list(self.tiers)})")
+        return self._fallback(f"returned {shorten(repr(answer))}, which is not a tier ({_list(self.tiers)})")
 
     def _from_label(self, profile: str, answer: object) -> RouteDecision:
         """Read a model's answer leniently: the first tier name in it, whatever the case and punctuation."""
         text = answer if isinstance(answer, str) else ""
         found = self._tier_pattern.search(text)
         if found is None:
-            shown = _shorten(repr(answer)) if answer is not None else "nothing"
+            shown = shorten(repr(answer)) if answer is not None else "nothing"
             return self._fallback(f"answered {shown}, which names no tier ({_list(self.tiers)})")
         tier = self._by_folded[found.group(0).casefold()]
-        said = f" (it answered {_shorten(repr(text.strip()))})" if text.strip() != tier else ""
+        said = f" (it answered {shorten(repr(text.strip()))})" if text.strip() != tier else ""
         return self._decision(tier, f"classifier profile {profile!r} labelled the request {tier!r}{said}", chosen=True)
 
     def _fallback(self, why: str) -> RouteDecision:
@@ -311,13 +307,14 @@ class TieredRouter:
         return decision.model_copy(update={"error": f"the classifier {why}"})
 
     def _decision(self, tier: str, reason: str, *, chosen: bool) -> RouteDecision:
-        first, *rest = self.tiers[tier].profiles
+        first, *rest = self._rankings.of(tier)
         return RouteDecision(
             profile=first,
             route=f"tier:{tier}" if chosen else None,
             router=self.name,
             fallbacks={"*": rest},
-            reason=reason,
+            reason=reason + self._rankings.why(tier),
+            candidates=(first, *rest),
         )
 
     def __repr__(self) -> str:
@@ -327,55 +324,6 @@ class TieredRouter:
             f"TieredRouter(name={self.name!r}, tiers={tiers!r}, default_tier={self.default_tier!r}, "
             f"classifier={classifier!r}, timeout={self.timeout:g})"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """What a classifier did on its worker: an answer, or the error it raised. Never an exception in the
-    future itself, so nobody has to retrieve one from a future whose caller stopped waiting."""
-
-    answer: object = None
-    error: BaseException | None = None
-
-
-def _call_function(
-    function: ClassifierFunction, context: dict[str, Any], messages: list[Mapping[str, Any]] | None, router: str
-) -> _Outcome:
-    """What ``function`` answers, awaited if it is async; runs on a classifier thread."""
-    try:
-        answer: object = function(context, messages)
-        if inspect.isawaitable(answer):
-            answer = asyncio.run(_awaited(answer))  # on a worker thread: no running loop here
-    except (Exception, asyncio.CancelledError) as exc:
-        # A CancelledError from inside an async classifier must not reach the caller, where it would
-        # look like the caller's own task being cancelled.
-        logger.warning("router %r: its classifier raised", router, exc_info=True)
-        return _Outcome(error=exc)
-    return _Outcome(answer=answer)
-
-
-def _ask_profile(registry: Registry, profile: str, prompt: list[dict[str, str]], router: str) -> _Outcome:
-    """What the classifier profile answers to ``prompt``; runs on a classifier thread."""
-    try:
-        response = registry.get(profile).completion(messages=prompt)
-        answer = response.choices[0].message.content
-    except Exception as exc:
-        # The registry's stats and events already hold the provider's failure; one line is enough.
-        logger.warning("router %r: classifier profile %r failed: %s", router, profile, _describe(exc))
-        return _Outcome(error=exc)
-    return _Outcome(answer=answer)
-
-
-async def _awaited(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {_shorten(redact(' '.join(str(error).split())))}"
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 3] + "..."
 
 
 def _label(function: Callable[..., Any]) -> str:

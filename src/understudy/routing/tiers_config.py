@@ -11,9 +11,9 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from understudy.errors import ProfileError, ProfileNotFoundError, RouteConfigError
 from understudy.profiles.profile import NAME_PATTERN, NAME_RULE
@@ -52,12 +52,38 @@ class Tier(BaseModel):
     Attributes:
         profiles: candidate profile names in order; the first serves, the others are its fallback chain.
         description: which requests belong here; a profile classifier sees it next to the tier's name.
+        selection: ``"order"`` (default): as written. ``"cheapest_fit"``: the cheapest candidate whose
+            ``quality`` reaches ``threshold`` serves, the other fit ones follow by price, then the rest by
+            quality, best first (``understudy.routing.ranking``).
+        threshold: the quality a candidate needs to be fit, for ``cheapest_fit``.
+        quality: a score per candidate for this tier, higher is better; one without a score is never fit.
+        cost: USD per million tokens (input and output together) per candidate, for a model litellm's price
+            list lacks or to override it; else the price comes from the profile (litellm's
+            ``input_cost_per_token`` / ``output_cost_per_token`` in ``params``), then from litellm's list.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     profiles: tuple[str, ...]
     description: str = ""
+    selection: Literal["order", "cheapest_fit"] = "order"
+    threshold: float | None = Field(default=None, allow_inf_nan=False)
+    quality: dict[str, float] = Field(default_factory=dict)
+    cost: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ranking(self) -> Tier:
+        strangers = sorted((set(self.quality) | set(self.cost)) - set(self.profiles))
+        if strangers:
+            raise ValueError(
+                f"quality or cost names {', '.join(map(repr, strangers))}, which this tier does not list in profiles; "
+                "add them to profiles or remove them"
+            )
+        if self.selection == "cheapest_fit" and self.threshold is None:
+            raise ValueError('selection "cheapest_fit" needs a threshold: the quality a candidate must reach, e.g. 0.8')
+        if self.selection == "cheapest_fit" and not self.quality:
+            raise ValueError('selection "cheapest_fit" needs quality scores, e.g. quality = { mini = 0.7, big = 0.9 }')
+        return self
 
     @field_validator("profiles")
     @classmethod
