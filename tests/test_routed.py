@@ -7,6 +7,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import litellm
 import pytest
 
 from understudy import MatchRouter, RouteConfigError, RouteDecision, Stickiness, hookimpl, route_of, served_by
@@ -551,3 +552,25 @@ def test_a_routed_llms_router_and_stickiness_can_be_replaced_after_it_was_built(
     assert routed.decide({}).profile == "b"
     assert served_by(routed.completion(messages=HELLO, session="s")) == "b"
     assert routed.stickiness.mode == "session" and len(routed.sessions) == 1
+
+
+def test_an_empty_fallbacks_table_in_a_route_inherits_and_a_star_list_clears(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    fake_profile("strong", "gpt-4o", fallbacks={"*": ["backup"]})
+    fake_profile("backup", "local-model")
+    fake_provider.default("gpt-4o", ServerError(503))
+    router = MatchRouter(
+        "strong",
+        [
+            {"match": {"plan": "inherit"}, "profile": "strong", "fallbacks": {}},
+            {"match": {"plan": "clear"}, "profile": "strong", "fallbacks": {"*": []}},
+        ],
+    )
+    agent = registry.get_routed(router)
+
+    # `{}` is an empty value: it never overwrites, so strong's own fallbacks apply (before: none did)
+    assert served_by(agent.completion(messages=HELLO, context={"plan": "inherit"})) == "backup"
+    with pytest.raises(litellm.exceptions.ServiceUnavailableError):
+        agent.completion(messages=HELLO, context={"plan": "clear"})  # said explicitly: no fallback
+    assert fake_provider.requests("local-model") == 1

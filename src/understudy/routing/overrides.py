@@ -77,10 +77,13 @@ def drop_empty(values: dict[str, Any]) -> dict[str, Any]:
 def validate_fallbacks(fallbacks: Any, path: Path | None, where: str) -> dict[str, list[str]] | None:
     """A route's fallbacks table (exception name -> profile names), or None when it has none.
 
+    An empty table is none: like every empty value in a route it never overwrites, so the picked profile keeps
+    its own fallbacks. A route clears them with ``{"*" = []}``.
+
     Raises:
         RouteConfigError: an exception name is unknown, or a value is not a list of profile names.
     """
-    if fallbacks is None:
+    if fallbacks is None or (isinstance(fallbacks, Mapping) and not fallbacks):
         return None
     if not isinstance(fallbacks, Mapping):
         raise RouteConfigError("must be a table of exception name to profile names", path=path, where=where)
