@@ -1002,6 +1002,28 @@ def test_check_accepts_a_tiers_file_meant_for_a_function_classifier(
     (routed / "tiers.toml").write_text('default_tier = "simple"\n[tiers.simple]\nprofiles = ["fast"]\n')
     code, out, _ = run(capsys, "--profiles-path", str(routed), "check")
     assert code == 0 and "ok    (tiers)" in out
+    assert "      tier simple: ok (fast, the default)" in out.splitlines()
+
+
+def test_check_lists_the_healthy_tiers_too_not_only_the_broken_ones(
+    routed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (routed / "tiers.toml").write_text(
+        'default_tier = "simple"\n[tiers.simple]\nprofiles = ["fast"]\n'
+        '[tiers.complex]\nprofiles = ["strong", "fast"]\n[tiers.broken]\nprofiles = ["missing-one"]\n'
+    )
+    code, out, _ = run(capsys, "--profiles-path", str(routed), "check")
+    lines = out.splitlines()
+    assert code == 1
+    assert "      tier simple: ok (fast, the default)" in lines
+    assert "      tier complex: ok (strong -> fast)" in lines
+    assert not any("tier broken: ok" in line for line in lines) and "missing-one" in out
+    (tiers,) = [
+        r
+        for r in json.loads(run(capsys, "--profiles-path", str(routed), "check", "--json")[1])
+        if r["name"] == "(tiers)"
+    ]
+    assert tiers["details"] == ["tier simple: ok (fast, the default)", "tier complex: ok (strong -> fast)"]
 
 
 @pytest.mark.parametrize("error", ["RateLimitError", "Timeout", "ContentPolicyViolationError", "*"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from understudy.calls import backend
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from understudy.profiles.store import ProfileStore
+    from understudy.routing.tiered import TieredRouter
 
 __all__ = ["Finding", "check"]
 
@@ -82,6 +83,7 @@ class _Report:
     name: str
     source: str
     findings: list[Finding]
+    details: list[str] = field(default_factory=list)  # what is healthy in it (a router's tiers), one line each
 
     @property
     def errors(self) -> list[Finding]:
@@ -99,6 +101,7 @@ class _Report:
             "ok": not self.errors,
             "warnings": [redact(finding.text) for finding in self.warnings],
             "records": [finding.record() for finding in self.findings],
+            "details": self.details,
         }
 
 
@@ -118,6 +121,8 @@ def check(args: argparse.Namespace, store: ProfileStore) -> int:
     for report in reports:
         verdict = "FAIL" if report.errors else "WARN" if report.warnings else "ok"
         print(f"{verdict:<4}  {report.name:<{width}}  {report.source}")
+        for detail in report.details:
+            print(f"      {detail}")
         for finding in report.findings:
             warning = "warning: " if finding.severity == "warning" else ""
             print(f"      - {warning}{redact(finding.text)}")
@@ -318,6 +323,7 @@ def _router_reports(store: ProfileStore) -> list[_Report]:
         from understudy.registry import LLMRegistry
         from understudy.routing.tiered import TieredRouter
 
+        tiered: TieredRouter | None = None
         try:
             # A registry only to satisfy a profile classifier; checking calls no model.
             tiered = TieredRouter.from_file(tiers, registry=LLMRegistry(store))
@@ -328,8 +334,22 @@ def _router_reports(store: ProfileStore) -> list[_Report]:
             else:  # a file meant for a function classifier, given in code: check the rest of it
                 tiered = TieredRouter.from_file(tiers, classifier=_placeholder_classifier)
                 findings = [_router_finding(tiers, text) for text in tiered.check(store)]
-        reports.append(_Report("(tiers)", display(tiers), findings))
+        lines = _tier_lines(tiered, findings) if tiered is not None else []
+        reports.append(_Report("(tiers)", display(tiers), findings, lines))
     return reports
+
+
+def _tier_lines(tiered: TieredRouter, findings: list[Finding]) -> list[str]:
+    """One line per tier whose candidates all load: its plan, best first (ranked as its selection says)."""
+    broken = " ".join(finding.text for finding in findings)
+    lines = []
+    for name, tier in tiered.tiers.items():
+        if any(repr(candidate) in broken for candidate in tier.profiles):
+            continue  # its problem is listed below
+        plan = " -> ".join(tiered.rankings.of(name))
+        default = ", the default" if name == tiered.default_tier else ""
+        lines.append(f"tier {name}: ok ({plan}{default})")
+    return lines
 
 
 def _router_finding(path: Path | None, text: str) -> Finding:

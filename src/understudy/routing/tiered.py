@@ -92,6 +92,7 @@ class TieredRouter:
 
     Attributes:
         default: the default tier's first candidate (the ``Router`` protocol's ``default``).
+        rankings: each tier's candidates in the order its ``selection`` says (``rankings.of(tier)``).
 
     Raises:
         RouteConfigError: the configuration is inconsistent; the message names each key and how to fix it.
@@ -130,7 +131,7 @@ class TieredRouter:
         self._system_prompt = system_prompt(self.tiers, default_tier)
         self._tier_pattern = tier_pattern(self.tiers)
         self._by_folded = {tier.casefold(): tier for tier in self.tiers}
-        self._rankings = Rankings(self.tiers, registry)
+        self.rankings = Rankings(self.tiers, registry)
 
     # -- loading --------------------------------------------------------------------------------------------
 
@@ -307,13 +308,13 @@ class TieredRouter:
         return decision.model_copy(update={"error": f"the classifier {why}"})
 
     def _decision(self, tier: str, reason: str, *, chosen: bool) -> RouteDecision:
-        first, *rest = self._rankings.of(tier)
+        first, *rest = self.rankings.of(tier)
         return RouteDecision(
             profile=first,
             route=f"tier:{tier}" if chosen else None,
             router=self.name,
             fallbacks={"*": rest},
-            reason=reason + self._rankings.why(tier),
+            reason=reason + self.rankings.why(tier),
             candidates=(first, *rest),
         )
 
