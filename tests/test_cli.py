@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from understudy import __version__
+from understudy import MatchRouter, ProfileStore, RouteConfigError, __version__
 from understudy.cli import main
+from understudy.errors import RouterFileError
+from understudy.routing.tiered import TieredRouter
 
 if TYPE_CHECKING:
     from tests.conftest import WriteProfile
@@ -518,6 +520,7 @@ def test_check_json_lists_problems_per_profile_and_sets_the_exit_code(
         "ok": True,
         "warnings": [],
         "records": [],
+        "details": [],
     }
     assert reports["backup"]["ok"] is False
     assert "DEMO_KEY is not set" in reports["backup"]["problems"][0]
@@ -1024,6 +1027,45 @@ def test_check_lists_the_healthy_tiers_too_not_only_the_broken_ones(
         if r["name"] == "(tiers)"
     ]
     assert tiers["details"] == ["tier simple: ok (fast, the default)", "tier complex: ok (strong -> fast)"]
+
+
+def test_a_router_file_under_any_name_is_checked_as_the_router_it_says_it_is(
+    routed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (routed / "auto.toml").write_text(
+        'kind = "tiered"\ndefault_tier = "simple"\n[tiers.simple]\nprofiles = ["fast"]\n'
+        '[tiers.complex]\nprofiles = ["strong", "fast"]\n'
+    )
+    (routed / "by-platform.toml").write_text('kind = "match"\ndefault = "fast"\nplatforms = { irc = "ghost" }\n')
+    code, out, _ = run(capsys, "--profiles-path", str(routed), "check")
+    lines = out.splitlines()
+    assert code == 1  # by-platform names a profile that does not exist
+    assert any(line.startswith("ok    auto") for line in lines)
+    assert "      tier complex: ok (strong -> fast)" in lines
+    assert any(line.startswith("FAIL  by-platform") for line in lines) and "'ghost'" in out
+    assert "unknown field" not in out  # a router error, not a list of profile-field errors
+
+
+def test_a_router_file_with_a_mistake_gets_a_router_error_naming_the_key(
+    routed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (routed / "auto.toml").write_text('kind = "tiered"\n[tiers.simple]\nprofiles = ["fast"]\n')
+    code, out, _ = run(capsys, "--profiles-path", str(routed), "check")
+    assert code == 1 and "default_tier" in out and "unknown field" not in out
+
+
+def test_loading_a_router_file_as_a_profile_says_what_it_is_and_what_reads_it(routed: Path) -> None:
+    (routed / "auto.toml").write_text('kind = "tiered"\ndefault_tier = "simple"\n[tiers.simple]\nprofiles = ["fast"]\n')
+    with pytest.raises(RouterFileError) as refused:
+        ProfileStore([routed]).load("auto")
+    assert refused.value.kind == "tiered" and "TieredRouter.from_file" in str(refused.value)
+    simple = TieredRouter.from_file(routed / "auto.toml", classifier=lambda context, messages: "simple")
+    assert simple.tiers["simple"].profiles == ("fast",)
+    with pytest.raises(RouteConfigError, match=r"use TieredRouter\.from_file"):
+        MatchRouter.from_file(routed / "auto.toml")
+    (routed / "by-platform.toml").write_text('kind = "match"\ndefault = "fast"\n')
+    with pytest.raises(RouteConfigError, match=r"use MatchRouter\.from_file"):
+        TieredRouter.from_file(routed / "by-platform.toml", classifier=lambda context, messages: "simple")
 
 
 @pytest.mark.parametrize("error", ["RateLimitError", "Timeout", "ContentPolicyViolationError", "*"])

@@ -36,6 +36,7 @@ __all__ = [
     "ProfileCoolingDownError",
     "ProfileError",
     "ProfileNotFoundError",
+    "RouterFileError",
     "ProfileUnfitError",
     "RouteConfigError",
     "StreamInterruptedError",
@@ -93,6 +94,25 @@ class ProfileError(ConfigError):
         if field:
             where = f"{where}: field {field!r}" if where else f"field {field!r}"
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class RouterFileError(ProfileError):
+    """A file among the profiles is a router file (``kind = "tiered"`` or ``"match"``), not a profile.
+
+    Attributes:
+        kind: ``"tiered"`` or ``"match"``.
+    """
+
+    def __init__(self, kind: str, *, profile: str, path: Path) -> None:
+        reader = "TieredRouter" if kind == "tiered" else "MatchRouter"
+        super().__init__(
+            f'is a router file (kind = "{kind}"), not a profile; {reader}.from_file reads it, and understudy check '
+            "checks it as a router",
+            profile=profile,
+            path=path,
+            field="kind",
+        )
+        self.kind = kind
 
 
 class ProfileNotFoundError(ProfileError):

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from understudy.calls import backend
 from understudy.cli._common import EXIT_PROBLEMS, dirs, display, fail, load, locate, print_json
-from understudy.errors import ProfileError, ProfileNotFoundError, RouteConfigError, UnknownExceptionNameError
+from understudy.errors import (
+    ProfileError,
+    ProfileNotFoundError,
+    RouteConfigError,
+    RouterFileError,
+    UnknownExceptionNameError,
+)
 from understudy.failures.names import ExceptionNames
 from understudy.profiles.files import load_profile_file
 from understudy.profiles.profile import TIERS_FILE_STEM, Profile
@@ -158,6 +164,8 @@ class _ProfileChecker:
         profile = self._load(name)
         if isinstance(profile, ProfileNotFoundError):
             return _Report(name, "(not found)", _load_findings(profile, name))
+        if isinstance(profile, RouterFileError):
+            return _router_file_report(name, profile, self.store)
         if isinstance(profile, ProfileError):
             exc = profile
             source = display(exc.path or locate(self.store, name))
@@ -320,23 +328,40 @@ def _router_reports(store: ProfileStore) -> list[_Report]:
         reports.append(_Report("(routes)", display(exc.path), [_route_error(exc)]))
     tiers = store.find_file(TIERS_FILE_STEM)
     if tiers is not None:
-        from understudy.registry import LLMRegistry
-        from understudy.routing.tiered import TieredRouter
-
-        tiered: TieredRouter | None = None
-        try:
-            # A registry only to satisfy a profile classifier; checking calls no model.
-            tiered = TieredRouter.from_file(tiers, registry=LLMRegistry(store))
-            findings = [_router_finding(tiers, text) for text in tiered.check(store)]
-        except RouteConfigError as exc:
-            if exc.where != "classifier":
-                findings = [_route_error(exc)]
-            else:  # a file meant for a function classifier, given in code: check the rest of it
-                tiered = TieredRouter.from_file(tiers, classifier=_placeholder_classifier)
-                findings = [_router_finding(tiers, text) for text in tiered.check(store)]
-        lines = _tier_lines(tiered, findings) if tiered is not None else []
-        reports.append(_Report("(tiers)", display(tiers), findings, lines))
+        reports.append(_tiers_report("(tiers)", tiers, store))
     return reports
+
+
+def _router_file_report(name: str, exc: RouterFileError, store: ProfileStore) -> _Report:
+    """A file among the profiles that says it is a router (``kind``): checked as the router it is."""
+    path = exc.path
+    assert path is not None  # a RouterFileError always comes from a file
+    if exc.kind == "tiered":
+        return _tiers_report(name, path, store)
+    try:
+        router = MatchRouter.from_file(path)
+        return _Report(name, display(path), [_router_finding(path, text) for text in router.check(store)])
+    except RouteConfigError as error:
+        return _Report(name, display(path), [_route_error(error)])
+
+
+def _tiers_report(name: str, tiers: Path, store: ProfileStore) -> _Report:
+    from understudy.registry import LLMRegistry
+    from understudy.routing.tiered import TieredRouter
+
+    tiered: TieredRouter | None = None
+    try:
+        # A registry only to satisfy a profile classifier; checking calls no model.
+        tiered = TieredRouter.from_file(tiers, registry=LLMRegistry(store))
+        findings = [_router_finding(tiers, text) for text in tiered.check(store)]
+    except RouteConfigError as exc:
+        if exc.where != "classifier":
+            findings = [_route_error(exc)]
+        else:  # a file meant for a function classifier, given in code: check the rest of it
+            tiered = TieredRouter.from_file(tiers, classifier=_placeholder_classifier)
+            findings = [_router_finding(tiers, text) for text in tiered.check(store)]
+    lines = _tier_lines(tiered, findings) if tiered is not None else []
+    return _Report(name, display(tiers), findings, lines)
 
 
 def _tier_lines(tiered: TieredRouter, findings: list[Finding]) -> list[str]:

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ValidationError
 
-from understudy.errors import ProfileError
+from understudy.errors import ProfileError, RouterFileError
 from understudy.profiles.health import HealthSettings
 from understudy.profiles.profile import (
     _FIELD_RULES,
     MAX_NESTING,
     MAX_PROFILE_BYTES,
     NAME_RULE,
+    ROUTER_KINDS,
     Profile,
     _clip,
     validate_name,
@@ -108,6 +109,8 @@ def parse_profile(path: Path, data: bytes) -> Profile:
         raise ProfileError(
             f"nested more than {MAX_NESTING} levels deep; flatten it", profile=name, path=path, field=_clip(deep, 100)
         )
+    if fields.get("kind") in ROUTER_KINDS:
+        raise RouterFileError(fields["kind"], profile=name, path=path)
     if "name" in fields:
         raise ProfileError(
             "the name is the file stem; remove the field (or rename the file)", profile=name, path=path, field="name"

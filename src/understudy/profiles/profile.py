@@ -49,6 +49,7 @@ MAX_TOKENS: Final = 10_000_000
 ROUTES_FILE_STEM: Final = "routes"  # routes.toml beside the profiles is a router, not a profile
 TIERS_FILE_STEM: Final = "tiers"  # and so is tiers.toml
 RESERVED_STEMS: Final = frozenset({ROUTES_FILE_STEM, TIERS_FILE_STEM})
+ROUTER_KINDS: Final = frozenset({"tiered", "match"})  # a file saying kind = one of these is a router, not a profile
 NAME_RULE: Final = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Keys that must not go in `params`: the profile's own fields (a duplicate would silently lose to them),

@@ -109,10 +109,16 @@ class MatchRouter:
         ``platforms = { discord = "x" }`` matches ``platform``; ``by_source = { owner = {...} }`` matches
         ``source_kind``. Each value is a profile name or a route table without ``match``.
         """
-        unknown = sorted(set(data) - {"default", "routes", *_SHORTHANDS})
+        kind = data.get("kind", "match")
+        if kind != "match":
+            reader = "TieredRouter.from_file" if kind == "tiered" else 'kind = "match" for a routes file'
+            raise RouteConfigError(
+                f"is {kind!r}: this file is read as a match router; use {reader}", path=path, where="kind"
+            )
+        unknown = sorted(set(data) - {"kind", "default", "routes", *_SHORTHANDS})
         if unknown:
             raise RouteConfigError(
-                f"unknown key(s) {', '.join(unknown)}; a routes file has default, routes, platforms, by_source",
+                f"unknown key(s) {', '.join(unknown)}; a routes file has kind, default, routes, platforms, by_source",
                 path=path,
             )
         if "default" not in data:

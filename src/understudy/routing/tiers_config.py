@@ -104,11 +104,20 @@ class RouterFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    kind: str | None = None  # "tiered": says what the file is, so that one under any name is read as a router
     tiers: dict[str, Tier]
     default_tier: str
     classifier: str | None = None
     timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, allow_inf_nan=False)
     name: str = Field(default="tiered", min_length=1)
+
+    @field_validator("kind")
+    @classmethod
+    def _tiered(cls, value: str | None) -> str | None:
+        if value not in (None, "tiered"):
+            reader = "MatchRouter.from_file" if value == "match" else 'kind = "tiered" for a tiered router'
+            raise ValueError(f"is {value!r}: this file is read as a tiered router; use {reader}")
+        return value
 
     @field_validator("tiers", mode="before")
     @classmethod
