@@ -574,3 +574,24 @@ def test_an_empty_fallbacks_table_in_a_route_inherits_and_a_star_list_clears(
     with pytest.raises(litellm.exceptions.ServiceUnavailableError):
         agent.completion(messages=HELLO, context={"plan": "clear"})  # said explicitly: no fallback
     assert fake_provider.requests("local-model") == 1
+
+
+def test_a_shorthand_in_an_agent_configs_own_shape_routes_with_its_model_and_endpoint(
+    fake_profile: WriteProfile, registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    """platforms = { discord = { model = "...", base_url = "..." } }, as agent configurations write it."""
+    fake_profile("fast", "gpt-4o-mini")
+    router = MatchRouter.from_dict(
+        {
+            "default": "fast",
+            "platforms": {"discord": {"model": "openai/gpt-4o", "base_url": fake_provider.base_url}},
+        }
+    )
+    decision = router.select({"platform": "discord"})
+    assert (decision.profile, decision.route) == ("fast", "platforms.discord")
+    assert decision.overrides == {"model": "openai/gpt-4o", "api_base": fake_provider.base_url}
+
+    agent = registry.get_routed(router)
+    agent.completion(messages=HELLO, context={"platform": "discord"})
+    agent.completion(messages=HELLO, context={"platform": "irc"})
+    assert [fake_provider.requests(m) for m in ("gpt-4o", "gpt-4o-mini")] == [1, 1]

@@ -107,7 +107,9 @@ class MatchRouter:
         """Build from a ``routes.toml``-shaped mapping; shorthand tables become routes after the explicit ones.
 
         ``platforms = { discord = "x" }`` matches ``platform``; ``by_source = { owner = {...} }`` matches
-        ``source_kind``. Each value is a profile name or a route table without ``match``.
+        ``source_kind``. Each value is a profile name, a route table without ``match``, or a table of profile
+        fields in the shape agent configurations write (``{ model = "...", base_url = "..." }``): the default
+        profile with those fields as the route's overrides (``base_url`` is ``api_base``).
         """
         kind = data.get("kind", "match")
         if kind != "match":
@@ -138,7 +140,7 @@ class MatchRouter:
                         path=path,
                         where=f"{table}.{value}",
                     )
-                spec = {"profile": body} if isinstance(body, str) else dict(body)
+                spec = {"profile": body} if isinstance(body, str) else _shorthand_route(body, data["default"])
                 if "match" in spec:
                     raise RouteConfigError("a shorthand route takes no match; it matches on its key", path=path)
                 built.append(_route({**spec, "match": {key: value}}, f"{table}.{value}", path))
@@ -255,3 +257,13 @@ def _route(data: Any, label: str, path: Path | None) -> Route:
         fallbacks=data.get("fallbacks"),
         path=path,
     )
+
+
+def _shorthand_route(body: Mapping[str, Any], default: object) -> dict[str, Any]:
+    """A shorthand's table as a route: a route table as it is; a table of profile fields (``model``,
+    ``base_url`` ...), as agent configurations write one per platform, as the default profile with those
+    fields as overrides."""
+    if "profile" in body or not ({"model", "base_url", "api_base"} & body.keys()):
+        return dict(body)
+    fields = {("api_base" if key == "base_url" else key): value for key, value in body.items()}
+    return {"profile": default, "overrides": fields}
