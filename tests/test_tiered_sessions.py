@@ -30,9 +30,10 @@ def priced(fake_profile: WriteProfile) -> None:
     fake_profile("router-mini", "router-mini")
 
 
-def sticky(registry: LLMRegistry, tiers: dict[str, Any]) -> RoutedLLM:
+def sticky(registry: LLMRegistry, tiers: dict[str, Any], stickiness: Stickiness | None = None) -> RoutedLLM:
+    """A tiered router over ``tiers``, classified by router-mini; sessions kept by a switch cost unless said."""
     router = TieredRouter(tiers, classifier="router-mini", default_tier="simple", registry=registry, timeout=PATIENT)
-    return registry.get_routed(router, stickiness=Stickiness(switch_cost=1.5))
+    return registry.get_routed(router, stickiness=stickiness or Stickiness(switch_cost=1.5))
 
 
 def turns(agent: RoutedLLM, count: int) -> list[str | None]:
@@ -99,14 +100,7 @@ def test_with_a_decision_ttl_a_session_is_classified_once_not_every_turn(
     registry: LLMRegistry, fake_provider: FakeProvider
 ) -> None:
     fake_provider.script("router-mini", Reply("complex"), Reply("simple"))
-    router = TieredRouter(
-        {"simple": ["mini"], "complex": ["big"]},
-        classifier="router-mini",
-        default_tier="simple",
-        registry=registry,
-        timeout=PATIENT,
-    )
-    agent = registry.get_routed(router, stickiness=Stickiness(decision_ttl=600))
+    agent = sticky(registry, {"simple": ["mini"], "complex": ["big"]}, Stickiness(decision_ttl=600))
     events: list[Any] = []
     registry.subscribe(events.append)
 
@@ -121,14 +115,7 @@ def test_with_a_decision_ttl_a_session_is_classified_once_not_every_turn(
 @pytest.mark.usefixtures("priced")
 def test_a_failed_classification_is_never_reused(registry: LLMRegistry, fake_provider: FakeProvider) -> None:
     fake_provider.script("router-mini", Reply("no idea"), Reply("complex"))
-    router = TieredRouter(
-        {"simple": ["mini"], "complex": ["big"]},
-        classifier="router-mini",
-        default_tier="simple",
-        registry=registry,
-        timeout=PATIENT,
-    )
-    agent = registry.get_routed(router, stickiness=Stickiness(decision_ttl=600))
+    agent = sticky(registry, {"simple": ["mini"], "complex": ["big"]}, Stickiness(decision_ttl=600))
 
     assert turns(agent, 3) == ["mini", "big", "big"]  # the guess served one call; the real answer is kept
     assert fake_provider.requests("router-mini") == 2
