@@ -72,7 +72,7 @@ class PrometheusMetrics:
 
     @hookimpl
     def understudy_observe_call(self, call: CallStart) -> CallObserver:
-        return _Counted(call, self)
+        return Recorder(call, self.count)
 
     def count(self, record: CallRecord) -> None:
         """Add one finished call to the metrics."""
@@ -89,15 +89,6 @@ class PrometheusMetrics:
 
     def __repr__(self) -> str:
         return "PrometheusMetrics()"
-
-
-class _Counted(Recorder):
-    def __init__(self, start: CallStart, metrics: PrometheusMetrics) -> None:
-        super().__init__(start)
-        self._metrics = metrics
-
-    def finished(self, record: CallRecord) -> None:
-        self._metrics.count(record)
 
 
 def _value(value: str | bool | None) -> str:

@@ -20,6 +20,8 @@ from understudy.events import AttemptFailed, FallbackTriggered, ProfileSkipped
 from understudy.redaction import scrub
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from understudy.calls.observers import CallStart
     from understudy.events import Event
     from understudy.profiles.profile import Profile
@@ -112,10 +114,12 @@ class CallRecord:
 
 
 class Recorder:
-    """A call observer that keeps a ``CallRecord``; subclasses act on it through the four hooks at the end."""
+    """A call observer that keeps a ``CallRecord`` and hands it to ``then`` at the end; subclasses act on it
+    through the four hooks at the end instead."""
 
-    def __init__(self, start: CallStart) -> None:
+    def __init__(self, start: CallStart, then: Callable[[CallRecord], object] | None = None) -> None:
         self.start = start
+        self._then = then
         self.record = CallRecord(
             start.call_id, start.profile.name, start.mode, start.stream, start.route, start.started
         )
@@ -213,7 +217,9 @@ class Recorder:
         """An event of this call was sent."""
 
     def finished(self, record: CallRecord) -> None:
-        """The call is over and its record complete."""
+        """The call is over and its record complete: by default, ``then(record)`` when one was given."""
+        if self._then is not None:
+            self._then(record)
 
     # -- helpers -----------------------------------------------------------------------------------------------
 

@@ -39,7 +39,6 @@ from understudy.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Callable
 
     from understudy.calls.observers import CallObserver, CallStart
     from understudy.observability.records import CallRecord
@@ -93,7 +92,7 @@ class UsageLog:
 
     @hookimpl
     def understudy_observe_call(self, call: CallStart) -> CallObserver:
-        return _Logged(call, self.log)
+        return Recorder(call, self.log)
 
     def log(self, record: CallRecord) -> bool:
         """Queue ``record`` for the writer, never waiting; False when the queue was full and it was dropped."""
@@ -203,14 +202,3 @@ def _after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):  # a forked worker (gunicorn, multiprocessing) starts its own writer
     os.register_at_fork(after_in_child=_after_fork)
-
-
-class _Logged(Recorder):
-    """One call's record, handed to the log when the call is over."""
-
-    def __init__(self, start: CallStart, log: Callable[[CallRecord], object]) -> None:
-        super().__init__(start)
-        self._log = log
-
-    def finished(self, record: CallRecord) -> None:
-        self._log(record)

@@ -20,7 +20,7 @@ from understudy.events import RouteChosen
 from understudy.profiles.profile import Profile
 from understudy.routing.deciding import default_decision, routing_failure
 from understudy.routing.overrides import validate_overrides
-from understudy.routing.ranking import unit_cost
+from understudy.routing.ranking import price_of
 from understudy.routing.routes import RouteDecision
 from understudy.routing.sessions import SessionBook, SessionState, Stickiness
 
@@ -190,16 +190,10 @@ class Planner:
 
     def _cheaper_by(self, new: str, current: str, factor: float) -> bool:
         """True when ``new`` costs less than ``current`` per token by more than ``factor``; unknown is not."""
-        new_cost, current_cost = self._unit_cost(new), self._unit_cost(current)
+        new_cost, current_cost = price_of(self.registry, new), price_of(self.registry, current)
         if new_cost is None or current_cost is None or new_cost <= 0:
             return False
         return current_cost / new_cost > factor
-
-    def _unit_cost(self, name: str) -> float | None:
-        try:
-            return unit_cost(self.registry.get(name).profile)
-        except Exception:  # a profile that no longer loads: its cost is unknown
-            return None
 
 
 def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from understudy.profiles.profile import Profile
     from understudy.routing.tiers_config import Tier
 
-__all__ = ["Rankings", "ranked", "unit_cost"]
+__all__ = ["Rankings", "price_of", "ranked", "unit_cost"]
 
 
 def unit_cost(profile: Profile) -> float | None:
@@ -58,6 +58,14 @@ def ranked(tier: Tier, price: Callable[[str], float | None]) -> tuple[str, ...]:
     )
 
 
+def price_of(registry: Registry, name: str) -> float | None:
+    """``unit_cost`` of the registry's profile ``name``; None also when it does not load."""
+    try:
+        return unit_cost(registry.get(name).profile)
+    except Exception:  # a profile that does not load: its price is unknown
+        return None
+
+
 class Rankings:
     """Each tier's candidates ranked once (prices do not move), priced from ``registry``'s profiles."""
 
@@ -84,9 +92,4 @@ class Rankings:
         return f"; no candidate reaches quality {rules.threshold:g}: {first!r} is the best below it"
 
     def _price(self, name: str) -> float | None:
-        if self._registry is None:
-            return None
-        try:
-            return unit_cost(self._registry.get(name).profile)
-        except Exception:  # a candidate that does not load: its price is unknown
-            return None
+        return price_of(self._registry, name) if self._registry is not None else None
