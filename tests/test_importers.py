@@ -321,7 +321,7 @@ def test_the_yaml_json_and_toml_versions_hold_the_same_config(tmp_path: Path, la
 def test_a_config_with_an_unknown_suffix_is_refused_naming_the_formats(tmp_path: Path) -> None:
     path = tmp_path / "config.ini"
     path.write_text("[model_list]\n")
-    with pytest.raises(ConfigError, match=r"config\.ini: cannot tell the format.*\.yaml, \.yml, \.json or \.toml"):
+    with pytest.raises(ConfigError, match=r"config\.ini: cannot tell the format.*\.toml, \.json, \.yaml or \.yml"):
         read_config(path)
 
 
@@ -333,7 +333,7 @@ def test_yaml_without_pyyaml_says_to_install_it_or_convert_to_json(
     with pytest.raises(ConfigError) as caught:
         read_config(path)
     assert str(caught.value).startswith(f"{path}: reading YAML needs PyYAML")
-    assert "pip install pyyaml" in str(caught.value) and "convert the config to JSON" in str(caught.value)
+    assert "pip install pyyaml" in str(caught.value) and "convert the file to JSON" in str(caught.value)
     assert read_config(write_config(tmp_path, fmt="json")) == PROXY_CONFIG  # JSON needs nothing
 
 

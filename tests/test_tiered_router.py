@@ -550,7 +550,8 @@ def test_from_file_reads_toml_and_json_alike(tmp_path: Path, profiles: None, reg
         ("tiers.toml", "default_tier = ", "invalid TOML"),
         ("tiers.json", "{", "invalid JSON"),
         ("tiers.json", "[1, 2]", "must be one table of keys"),
-        ("tiers.yaml", "default_tier: simple", "a router file must end in .toml or .json"),
+        ("tiers.ini", "default_tier = simple", "cannot tell the format from the suffix"),
+        ("tiers.yaml", "default_tier: [simple", "invalid YAML"),
     ],
 )
 def test_from_file_errors_name_the_file_and_the_key(

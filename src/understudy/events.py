@@ -13,7 +13,8 @@ A stream with ``on_interrupt = "restart"`` that the provider cut after chunks we
 ``on_interrupt = "continue"`` it sends ``StreamContinued`` (the next profile goes on from what was received).
 
 A routed call starts with ``RouteChosen`` (which rule chose the primary, and why), after a ``RoutingFailed``
-when routing failed and the default was used; every event of a routed call carries ``route``.
+when routing failed and the default was used; every event of a routed call carries ``route``. A router file
+that changed and no longer loads sends ``RouterReloadFailed``, outside any call.
 
 Every event is a frozen pydantic model: ``event.model_dump_json()`` gives one JSON line, and
 ``EventAdapter.validate_json(line)`` reads it back. Messages never hold secrets.
@@ -37,6 +38,7 @@ __all__ = [
     "FallbackTriggered",
     "ProfileSkipped",
     "RouteChosen",
+    "RouterReloadFailed",
     "RoutingFailed",
     "StreamContinued",
     "StreamRestarted",
@@ -220,6 +222,24 @@ class RoutingFailed(Event):
     message: str
 
 
+class RouterReloadFailed(Event):
+    """A router file changed and its new version does not load; the last good version keeps routing.
+
+    Sent once per broken version, outside any call (``call_id`` and ``primary`` are empty), when a call through
+    the router by name (``LLMRegistry.routed``, ``understudy/<router>``) finds the change.
+
+    Attributes:
+        router: the router's name (the file's stem).
+        path: the file.
+        message: what is wrong with it and how to fix it, secrets redacted.
+    """
+
+    kind: Literal["router_reload_failed"] = "router_reload_failed"
+    router: str
+    path: str
+    message: str
+
+
 class AttemptSummary(BaseModel):
     """One step of an exhausted call."""
 
@@ -255,6 +275,7 @@ AnyEvent = Annotated[
     | FallbackExhausted
     | RouteChosen
     | RoutingFailed
+    | RouterReloadFailed
     | StreamRestarted
     | StreamContinued,
     Field(discriminator="kind"),

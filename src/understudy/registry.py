@@ -12,18 +12,20 @@ from understudy.calls.explanation import Explanation, explanation
 from understudy.calls.llm import LLM
 from understudy.calls.retry import RetryPolicy
 from understudy.calls.stats import ProfileStats, RouteStats, StatsBook
-from understudy.errors import RouteConfigError
+from understudy.errors import ProfileNotFoundError, RouteConfigError, RouterFileError
 from understudy.events import Event
 from understudy.failures.names import ExceptionNames
 from understudy.health.circuit import HealthStore, MemoryHealth, ProfileHealth
+from understudy.profiles.profile import RESERVED_STEMS
 from understudy.profiles.store import ProfileStore
 from understudy.routing.routed import RoutedLLM
+from understudy.routing.router_files import RouterFiles, WatchedRouter
+from understudy.routing.sessions import Stickiness
 
 if TYPE_CHECKING:
     import pluggy
 
     from understudy.routing.routes import Router
-    from understudy.routing.sessions import Stickiness
 
 __all__ = ["LLMRegistry", "Subscriber"]
 
@@ -59,6 +61,8 @@ class LLMRegistry:
         self.book = StatsBook()
         self.health_store: HealthStore = health if health is not None else MemoryHealth()
         self._llms: dict[str, LLM] = {}
+        self._router_files = RouterFiles(self)
+        self._routed: dict[str, RoutedLLM] = {}
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
 
@@ -106,6 +110,52 @@ class LLMRegistry:
                 path=getattr(router, "path", None),
             )
         return RoutedLLM(self, router, stickiness)
+
+    def router(self, name: str) -> WatchedRouter:
+        """The router file called ``name`` beside the profiles (``routes``, ``tiers``, or a file that says
+        ``kind = "tiered"`` or ``"match"``), read again whenever it changes; an edit that does not load keeps
+        the last good version routing and sends ``RouterReloadFailed``.
+
+        Raises:
+            RouteConfigError: no such router file, or it does not load; names the file, the key and the fix.
+        """
+        return self._router_files.get(name)
+
+    def routed(self, name: str, *, stickiness: Stickiness | str | float | None = None) -> RoutedLLM:
+        """The routed LLM of router file ``name``: what ``understudy/<name>`` reaches through the litellm
+        provider and the openai transport. One per name; ``stickiness``, when given, replaces its stickiness.
+
+        Raises:
+            RouteConfigError: no such router file, or it does not load.
+        """
+        router = self.router(name)
+        with self._lock:
+            routed = self._routed.get(name)
+            if routed is None:
+                routed = self._routed[name] = RoutedLLM(self, router, stickiness)
+            elif stickiness is not None:
+                routed.stickiness = Stickiness.of(stickiness)
+            return routed
+
+    def target(self, name: str) -> LLM | RoutedLLM:
+        """What a call addressed to ``name`` runs: the profile called ``name``, else the router file called
+        ``name`` (for the litellm provider and the openai transport).
+
+        Raises:
+            ProfileNotFoundError: neither a profile nor a router file has that name.
+            ProfileError: the profile's file is invalid.
+            RouteConfigError: the router file does not load.
+        """
+        if name in RESERVED_STEMS:
+            return self.routed(name)
+        try:
+            return self.get(name)
+        except RouterFileError:
+            return self.routed(name)
+        except ProfileNotFoundError:
+            if self._router_files.exists(name):  # a YAML router file: never a profile
+                return self.routed(name)
+            raise
 
     def route_stats(self) -> dict[str, RouteStats]:
         """Per route of every routed LLM: calls, who served them, failures."""

@@ -144,14 +144,16 @@ def interrupt_mode(kwargs: dict[str, Any], profile: Profile) -> Mode:
     return next(known for known in ON_INTERRUPT if known == mode)
 
 
-def seamless(call: dict[str, Any], profile: Profile) -> dict[str, Any]:
+def seamless(call: dict[str, Any], profile: Profile | None) -> dict[str, Any]:
     """``call`` as a stream handed to an SDK makes it: one that goes on when cut with ``continue`` (where the
-    call or ``profile`` asks for it), else one that raises, since a restart marker would reach a consumer
-    that cannot tell it from an answer."""
+    call or ``profile`` asks for it; a router's call, with no profile yet, only where the call does), else one
+    that raises, since a restart marker would reach a consumer that cannot tell it from an answer."""
     if not call.get("stream"):
         return call
     requested = call.get("on_interrupt")
-    continues = (profile.on_interrupt if requested is None else requested) == "continue"
+    if requested is None and profile is not None:
+        requested = profile.on_interrupt
+    continues = requested == "continue"
     return {**call, "on_interrupt": "continue" if continues else "raise"}
 
 

@@ -3,9 +3,6 @@ and the run that puts ``model_list``, the fallbacks and the settings together in
 
 from __future__ import annotations
 
-import importlib
-import json
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -20,6 +17,7 @@ from understudy.importers.litellm_walk import fallback_chains
 from understudy.importers.results import ImportedProfile, ImportResult, Notes
 from understudy.importers.toml_writer import profile_toml
 from understudy.plugins import get_plugin_manager
+from understudy.profiles.documents import DOCUMENT_SUFFIXES, DocumentError, read_document
 from understudy.profiles.profile import Profile
 
 if TYPE_CHECKING:
@@ -27,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CONFIG_SUFFIXES", "import_litellm_config", "read_config"]
 
-CONFIG_SUFFIXES: Final = (".yaml", ".yml", ".json", ".toml")
+CONFIG_SUFFIXES: Final = DOCUMENT_SUFFIXES
 # The top level is a Router(...) dict; router_settings and litellm_settings are the proxy's config.yaml. The
 # Router takes router_settings as its arguments and litellm_settings only for what it was not given.
 _SECTIONS: Final = ("", "router_settings", "litellm_settings")
@@ -67,44 +65,13 @@ def read_config(path: Path) -> dict[str, Any]:
         ConfigError: the file cannot be read or parsed, PyYAML is missing for YAML, or the file holds no
             table. A parse error gives the line, never the line's text, which may hold a key.
     """
-    suffix = path.suffix.lower()
-    if suffix not in CONFIG_SUFFIXES:
-        raise ConfigError(f"{path}: cannot tell the format from the suffix; name it .yaml, .yml, .json or .toml")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the file: {exc}") from None
-    try:
-        if suffix == ".json":
-            data = json.loads(text)
-        elif suffix == ".toml":
-            data = tomllib.loads(text)
-        else:
-            data = _load_yaml(path, text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: invalid JSON: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        data = read_document(path)
+    except DocumentError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the file must hold one table (mapping) with a model_list")
     return data
-
-
-def _load_yaml(path: Path, text: str) -> Any:
-    try:
-        # Imported by name, here: PyYAML is not a dependency of understudy (LiteLLM's proxy brings it).
-        yaml = importlib.import_module("yaml")
-    except ImportError:
-        raise ConfigError(
-            f"{path}: reading YAML needs PyYAML, which is not installed; `pip install pyyaml`, or convert the "
-            "config to JSON (e.g. `yq -o json config.yaml > config.json`) and import that"
-        ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ConfigError(f"{path}: invalid YAML: {getattr(exc, 'problem', None) or 'cannot parse'}{where}") from None
 
 
 def import_litellm_config(

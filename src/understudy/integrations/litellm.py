@@ -11,6 +11,8 @@ Each call runs ``registry.get("gpt-4o")``, understudy's ``LLM``, with the profil
 events, the same per-profile stats and the same response as ``LLM.completion``; ``served_by(response)`` names the
 profile that answered. ``register()`` also gives litellm each profile's primary model info (``register_model``),
 so ``litellm.get_model_info("understudy/<profile>")`` answers with its context window, capabilities and prices.
+A router file's name works the same way (``understudy/auto``): each call is routed as ``registry.routed("auto")``
+routes it, with the context and session of the call's ``metadata`` (``understudy.integrations.targets``).
 
 When every profile failed, the caller gets litellm's exception for the kind of the last failure: a chain that ended
 on a 429 raises ``litellm.RateLimitError`` with ``status_code == 429`` and the provider's response, its message one
@@ -63,7 +65,9 @@ from understudy.errors import (
     ProfileNotFoundError,
     StreamInterruptedError,
 )
+from understudy.integrations.targets import profile_of, routing_arguments
 from understudy.registry import LLMRegistry
+from understudy.routing.routed import RoutedLLM
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -134,27 +138,27 @@ class UnderstudyProvider(litellm.CustomLLM):  # type: ignore[misc]  # litellm is
     # -- litellm's four entry points ----------------------------------------------------------------------------
 
     def completion(self, *args: Any, **kwargs: Any) -> Any:
-        llm, call, call_id = self._prepare(kwargs)
-        with self._translated(llm.name, call_id):
+        name, llm, call, call_id = self._prepare(kwargs)
+        with self._translated(name, call_id):
             return llm.completion(**call)
 
     async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
-        llm, call, call_id = self._prepare(kwargs)
-        with self._translated(llm.name, call_id):
+        name, llm, call, call_id = self._prepare(kwargs)
+        with self._translated(name, call_id):
             return await llm.acompletion(**call)
 
     def streaming(self, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        llm, call, call_id = self._prepare(kwargs)
-        with self._translated(llm.name, call_id):
+        name, llm, call, call_id = self._prepare(kwargs)
+        with self._translated(name, call_id):
             # falls back (or raises) before this returns
-            stream = llm.completion(**seamless({**call, "stream": True}, llm.profile))
-        return self._chunks(llm.name, stream)
+            stream = llm.completion(**seamless({**call, "stream": True}, profile_of(llm)))
+        return self._chunks(name, stream)
 
     async def astreaming(self, *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
         # litellm wraps what this returns without awaiting it: an async generator, run on the first __anext__.
-        llm, call, call_id = self._prepare(kwargs)
-        with self._translated(llm.name, call_id):
-            stream = await llm.acompletion(**seamless({**call, "stream": True}, llm.profile))
+        name, llm, call, call_id = self._prepare(kwargs)
+        with self._translated(name, call_id):
+            stream = await llm.acompletion(**seamless({**call, "stream": True}, profile_of(llm)))
             chunks = _Chunks()
             async for chunk in stream:
                 for generic in chunks.take(chunk):
@@ -185,16 +189,21 @@ class UnderstudyProvider(litellm.CustomLLM):  # type: ignore[misc]  # litellm is
 
     # -- one call -------------------------------------------------------------------------------------------------
 
-    def _prepare(self, kwargs: dict[str, Any]) -> tuple[LLM, dict[str, Any], str | None]:
-        """The profile's LLM, the caller's arguments for it, and litellm's id of this call."""
+    def _prepare(self, kwargs: dict[str, Any]) -> tuple[str, LLM | RoutedLLM, dict[str, Any], str | None]:
+        """The name called, its LLM (a profile's, or a router file's), the caller's arguments for it, and
+        litellm's id of this call."""
         name = kwargs["model"]
-        call_id = (kwargs.get("litellm_params") or {}).get("litellm_call_id")
+        litellm_params = kwargs.get("litellm_params") or {}
+        call_id = litellm_params.get("litellm_call_id")
         with self._translated(name, call_id):
             self._replay(call_id)
-            llm = self.registry.get(name)
-        self._describe(llm.profile)
+            llm = self.registry.target(name)
         optional = kwargs.get("optional_params") or {}
         call: dict[str, Any] = {k: v for k, v in optional.items() if k not in _NOT_FORWARDED}
+        if isinstance(llm, RoutedLLM):
+            call.update(routing_arguments(litellm_params.get("metadata")))
+        else:
+            self._describe(llm.profile)
         call["messages"] = kwargs["messages"]
         headers = {**(call.get("extra_headers") or {}), **(kwargs.get("headers") or {})}
         if headers:
@@ -202,7 +211,7 @@ class UnderstudyProvider(litellm.CustomLLM):  # type: ignore[misc]  # litellm is
         timeout = kwargs.get("timeout")
         if timeout is not None and timeout not in (_LITELLM_DEFAULT_TIMEOUT, litellm.request_timeout):
             call["timeout"] = timeout
-        return llm, call, call_id
+        return name, llm, call, call_id
 
     def _chunks(self, profile: str, stream: Any) -> Iterator[dict[str, Any]]:
         with self._translated(profile, None):

@@ -55,7 +55,6 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import httpx
 import openai
 
-from understudy.calls.restarts import seamless
 from understudy.integrations.openai_wire import (
     DONE,
     SERVED_BY_HEADER,
@@ -66,6 +65,7 @@ from understudy.integrations.openai_wire import (
     sse_error,
     stream_answer,
 )
+from understudy.integrations.targets import prepared
 from understudy.registry import LLMRegistry
 
 if TYPE_CHECKING:
@@ -89,13 +89,14 @@ class _Transport:
 
 
 class UnderstudyTransport(_Transport, httpx.BaseTransport):
-    """Answers ``POST .../chat/completions`` with ``registry.get(model).completion(...)``; for ``httpx.Client``."""
+    """Answers ``POST .../chat/completions`` with ``registry.target(model).completion(...)`` (a profile, or a
+    router file by name); for ``httpx.Client``."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         try:
             chat = parse(request.method, request.url.path, request.read(), request.headers)
-            llm = self.registry.get(chat.profile)
-            response = llm.completion(**seamless(chat.kwargs, llm.profile))
+            target = self.registry.target(chat.profile)
+            response = target.completion(**prepared(target, chat.kwargs))
         except Exception as exc:  # the transport never raises: the openai client would retry a raised error
             return error_answer(exc)
         if chat.stream:
@@ -109,8 +110,8 @@ class AsyncUnderstudyTransport(_Transport, httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
             chat = parse(request.method, request.url.path, await request.aread(), request.headers)
-            llm = self.registry.get(chat.profile)
-            response = await llm.acompletion(**seamless(chat.kwargs, llm.profile))
+            target = self.registry.target(chat.profile)
+            response = await target.acompletion(**prepared(target, chat.kwargs))
         except Exception as exc:
             return error_answer(exc)
         if chat.stream:

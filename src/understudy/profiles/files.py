@@ -10,6 +10,7 @@ import difflib
 import json
 import os
 import stat
+import time
 import tomllib
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,7 +33,7 @@ from understudy.profiles.retries import RetrySettings
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["load_profile_file", "parse_profile", "read_profile_bytes"]
+__all__ = ["file_signature", "load_profile_file", "parse_profile", "read_profile_bytes"]
 
 _NOT_A_FILE: Final = "not a regular file; a profile must be a file of fields (remove or rename this)"
 _TOO_BIG: Final = (
@@ -200,3 +201,21 @@ _KINDS: Final[dict[type, str]] = {bool: "true/false", int: "a number", float: "a
 
 
 _FILE_FIELDS: Final = tuple(f for f in Profile.model_fields if f not in {"name", "source"})
+
+
+def file_signature(path: Path) -> tuple[int, ...] | None:
+    """What says a file is unchanged since it was read: its inode, size, and change times (nanoseconds).
+
+    None while the file is younger than ``_RACY_SECONDS``: a file system with coarse timestamps may not
+    show a second write within the same tick, so such a file is read (and compared) every time, as git does.
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if time.time() - info.st_mtime < _RACY_SECONDS:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+_RACY_SECONDS: Final = 2.0

@@ -6,14 +6,13 @@ import difflib
 import os
 import stat
 import threading
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from understudy.errors import ProfileError, ProfileNotFoundError, UnknownExceptionNameError
 from understudy.failures.names import ExceptionNames
 from understudy.plugins import get_plugin_manager
-from understudy.profiles.files import parse_profile, read_profile_bytes
+from understudy.profiles.files import file_signature, parse_profile, read_profile_bytes
 from understudy.profiles.profile import NAME_PATTERN, PROFILE_SUFFIXES, RESERVED_STEMS, Profile, validate_name
 from understudy.profiles.search_path import CONFIG_DIR_ENV, PROFILES_PATH_ENV, default_search_path, user_config_dir
 
@@ -80,10 +79,11 @@ class ProfileStore:
                 return _one_file(name, hits)
         return None
 
-    def find_file(self, stem: str) -> Path | None:
-        """The first ``stem.toml`` or ``stem.json`` on the search path (router files live beside profiles)."""
+    def find_file(self, stem: str, suffixes: Sequence[str] = PROFILE_SUFFIXES) -> Path | None:
+        """The first ``stem.toml`` or ``stem.json`` (or ``stem`` + one of ``suffixes``) on the search path, in
+        the order of the path, then of ``suffixes`` (router files live beside profiles)."""
         for directory in self.paths:
-            for suffix in PROFILE_SUFFIXES:
+            for suffix in suffixes:
                 candidate = directory / f"{stem}{suffix}"
                 if candidate.is_file():
                     return candidate
@@ -140,7 +140,7 @@ class ProfileStore:
         return result
 
     def _load_file(self, path: Path) -> Profile:
-        signature = _signature(path)
+        signature = file_signature(path)
         with self._lock:
             cached = self._cache.get(path)
         if cached is not None and signature is not None and cached[0] == signature:
@@ -230,24 +230,6 @@ def _exists(path: str) -> bool:
     except OSError as exc:
         where = Path(path)
         raise ProfileError(f"cannot check the file: {exc.strerror or exc}", profile=where.stem, path=where) from exc
-
-
-def _signature(path: Path) -> tuple[int, ...] | None:
-    """What says a file is unchanged since it was read: its inode, size, and change times (nanoseconds).
-
-    None while the file is younger than ``_RACY_SECONDS``: a file system with coarse timestamps may not
-    show a second write within the same tick, so such a file is read (and compared) every time, as git does.
-    """
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    if time.time() - info.st_mtime < _RACY_SECONDS:
-        return None
-    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
-
-_RACY_SECONDS: Final = 2.0
 
 
 def _one_file(name: str, files: list[Path]) -> Path:

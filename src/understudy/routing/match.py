@@ -13,6 +13,12 @@
     profile = "compliant"
     overrides = { temperature = 0.0 }
 
+A route may hand the call to a tiered router instead of naming a profile (route, then tier, then candidates)::
+
+    [[routes]]
+    match = { platform = "api" }
+    router = "auto"        # auto.toml beside the profiles: kind = "tiered"
+
 A route matches when every key of its ``match`` is in the context and its condition holds; a missing key is
 no match. A condition is a value (equal), a list (any of), or an operator table (``$eq $ne $in $nin $gt $gte
 $lt $lte $regex $exists``); ``$and`` and ``$or`` combine sub-matches. Everything is validated when the router
@@ -22,53 +28,25 @@ is built, so a bad regex or an unknown operator is found by ``understudy check``
 from __future__ import annotations
 
 import difflib
-import json
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from understudy.errors import ProfileError, RouteConfigError
+from understudy.profiles.documents import DOCUMENT_SUFFIXES, DocumentError, read_document
 from understudy.profiles.profile import ROUTES_FILE_STEM
-from understudy.routing.conditions import compile_match
-from understudy.routing.overrides import validate_fallbacks, validate_overrides, validate_profile_name
-from understudy.routing.routes import RouteDecision
+from understudy.routing.overrides import validate_profile_name
+from understudy.routing.routes import RouteDecision, Router
+from understudy.routing.routes_file import Route, parse_routes, route_from
 
 if TYPE_CHECKING:
     from understudy.profiles.store import ProfileStore
 
-__all__ = ["ROUTES_FILE_STEM", "MatchRouter", "Route"]
+__all__ = ["ROUTES_FILE_STEM", "MatchRouter", "Route", "RouterLookup"]
 
-
-# Shorthand tables some configs already have: table name -> the context key it matches on.
-_SHORTHANDS: Final = {"platforms": "platform", "by_source": "source_kind"}
-
-
-class Route:
-    """One validated route: a compiled match, the profile it picks, and what it changes for the call."""
-
-    def __init__(
-        self,
-        *,
-        label: str,
-        match: Mapping[str, Any],
-        profile: str,
-        overrides: Mapping[str, Any] | None = None,
-        fallbacks: Mapping[str, Sequence[str]] | None = None,
-        path: Path | None = None,
-    ) -> None:
-        self.label = label
-        self.match = dict(match)
-        self.profile = validate_profile_name(profile, path, f"{label}.profile")
-        self.overrides = validate_overrides(overrides or {}, path, f"{label}.overrides")
-        self.fallbacks = validate_fallbacks(fallbacks, path, f"{label}.fallbacks")
-        self._predicate = compile_match(self.match, path, f"{label}.match")
-
-    def matches(self, context: Mapping[str, Any]) -> bool:
-        return self._predicate(context)
-
-    def __repr__(self) -> str:
-        return f"Route({self.label}: {self.match!r} -> {self.profile!r})"
+RouterLookup: TypeAlias = Callable[[str], Router]
+"""Finds a router by name for a route that hands off to one (``LLMRegistry.router``); raises when it cannot."""
 
 
 class MatchRouter:
@@ -81,9 +59,12 @@ class MatchRouter:
             that replaces the profile's for the call).
         name: shown in events and stats.
         path: the file the routes came from, named in errors.
+        routers: finds the tiered router a route hands off to (``router = "auto"``), by name; routes loaded
+            through ``LLMRegistry.router`` get the registry's.
 
     Raises:
-        RouteConfigError: a route is invalid; the message names the file and the route.
+        RouteConfigError: a route is invalid, or hands off to a router with no ``routers`` to find it; the
+            message names the file and the route.
     """
 
     def __init__(
@@ -93,17 +74,34 @@ class MatchRouter:
         *,
         name: str = "match",
         path: Path | None = None,
+        routers: RouterLookup | None = None,
     ) -> None:
         self.name = name
         self.path = path
         self.default = validate_profile_name(default, path, "default")
         self.routes: list[Route] = [
-            route if isinstance(route, Route) else _route(route, f"routes[{index}]", path)
+            route if isinstance(route, Route) else route_from(route, f"routes[{index}]", path)
             for index, route in enumerate(routes)
         ]
+        self._routers = routers
+        handing = next((route for route in self.routes if route.router is not None), None)
+        if handing is not None and routers is None:
+            raise RouteConfigError(
+                f"hands the call to router {handing.router!r}, but these routes were built without a way to find "
+                "routers; load them with LLMRegistry.router(name) (or pass routers=registry.router)",
+                path=path,
+                where=f"{handing.label}.router",
+            )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, path: Path | None = None, name: str = "match") -> MatchRouter:
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        path: Path | None = None,
+        name: str = "match",
+        routers: RouterLookup | None = None,
+    ) -> MatchRouter:
         """Build from a ``routes.toml``-shaped mapping; shorthand tables become routes after the explicit ones.
 
         ``platforms = { discord = "x" }`` matches ``platform``; ``by_source = { owner = {...} }`` matches
@@ -111,87 +109,100 @@ class MatchRouter:
         fields in the shape agent configurations write (``{ model = "...", base_url = "..." }``): the default
         profile with those fields as the route's overrides (``base_url`` is ``api_base``).
         """
-        kind = data.get("kind", "match")
-        if kind != "match":
-            reader = "TieredRouter.from_file" if kind == "tiered" else 'kind = "match" for a routes file'
-            raise RouteConfigError(
-                f"is {kind!r}: this file is read as a match router; use {reader}", path=path, where="kind"
-            )
-        unknown = sorted(set(data) - {"kind", "default", "routes", *_SHORTHANDS})
-        if unknown:
-            raise RouteConfigError(
-                f"unknown key(s) {', '.join(unknown)}; a routes file has kind, default, routes, platforms, by_source",
-                path=path,
-            )
-        if "default" not in data:
-            raise RouteConfigError('no default profile; add default = "<profile>"', path=path)
-        routes = data.get("routes", [])
-        if not isinstance(routes, list):
-            raise RouteConfigError("must be a list of route tables ([[routes]] in TOML)", path=path, where="routes")
-        built = [_route(route, f"routes[{index}]", path) for index, route in enumerate(routes)]
-        for table, key in _SHORTHANDS.items():
-            entries = data.get(table, {})
-            if not isinstance(entries, Mapping):
-                raise RouteConfigError(f"must be a table of {key} value to profile", path=path, where=table)
-            for value, body in entries.items():
-                if not isinstance(body, str | Mapping):
-                    raise RouteConfigError(
-                        "must be a profile name or a route table (profile, overrides, fallbacks)",
-                        path=path,
-                        where=f"{table}.{value}",
-                    )
-                spec = {"profile": body} if isinstance(body, str) else _shorthand_route(body, data["default"])
-                if "match" in spec:
-                    raise RouteConfigError("a shorthand route takes no match; it matches on its key", path=path)
-                built.append(_route({**spec, "match": {key: value}}, f"{table}.{value}", path))
-        return cls(data["default"], built, name=name, path=path)
+        default, built = parse_routes(data, path)
+        return cls(default, built, name=name, path=path, routers=routers)
 
     @classmethod
-    def from_file(cls, path: str | Path, *, name: str = "match") -> MatchRouter:
-        """Read a ``routes.toml`` or ``routes.json``.
+    def from_file(cls, path: str | Path, *, name: str = "match", routers: RouterLookup | None = None) -> MatchRouter:
+        """Read a ``routes.toml``, ``routes.json`` or ``routes.yaml`` (YAML needs PyYAML).
 
         Raises:
             RouteConfigError: the file cannot be read or parsed, or a route is invalid.
         """
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            raise RouteConfigError(f"cannot read routes: {exc}", path=path) from exc
+            data = read_document(path)
+        except DocumentError as exc:
+            raise RouteConfigError(f"cannot read routes: {exc}", path=path) from None
         if not isinstance(data, dict):
             raise RouteConfigError("the file must hold one table", path=path)
-        return cls.from_dict(data, path=path, name=name)
+        return cls.from_dict(data, path=path, name=name, routers=routers)
 
     @classmethod
-    def find(cls, store: ProfileStore) -> MatchRouter | None:
-        """The ``routes.toml`` (or ``.json``) in the first directory of the store's search path that has one.
+    def find(cls, store: ProfileStore, *, routers: RouterLookup | None = None) -> MatchRouter | None:
+        """The ``routes.toml`` (or ``.json``, ``.yaml``) in the first directory of the store's search path that has one.
 
         Raises:
             RouteConfigError: the file is invalid, or a route names a profile that is not in the store.
         """
-        path = store.find_file(ROUTES_FILE_STEM)
+        path = store.find_file(ROUTES_FILE_STEM, DOCUMENT_SUFFIXES)
         if path is None:
             return None
-        router = cls.from_file(path)
+        router = cls.from_file(path, routers=routers)
         router.check_names(store.names())
         return router
 
     def select(
         self, context: Mapping[str, Any], *, messages: Sequence[Mapping[str, Any]] | None = None
     ) -> RouteDecision:
-        """The decision of the first route that matches ``context``, else the default profile."""
-        for route in self.routes:
-            if route.matches(context):
-                return RouteDecision(
-                    profile=route.profile,
-                    route=route.label,
-                    router=self.name,
-                    overrides=route.overrides,
-                    fallbacks=route.fallbacks,
-                    reason=f"{route.label} matched {route.match!r}",
-                )
-        return RouteDecision(profile=self.default, router=self.name, reason="no route matched; the default")
+        """The decision of the first route that matches ``context``, else the default profile. A route that
+        hands off to a tiered router returns that router's decision, under the route's label."""
+        route = self._first(context)
+        if route is None or route.router is None:
+            return self._decision(route)
+        return self._handed(route, self._router(route).select(context, messages=messages))
+
+    async def aselect(
+        self, context: Mapping[str, Any], *, messages: Sequence[Mapping[str, Any]] | None = None
+    ) -> RouteDecision:
+        """``select`` for async callers: a tiered router handed the call is awaited (``aselect``)."""
+        route = self._first(context)
+        if route is None or route.router is None:
+            return self._decision(route)
+        target = self._router(route)
+        aselect = getattr(target, "aselect", None)
+        answer = aselect(context, messages=messages) if callable(aselect) else target.select(context, messages=messages)
+        return self._handed(route, await answer if inspect.isawaitable(answer) else answer)
+
+    def _first(self, context: Mapping[str, Any]) -> Route | None:
+        return next((route for route in self.routes if route.matches(context)), None)
+
+    def _decision(self, route: Route | None) -> RouteDecision:
+        if route is None or route.profile is None:
+            return RouteDecision(profile=self.default, router=self.name, reason="no route matched; the default")
+        return RouteDecision(
+            profile=route.profile,
+            route=route.label,
+            router=self.name,
+            overrides=route.overrides,
+            fallbacks=route.fallbacks,
+            reason=f"{route.label} matched {route.match!r}",
+        )
+
+    def _router(self, route: Route) -> Router:
+        """The tiered router ``route`` hands off to, as it is now (a router file read again when it changed)."""
+        assert self._routers is not None and route.router is not None  # __init__ refuses otherwise
+        target = self._routers(route.router)
+        if isinstance(getattr(target, "current", target), MatchRouter):  # a router file's current version
+            raise RouteConfigError(
+                f"hands the call to {route.router!r}, a match router; a route may hand off to a tiered router only",
+                path=self.path,
+                where=f"{route.label}.router",
+            )
+        return target
+
+    def _handed(self, route: Route, decision: RouteDecision) -> RouteDecision:
+        """The handed-to router's decision as this route's: its label first, then the tier; the route's own
+        overrides win, and its fallbacks, when it has any, replace the tier's."""
+        return decision.model_copy(
+            update={
+                "route": f"{route.label}>{decision.route}" if decision.route else route.label,
+                "router": self.name,
+                "overrides": {**decision.overrides, **route.overrides},
+                "fallbacks": route.fallbacks if route.fallbacks is not None else decision.fallbacks,
+                "reason": f"{route.label} matched {route.match!r}, handed to {route.router!r}: {decision.reason}",
+            }
+        )
 
     def profiles(self) -> list[str]:
         """Every profile the router can pick or name as a fallback, in first-mention order."""
@@ -225,45 +236,30 @@ class MatchRouter:
         """(where, profile name) for every profile the router names, in order."""
         found = [("default", self.default)]
         for route in self.routes:
-            found.append((f"{route.label}.profile", route.profile))
+            if route.profile is not None:
+                found.append((f"{route.label}.profile", route.profile))
+            else:
+                found.extend((f"{route.label}.router", name) for name in self._handed_profiles(route))
             for error, targets in (route.fallbacks or {}).items():
                 found.extend((f"{route.label}.fallbacks.{error}", target) for target in targets)
         return found
 
+    def _handed_profiles(self, route: Route) -> list[str]:
+        """The profiles of the router ``route`` hands off to.
+
+        Raises:
+            RouteConfigError: that router cannot be found, does not load, or is a match router.
+        """
+        try:
+            return self._router(route).profiles()
+        except RouteConfigError as exc:
+            if exc.where == f"{route.label}.router":
+                raise
+            raise RouteConfigError(
+                f"hands the call to router {route.router!r}, which does not load: {exc}",
+                path=self.path,
+                where=f"{route.label}.router",
+            ) from exc
+
     def __repr__(self) -> str:
         return f"MatchRouter(default={self.default!r}, routes={len(self.routes)}, path={self.path!s})"
-
-
-def _route(data: Any, label: str, path: Path | None) -> Route:
-    if not isinstance(data, Mapping):
-        raise RouteConfigError("a route must be a table with match and profile", path=path, where=label)
-    unknown = sorted(set(data) - {"match", "profile", "overrides", "fallbacks"})
-    if unknown:
-        raise RouteConfigError(
-            f"unknown key(s) {', '.join(unknown)}; a route has match, profile, overrides, fallbacks",
-            path=path,
-            where=label,
-        )
-    if "profile" not in data:
-        raise RouteConfigError('no profile; add profile = "<name>"', path=path, where=label)
-    match = data.get("match", {})
-    if not isinstance(match, Mapping):
-        raise RouteConfigError("must be a table of context key to condition", path=path, where=f"{label}.match")
-    return Route(
-        label=label,
-        match=match,
-        profile=data["profile"],
-        overrides=data.get("overrides"),
-        fallbacks=data.get("fallbacks"),
-        path=path,
-    )
-
-
-def _shorthand_route(body: Mapping[str, Any], default: object) -> dict[str, Any]:
-    """A shorthand's table as a route: a route table as it is; a table of profile fields (``model``,
-    ``base_url`` ...), as agent configurations write one per platform, as the default profile with those
-    fields as overrides."""
-    if "profile" in body or not ({"model", "base_url", "api_base"} & body.keys()):
-        return dict(body)
-    fields = {("api_base" if key == "base_url" else key): value for key, value in body.items()}
-    return {"profile": default, "overrides": fields}

@@ -57,7 +57,9 @@ class Router(Protocol):
     """
 
     name: str
-    default: str
+
+    @property
+    def default(self) -> str: ...
 
     def select(
         self, context: Mapping[str, Any], *, messages: Sequence[Mapping[str, Any]] | None = None

@@ -44,13 +44,13 @@ from understudy.routing.routes import RouteDecision
 from understudy.routing.tiers_config import (
     DEFAULT_TIMEOUT,
     Tier,
+    TierLabels,
     classifier_of,
     classifier_prompt,
     profile_problems,
     read_router_file,
     router_file,
     system_prompt,
-    tier_pattern,
     validated_tiers,
 )
 
@@ -129,8 +129,7 @@ class TieredRouter:
         self._function = None if isinstance(classifier, str) else classifier
         self._asked = (registry, classifier) if isinstance(classifier, str) and registry is not None else None
         self._system_prompt = system_prompt(self.tiers, default_tier)
-        self._tier_pattern = tier_pattern(self.tiers)
-        self._by_folded = {tier.casefold(): tier for tier in self.tiers}
+        self._labels = TierLabels(self.tiers)
         self.rankings = Rankings(self.tiers, registry)
 
     # -- loading --------------------------------------------------------------------------------------------
@@ -142,8 +141,10 @@ class TieredRouter:
         *,
         registry: Registry | None = None,
         classifier: ClassifierFunction | None = None,
+        path: Path | None = None,
     ) -> TieredRouter:
-        """A router from its configuration as a dict (the shape of a router file).
+        """A router from its configuration as a dict (the shape of a router file; ``path``, the file it came
+        from, is named in errors).
 
         Keys: ``tiers`` (each a list of profiles or ``{profiles, description}``), ``default_tier``,
         ``classifier`` (a profile name), ``timeout``, ``name``. A classifier function cannot be written in a
@@ -152,7 +153,7 @@ class TieredRouter:
         Raises:
             RouteConfigError: a key is missing, unknown or invalid; the message names the key and the fix.
         """
-        return cls._from_config(router_file(data, None), registry=registry, classifier=classifier, path=None)
+        return cls._from_config(router_file(data, path), registry=registry, classifier=classifier, path=path)
 
     @classmethod
     def from_file(
@@ -293,11 +294,10 @@ class TieredRouter:
     def _from_label(self, profile: str, answer: object) -> RouteDecision:
         """Read a model's answer leniently: the first tier name in it, whatever the case and punctuation."""
         text = answer if isinstance(answer, str) else ""
-        found = self._tier_pattern.search(text)
-        if found is None:
+        tier = self._labels.find(text)
+        if tier is None:
             shown = shorten(repr(answer)) if answer is not None else "nothing"
             return self._fallback(f"answered {shown}, which names no tier ({_list(self.tiers)})")
-        tier = self._by_folded[found.group(0).casefold()]
         said = f" (it answered {shorten(repr(text.strip()))})" if text.strip() != tier else ""
         return self._decision(tier, f"classifier profile {profile!r} labelled the request {tier!r}{said}", chosen=True)
 

@@ -6,16 +6,15 @@ asked with, and the pattern that finds a tier's name in its answer."""
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from understudy.errors import ProfileError, ProfileNotFoundError, RouteConfigError
+from understudy.profiles.documents import DocumentError, read_document
 from understudy.profiles.profile import NAME_PATTERN, NAME_RULE
 
 if TYPE_CHECKING:
@@ -34,7 +33,7 @@ __all__ = [
     "read_router_file",
     "router_file",
     "system_prompt",
-    "tier_pattern",
+    "TierLabels",
     "validated_tiers",
 ]
 
@@ -131,23 +130,15 @@ class RouterFile(BaseModel):
 
 
 def read_router_file(file: Path) -> RouterFile:
-    """The configuration in a ``.toml`` or ``.json`` router file.
+    """The configuration in a ``.toml``, ``.json`` or ``.yaml`` router file (YAML needs PyYAML).
 
     Raises:
         RouteConfigError: the file cannot be read or parsed, or a key is invalid; names the file and the key.
     """
-    if file.suffix not in {".toml", ".json"}:
-        raise RouteConfigError("a router file must end in .toml or .json", path=file)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RouteConfigError(f"cannot read the file: {exc}", path=file) from exc
-    try:
-        data = tomllib.loads(text) if file.suffix == ".toml" else json.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RouteConfigError(f"invalid TOML: {exc}", path=file) from exc
-    except json.JSONDecodeError as exc:
-        raise RouteConfigError(f"invalid JSON: {exc}", path=file) from exc
+        data = read_document(file)
+    except DocumentError as exc:
+        raise RouteConfigError(str(exc), path=file) from None
     return router_file(data, file)
 
 
@@ -268,11 +259,19 @@ def classifier_prompt(system: str, messages: Sequence[Mapping[str, Any]] | None)
     return [{"role": "system", "content": system}, {"role": "user", "content": text}]
 
 
-def tier_pattern(tiers: Mapping[str, Tier]) -> re.Pattern[str]:
+class TierLabels:
     """Finds a tier's name in a model's answer as a whole word, whatever the case and punctuation around it."""
-    # Longest names first, so that at one position "simple.plus" wins over "simple".
-    names = sorted(tiers, key=len, reverse=True)
-    return re.compile("|".join(rf"(?<![\w-]){re.escape(tier)}(?![\w-])" for tier in names), re.IGNORECASE)
+
+    def __init__(self, tiers: Mapping[str, Tier]) -> None:
+        # Longest names first, so that at one position "simple.plus" wins over "simple".
+        names = sorted(tiers, key=len, reverse=True)
+        self._pattern = re.compile("|".join(rf"(?<![\w-]){re.escape(tier)}(?![\w-])" for tier in names), re.I)
+        self._by_folded = {tier.casefold(): tier for tier in tiers}
+
+    def find(self, text: str) -> str | None:
+        """The first tier named in ``text``, as the configuration spells it; None when it names none."""
+        found = self._pattern.search(text)
+        return self._by_folded[found.group(0).casefold()] if found is not None else None
 
 
 def _last_user_text(messages: Sequence[Mapping[str, Any]] | None) -> str | None:

@@ -1,0 +1,222 @@
+"""Routers by name: the router files beside the profiles, read on first use and again whenever they change.
+
+A router file is ``routes`` (a match router), ``tiers`` (a tiered router), or any ``NAME.toml``, ``.json`` or
+``.yaml`` that says ``kind = "match"`` or ``kind = "tiered"``; the router's name is the file's stem.
+``LLMRegistry.router(name)`` gives the router, ``LLMRegistry.routed(name)`` the routed LLM that
+``understudy/<name>`` reaches through the litellm provider and the openai transport.
+
+Each decision first looks at the file (a few ``stat`` calls). When it changed, it is read again; an edit that
+does not load keeps the last good version routing, logs a warning and sends ``RouterReloadFailed`` once per
+broken version, so a typo saved mid-deploy never stops the calls. ``understudy check`` names the problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from understudy.calls.drivers import emit_sync
+from understudy.errors import RouteConfigError
+from understudy.events import RouterReloadFailed
+from understudy.profiles.documents import DOCUMENT_SUFFIXES, DocumentError, parse_document
+from understudy.profiles.files import file_signature
+from understudy.profiles.profile import ROUTES_FILE_STEM, TIERS_FILE_STEM
+from understudy.redaction import redact
+from understudy.routing.match import MatchRouter
+from understudy.routing.tiered import TieredRouter
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from understudy.calls.protocols import Registry
+    from understudy.routing.routes import RouteDecision, Router
+
+__all__ = ["RouterFiles", "WatchedRouter"]
+
+logger = logging.getLogger("understudy")
+
+# What a file under one of these stems is when it does not say.
+_KIND_OF_STEM: Final = {ROUTES_FILE_STEM: "match", TIERS_FILE_STEM: "tiered"}
+
+
+class RouterFiles:
+    """The router files of one registry, each loaded once by name and watched from then on.
+
+    Args:
+        registry: where the files are found (its store's search path), whose profiles a classifier runs
+            on, and where ``RouterReloadFailed`` goes.
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._watched: dict[str, WatchedRouter] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> WatchedRouter:
+        """The router file called ``name``, loaded now if it was not yet.
+
+        Raises:
+            RouteConfigError: there is no such router file, or it does not load (the first time).
+        """
+        with self._lock:
+            watched = self._watched.get(name)
+        if watched is None:
+            watched = WatchedRouter(name, self)  # reads the file: outside the lock
+            with self._lock:
+                watched = self._watched.setdefault(name, watched)
+        return watched
+
+    def locate(self, name: str) -> Path | None:
+        """The file of router ``name``: the first on the search path, ``.toml`` before ``.json`` and YAML."""
+        return self.registry.store.find_file(name, DOCUMENT_SUFFIXES)
+
+    def exists(self, name: str) -> bool:
+        """Whether a router file called ``name`` is loaded or on the search path (reads no file)."""
+        with self._lock:
+            if name in self._watched:
+                return True
+        return self.locate(name) is not None
+
+    def build(self, name: str, path: Path, text: str) -> Router:
+        """The router in ``text``, the content of ``path``, checked against the store's profiles.
+
+        Raises:
+            RouteConfigError: it does not parse, says no ``kind``, or names a profile that does not exist.
+        """
+        try:
+            data = parse_document(path, text)
+        except DocumentError as exc:
+            raise RouteConfigError(str(exc), path=path) from None
+        if not isinstance(data, Mapping):
+            raise RouteConfigError("the file must hold one table", path=path)
+        kind = data.get("kind", _KIND_OF_STEM.get(name))
+        router: Router
+        if kind == "match":
+            router = MatchRouter.from_dict(data, path=path, name=name, routers=self.get)
+        elif kind == "tiered":
+            router = TieredRouter.from_dict({"name": name, **data}, registry=self.registry, path=path)
+        else:
+            raise RouteConfigError(
+                f'is {kind!r}, not a router; a router file says kind = "tiered" or kind = "match"'
+                if kind is not None
+                else 'says no kind; add kind = "tiered" or kind = "match" to make it a router file',
+                path=path,
+                where="kind",
+            )
+        self._check_names(router, path)
+        return router
+
+    def _check_names(self, router: Router, path: Path) -> None:
+        known = set(self.registry.store.names())
+        if isinstance(router, MatchRouter):
+            router.check_names(known)  # names the route that is wrong
+        missing = [profile for profile in router.profiles() if profile not in known]
+        if missing:
+            raise RouteConfigError(f"names profiles that do not exist: {', '.join(missing)}; create them", path=path)
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return f"RouterFiles(loaded={sorted(self._watched)!r})"
+
+
+class WatchedRouter:
+    """One router file by name, as it is now; implements ``Router`` by asking the latest good version.
+
+    Raises:
+        RouteConfigError: on creation, when the file is missing or does not load.
+    """
+
+    def __init__(self, name: str, files: RouterFiles) -> None:
+        self.name = name
+        self._files = files
+        self._lock = threading.Lock()
+        path = files.locate(name)
+        if path is None:
+            searched = ", ".join(str(directory) for directory in files.registry.store.paths)
+            raise RouteConfigError(
+                f"no router file named {name!r} (searched {searched}); create {name}.toml with "
+                'kind = "tiered" or kind = "match"'
+            )
+        text = _read(path)
+        self._router = files.build(name, path, text)
+        self.path: Path = path
+        self._seen: tuple[Path, tuple[int, ...] | None, str] = (path, file_signature(path), text)
+        self.problem: str | None = None
+        """Why the file on disk is not the version routing (it changed and does not load); None when it is."""
+
+    @property
+    def current(self) -> Router:
+        """The router as the file says now, or the last good version when the file no longer loads."""
+        with self._lock:
+            self._refresh()
+            return self._router
+
+    @property
+    def default(self) -> str:
+        return self.current.default
+
+    def select(
+        self, context: Mapping[str, Any], *, messages: Sequence[Mapping[str, Any]] | None = None
+    ) -> RouteDecision:
+        return self.current.select(context, messages=messages)
+
+    async def aselect(
+        self, context: Mapping[str, Any], *, messages: Sequence[Mapping[str, Any]] | None = None
+    ) -> RouteDecision:
+        router = self.current
+        aselect = getattr(router, "aselect", None)
+        if callable(aselect):
+            decision: RouteDecision = await aselect(context, messages=messages)
+            return decision
+        return router.select(context, messages=messages)
+
+    def profiles(self) -> list[str]:
+        return self.current.profiles()
+
+    def _refresh(self) -> None:
+        """Read the file again if it moved or changed; keep the last good version if it does not load."""
+        path = self._files.locate(self.name)
+        if path is None:
+            self._broken(self.path, "the file is gone; the last version read keeps routing until it is back")
+            return
+        signature = file_signature(path)
+        seen_path, seen_signature, seen_text = self._seen
+        if signature is not None and (path, signature) == (seen_path, seen_signature):
+            return  # untouched since it was read
+        try:
+            text = _read(path)
+        except RouteConfigError as exc:
+            self._broken(path, exc.reason)
+            return
+        if (path, text) == (seen_path, seen_text):
+            self._seen = (path, signature, text)
+            return
+        self._seen = (path, signature, text)  # a broken version is reported once, not on every call
+        try:
+            self._router = self._files.build(self.name, path, text)
+        except RouteConfigError as exc:
+            self._broken(path, str(exc))
+            return
+        self.path, self.problem = path, None
+        logger.info("router %r: read %s again", self.name, path)
+
+    def _broken(self, path: Path, problem: str) -> None:
+        if problem == self.problem:
+            return
+        self.problem = problem
+        message = redact(problem)
+        logger.warning("router %r: %s does not load; the last good version keeps routing: %s", self.name, path, message)
+        event = RouterReloadFailed(call_id="", primary="", router=self.name, path=str(path), message=message)
+        emit_sync(self._files.registry.dispatch, event)
+
+    def __repr__(self) -> str:
+        return f"WatchedRouter({self.name!r}, path={self.path!s})"
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RouteConfigError(f"cannot read the file: {exc}", path=path) from exc

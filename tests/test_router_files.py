@@ -1,0 +1,322 @@
+"""Routers by name: router files beside the profiles, composed (route -> tier -> candidates), read again when
+they change, YAML, and reached as ``understudy/<router>`` through the litellm provider and the openai transport.
+Every call goes over real HTTP to the fake provider."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import litellm
+import pytest
+
+from understudy import RouteConfigError, route_of, served_by
+from understudy.events import Event, RouterReloadFailed
+from understudy.integrations import openai as openai_integration
+from understudy.integrations.litellm import register
+from understudy.testing import Reply, ServerError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from conftest import WriteProfile
+
+    from understudy import LLMRegistry
+    from understudy.testing import FakeProvider
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+AUTO = """\
+kind = "tiered"
+default_tier = "simple"
+classifier = "labeller"
+timeout = 5
+
+[tiers.simple]
+profiles = ["cheap"]
+description = "greetings"
+
+[tiers.complex]
+profiles = ["dear", "cheap"]
+description = "hard questions"
+"""
+
+ROUTES = """\
+default = "plain"
+
+[[routes]]
+match = { platform = "api" }
+router = "auto"
+
+[[routes]]
+match = { platform = "discord" }
+profile = "careful"
+"""
+
+
+@pytest.fixture
+def profiles(fake_profile: WriteProfile, write_profile: WriteProfile, fake_provider: FakeProvider) -> None:
+    for name in ("cheap", "dear", "plain", "careful"):
+        fake_profile(name, f"{name}-model")
+    fake_profile("labeller", "labeller-model", max_tokens=5)
+    fake_provider.default("labeller-model", Reply("complex"))
+    write_profile("auto", AUTO)
+
+
+@pytest.fixture(autouse=True)
+def restore_litellm() -> Iterator[None]:
+    providers = list(litellm.custom_provider_map)
+    yield
+    litellm.custom_provider_map = providers
+
+
+def touch_later(path: Path, text: str) -> None:
+    """Rewrite ``path`` and move its times on, as a later save would (no sleep: the times are set)."""
+    path.write_text(text, encoding="utf-8")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns + 10**9, stat.st_mtime_ns + 10**9))
+
+
+# -- by name --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_tiered_router_file_is_routed_by_name(registry: LLMRegistry, fake_provider: FakeProvider) -> None:
+    response = registry.routed("auto").completion(messages=HELLO)
+
+    assert served_by(response) == "dear"
+    assert route_of(response) == "auto:tier:complex"
+    assert fake_provider.requests("labeller-model") == 1
+    assert registry.routed("auto") is registry.routed("auto")  # one per name: sessions and stats carry on
+
+
+@pytest.mark.usefixtures("profiles")
+def test_understudy_slash_router_through_the_litellm_provider(
+    registry: LLMRegistry, fake_provider: FakeProvider
+) -> None:
+    register(registry)
+
+    response = litellm.completion(model="understudy/auto", messages=HELLO)
+
+    assert response.choices[0].message.content
+    assert fake_provider.requests("dear-model") == 1
+    assert fake_provider.requests("cheap-model") == 0
+
+
+@pytest.mark.usefixtures("profiles")
+def test_the_litellm_metadata_carries_the_context_a_match_router_reads(
+    registry: LLMRegistry, write_profile: WriteProfile, fake_provider: FakeProvider
+) -> None:
+    write_profile("routes", ROUTES)
+    register(registry)
+
+    litellm.completion(
+        model="understudy/routes", messages=HELLO, metadata={"understudy_context": {"platform": "discord"}}
+    )
+    litellm.completion(model="understudy/routes", messages=HELLO)
+
+    assert fake_provider.requests("careful-model") == 1
+    assert fake_provider.requests("plain-model") == 1
+
+
+@pytest.mark.usefixtures("profiles")
+async def test_understudy_router_through_the_openai_transport_sync_and_async(
+    registry: LLMRegistry, write_profile: WriteProfile, fake_provider: FakeProvider
+) -> None:
+    write_profile("routes", ROUTES)
+    context = {"understudy_context": json.dumps({"platform": "discord"}), "trace": "t-1"}
+
+    sync = openai_integration.client(registry).chat.completions.with_raw_response.create(
+        model="routes", messages=HELLO, metadata=context
+    )
+    reply = await openai_integration.async_client(registry).chat.completions.create(model="auto", messages=HELLO)
+
+    assert sync.headers["x-understudy-served-by"] == "careful"
+    assert reply.choices[0].message.content
+    assert fake_provider.requests("dear-model") == 1
+    forwarded = fake_provider.received("careful-model")[0]
+    assert forwarded.get("metadata", {}).get("understudy_context") is None  # routing's keys stay in understudy
+
+
+def test_an_unknown_name_is_a_404_naming_it_and_a_file_without_kind_says_to_add_one(
+    registry: LLMRegistry, write_profile: WriteProfile
+) -> None:
+    write_profile("mystery", "tiers: {}\n", suffix=".yaml")
+
+    missing = openai_integration.client(registry).chat.completions.with_raw_response
+    with pytest.raises(Exception, match="nothing-here") as caught:
+        missing.create(model="nothing-here", messages=HELLO)
+    assert getattr(caught.value, "status_code", None) == 404
+    with pytest.raises(RouteConfigError, match=r"mystery\.yaml: kind: says no kind; add kind = \"tiered\""):
+        registry.router("mystery")
+
+
+# -- composition ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_route_hands_the_call_to_a_tiered_router(
+    registry: LLMRegistry, write_profile: WriteProfile, fake_provider: FakeProvider
+) -> None:
+    write_profile("routes", ROUTES)
+    routed = registry.routed("routes")
+
+    handed = routed.completion(messages=HELLO, context={"platform": "api"})
+    plain = routed.completion(messages=HELLO, context={"platform": "web"})
+
+    assert served_by(handed) == "dear"
+    assert route_of(handed) == "routes:routes[0]>tier:complex"
+    assert "handed to 'auto'" in handed._hidden_params["understudy"]["route_reason"]
+    assert served_by(plain) == "plain"
+    assert fake_provider.requests("labeller-model") == 1  # only the handed call asked the classifier
+    assert set(registry.router("routes").profiles()) >= {"dear", "cheap", "labeller", "plain", "careful"}
+
+
+@pytest.mark.usefixtures("profiles")
+async def test_a_handed_route_is_awaited_on_the_async_path(registry: LLMRegistry, write_profile: WriteProfile) -> None:
+    write_profile("routes", ROUTES)
+
+    response = await registry.routed("routes").acompletion(messages=HELLO, context={"platform": "api"})
+
+    assert served_by(response) == "dear"
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_handed_tier_falls_back_along_its_candidates(
+    registry: LLMRegistry, write_profile: WriteProfile, fake_provider: FakeProvider
+) -> None:
+    write_profile("routes", ROUTES)
+    fake_provider.script("dear-model", ServerError(503))
+
+    response = registry.routed("routes").completion(messages=HELLO, context={"platform": "api"})
+
+    assert served_by(response) == "cheap"
+
+
+@pytest.mark.usefixtures("profiles")
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nowhere", r"routes\.toml: routes\[0\]\.router: hands the call to router 'nowhere', which does not load"),
+        ("other", r"routes\.toml: routes\[0\]\.router: hands the call to 'other', a match router"),
+    ],
+)
+def test_a_route_to_a_missing_or_match_router_is_refused_naming_the_route(
+    registry: LLMRegistry, write_profile: WriteProfile, target: str, message: str
+) -> None:
+    write_profile("other", 'kind = "match"\ndefault = "plain"\n')
+    write_profile("routes", ROUTES.replace('router = "auto"', f'router = "{target}"'))
+
+    with pytest.raises(RouteConfigError, match=message):
+        registry.router("routes")
+
+
+def test_routes_built_in_code_that_hand_off_need_a_way_to_find_routers() -> None:
+    from understudy import MatchRouter
+
+    with pytest.raises(RouteConfigError, match=r"routes\[0\]\.router: .*pass routers=registry\.router"):
+        MatchRouter("plain", [{"match": {"platform": "api"}, "router": "auto"}])
+    with pytest.raises(RouteConfigError, match="not both"):
+        MatchRouter("plain", [{"match": {}, "router": "auto", "profile": "plain"}])
+
+
+# -- read again on change ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("profiles")
+def test_an_edited_router_file_is_read_again_on_the_next_call(
+    registry: LLMRegistry, profiles_dir: Path, fake_provider: FakeProvider
+) -> None:
+    routed = registry.routed("auto")
+    assert served_by(routed.completion(messages=HELLO)) == "dear"
+
+    touch_later(profiles_dir / "auto.toml", AUTO.replace('profiles = ["dear", "cheap"]', 'profiles = ["cheap"]'))
+
+    assert served_by(routed.completion(messages=HELLO)) == "cheap"
+    assert registry.router("auto").problem is None
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_broken_edit_keeps_the_last_good_table_and_says_why_once(
+    registry: LLMRegistry, profiles_dir: Path, fake_provider: FakeProvider
+) -> None:
+    events: list[Event] = []
+    registry.subscribe(events.append)
+    routed = registry.routed("auto")
+    routed.completion(messages=HELLO)
+
+    touch_later(profiles_dir / "auto.toml", AUTO.replace('["dear", "cheap"]', '["dear", "ghost"]'))
+    first = routed.completion(messages=HELLO)
+    second = routed.completion(messages=HELLO)
+
+    assert served_by(first) == served_by(second) == "dear"  # the last good table still routes
+    reloads = [event for event in events if isinstance(event, RouterReloadFailed)]
+    assert len(reloads) == 1
+    assert reloads[0].router == "auto" and reloads[0].path.endswith("auto.toml")
+    assert "ghost" in reloads[0].message
+    assert "ghost" in (registry.router("auto").problem or "")
+
+    touch_later(profiles_dir / "auto.toml", AUTO.replace('["dear", "cheap"]', '["cheap"]'))
+    assert served_by(routed.completion(messages=HELLO)) == "cheap"
+    assert registry.router("auto").problem is None
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_handed_tiered_router_is_read_again_too(
+    registry: LLMRegistry, write_profile: WriteProfile, profiles_dir: Path
+) -> None:
+    write_profile("routes", ROUTES)
+    routed = registry.routed("routes")
+    assert served_by(routed.completion(messages=HELLO, context={"platform": "api"})) == "dear"
+
+    touch_later(profiles_dir / "auto.toml", AUTO.replace('profiles = ["dear", "cheap"]', 'profiles = ["careful"]'))
+
+    assert served_by(routed.completion(messages=HELLO, context={"platform": "api"})) == "careful"
+
+
+# -- YAML ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_yaml_routes_file_is_found_beside_the_profiles(
+    registry: LLMRegistry, write_profile: WriteProfile, fake_provider: FakeProvider
+) -> None:
+    from understudy import MatchRouter
+
+    yaml_routes = (
+        "default: plain\n"
+        "routes:\n"
+        "  - match: {platform: api}\n"
+        "    router: auto\n"
+        "platforms:\n"
+        "  discord: {model: openai/careful-model, base_url: " + fake_provider.base_url + "}\n"
+    )
+    write_profile("routes", yaml_routes, suffix=".yaml")
+
+    found = MatchRouter.find(registry.store, routers=registry.router)
+    response = registry.routed("routes").completion(messages=HELLO, context={"platform": "discord"})
+
+    assert found is not None and [route.label for route in found.routes] == ["routes[0]", "platforms.discord"]
+    assert served_by(response) == "plain"  # the default profile, with the shorthand's model
+    assert fake_provider.requests("careful-model") == 1
+    assert served_by(registry.routed("routes").completion(messages=HELLO, context={"platform": "api"})) == "dear"
+
+
+def test_yaml_without_pyyaml_says_to_install_it(
+    registry: LLMRegistry, write_profile: WriteProfile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_profile("routes", "default: plain\n", suffix=".yml")
+    monkeypatch.setitem(sys.modules, "yaml", None)  # `import yaml` now raises ImportError
+
+    with pytest.raises(RouteConfigError, match=r"routes\.yml: reading YAML needs PyYAML.*pip install pyyaml"):
+        registry.router("routes")
+
+
+def test_invalid_yaml_names_the_line(registry: LLMRegistry, write_profile: WriteProfile) -> None:
+    write_profile("routes", "default: plain\nroutes: [\n", suffix=".yaml")
+
+    with pytest.raises(RouteConfigError, match=r"invalid YAML.*line 3"):
+        registry.router("routes")
