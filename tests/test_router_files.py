@@ -13,7 +13,7 @@ import litellm
 import pytest
 
 from understudy import RouteConfigError, route_of, served_by
-from understudy.events import Event, RouterReloadFailed
+from understudy.events import Event, RouteChosen, RouterReloadFailed
 from understudy.integrations import openai as openai_integration
 from understudy.integrations.litellm import register
 from understudy.testing import Reply, ServerError
@@ -320,3 +320,72 @@ def test_invalid_yaml_names_the_line(registry: LLMRegistry, write_profile: Write
 
     with pytest.raises(RouteConfigError, match=r"invalid YAML.*line 3"):
         registry.router("routes")
+
+
+# -- the classifier's usage, booked to the routed call ------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("profiles")
+def test_the_classifiers_usage_and_cost_are_on_the_route_chosen_event_and_in_the_routes_stats(
+    registry: LLMRegistry, write_profile: WriteProfile, fake_profile: WriteProfile, fake_provider: FakeProvider
+) -> None:
+    fake_profile("mini", "gpt-4o-mini")  # a model litellm has a price for
+    fake_provider.default("gpt-4o-mini", Reply("complex", prompt_tokens=40, completion_tokens=1))
+    write_profile("priced", AUTO.replace('classifier = "labeller"', 'classifier = "mini"'))
+    events: list[Event] = []
+    registry.subscribe(events.append)
+
+    registry.routed("priced").completion(messages=HELLO)
+
+    chosen = next(event for event in events if isinstance(event, RouteChosen))
+    assert chosen.classifier is not None
+    assert (chosen.classifier.profile, chosen.classifier.prompt_tokens, chosen.classifier.completion_tokens) == (
+        "mini",
+        40,
+        1,
+    )
+    assert chosen.classifier.cost == pytest.approx(registry.stats()["mini"].cost) and chosen.classifier.cost > 0
+    route = registry.route_stats()["priced:tier:complex"]
+    assert (route.classifier_calls, route.classifier_prompt_tokens, route.classifier_completion_tokens) == (1, 40, 1)
+    assert route.classifier_cost == pytest.approx(chosen.classifier.cost)
+    assert route.served_by == {"dear": 1}
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_classifier_that_is_also_a_candidate_keeps_its_two_uses_apart(
+    registry: LLMRegistry, write_profile: WriteProfile, fake_provider: FakeProvider
+) -> None:
+    write_profile("both", AUTO.replace('classifier = "labeller"', 'classifier = "cheap"'))
+    fake_provider.default("cheap-model", Reply("simple"))
+
+    registry.routed("both").completion(messages=HELLO)
+
+    cheap = registry.stats()["cheap"]
+    assert (cheap.successes, cheap.classifier_calls) == (2, 1)  # it labelled the request, then served it
+    route = registry.route_stats()["both:tier:simple"]
+    assert route.served_by == {"cheap": 1} and route.classifier_calls == 1
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_reused_decision_books_no_second_classification(registry: LLMRegistry, fake_provider: FakeProvider) -> None:
+    from understudy import Stickiness
+
+    routed = registry.routed("auto", stickiness=Stickiness(decision_ttl=3600))
+
+    routed.completion(messages=HELLO, session="s")
+    routed.completion(messages=HELLO, session="s")
+
+    assert fake_provider.requests("labeller-model") == 1
+    route = registry.route_stats()["auto:tier:complex"]
+    assert (route.calls, route.classifier_calls) == (2, 1)
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_failed_classification_books_no_usage(registry: LLMRegistry, fake_provider: FakeProvider) -> None:
+    fake_provider.script("labeller-model", ServerError(500))
+
+    registry.routed("auto").completion(messages=HELLO)
+
+    route = registry.route_stats()["auto:default"]
+    assert route.classifier_calls == 0 and route.classifier_cost is None
+    assert registry.stats()["labeller"].classifier_calls == 0

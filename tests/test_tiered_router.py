@@ -17,6 +17,7 @@ from understudy import FallbackStrategy, ProfileStore, RouteConfigError, RouteDe
 from understudy.routing import classifier_pool
 from understudy.routing.tiered import Tier, TieredRouter
 from understudy.testing import Reply, ServerError, Slow
+from understudy.usage import ClassifierUsage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -80,6 +81,7 @@ def test_a_profile_classifier_picks_the_tier_and_its_candidates_become_primary_a
         fallbacks={"*": ["big-backup"]},
         reason="classifier profile 'router-mini' labelled the request 'complex'",
         candidates=("big", "big-backup"),
+        classifier=ClassifierUsage(profile="router-mini", prompt_tokens=10, completion_tokens=5, cost=None),
     )
 
 

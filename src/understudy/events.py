@@ -27,6 +27,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from understudy.usage import ClassifierUsage
+
 __all__ = [
     "AnyEvent",
     "AttemptFailed",
@@ -196,6 +198,8 @@ class RouteChosen(Event):
         reason: why: the rule that matched, the tier, or why the default was used.
         sticky_on: the fallback the session stays on, when the call starts there instead of ``profile``.
         kept: True when the switch cost kept the session on its previous pick.
+        classifier: what the classifier profile spent deciding this call; None when no profile was asked
+            (a match router, a classifier function, a decision reused from the session).
     """
 
     kind: Literal["route_chosen"] = "route_chosen"
@@ -204,6 +208,7 @@ class RouteChosen(Event):
     reason: str
     sticky_on: str | None = None
     kept: bool = False
+    classifier: ClassifierUsage | None = None
 
 
 class RoutingFailed(Event):

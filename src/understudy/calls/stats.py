@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+if TYPE_CHECKING:
+    from understudy.usage import ClassifierUsage
 
 __all__ = ["ProfileStats", "RouteStats", "StatsBook"]
 
@@ -28,6 +31,8 @@ class ProfileStats(BaseModel):
             call had been served).
         cancelled: calls cancelled (or interrupted) while the provider was working on them; counted in
             ``calls`` and ``total_latency``, neither a success nor a failure.
+        classifier_calls: successful calls that labelled a request for a tiered router (counted in
+            ``successes`` too), so a profile that is both a classifier and a tier candidate shows each use.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -45,6 +50,7 @@ class ProfileStats(BaseModel):
     served_as_fallback: int = 0
     interrupted_streams: int = 0
     cancelled: int = 0
+    classifier_calls: int = 0
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -63,6 +69,10 @@ class RouteStats(BaseModel):
         failures: calls that raised (every profile failed, or an error without fallback).
         sticky_calls: calls a sticky session started on the fallback it stays on.
         kept_calls: calls the switch cost kept on the session's previous pick.
+        classifier_calls: calls whose route a classifier profile decided (a tiered router's).
+        classifier_prompt_tokens: the classifications' prompt tokens, apart from the serving calls'.
+        classifier_completion_tokens: their completion tokens.
+        classifier_cost: their USD where litellm knows the price; None when none is known.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -73,6 +83,10 @@ class RouteStats(BaseModel):
     failures: int = 0
     sticky_calls: int = 0
     kept_calls: int = 0
+    classifier_calls: int = 0
+    classifier_prompt_tokens: int = 0
+    classifier_completion_tokens: int = 0
+    classifier_cost: float | None = None
 
 
 class StatsBook:
@@ -131,8 +145,21 @@ class StatsBook:
             by_type = row["failures_by_type"]
             by_type[error_type] = by_type.get(error_type, 0) + 1
 
-    def route_call(self, route: str, served_by: str | None, *, sticky: bool = False, kept: bool = False) -> None:
-        """A routed call ended: served by that profile, or failed (None)."""
+    def classified(self, profile: str) -> None:
+        """A successful call of ``profile`` labelled a request for a tiered router."""
+        with self._lock:
+            self._row(profile)["classifier_calls"] += 1
+
+    def route_call(
+        self,
+        route: str,
+        served_by: str | None,
+        *,
+        sticky: bool = False,
+        kept: bool = False,
+        classifier: ClassifierUsage | None = None,
+    ) -> None:
+        """A routed call ended: served by that profile, or failed (None); ``classifier``: what deciding it cost."""
         with self._lock:
             row = self._routes.get(route)
             if row is None:
@@ -140,6 +167,12 @@ class StatsBook:
             row["calls"] += 1
             row["sticky_calls"] += sticky
             row["kept_calls"] += kept
+            if classifier is not None:
+                row["classifier_calls"] += 1
+                row["classifier_prompt_tokens"] += classifier.prompt_tokens
+                row["classifier_completion_tokens"] += classifier.completion_tokens
+                if classifier.cost is not None:
+                    row["classifier_cost"] = (row["classifier_cost"] or 0.0) + classifier.cost
             if served_by is None:
                 row["failures"] += 1
             else:

@@ -12,7 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from understudy.calls.responses import served_by, served_cost
 from understudy.redaction import redact
+from understudy.usage import ClassifierUsage
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -33,6 +35,7 @@ class Outcome:
 
     answer: object = None
     error: BaseException | None = None
+    usage: ClassifierUsage | None = None
 
 
 def call_function(
@@ -60,7 +63,19 @@ def ask_profile(registry: Registry, profile: str, prompt: list[dict[str, str]], 
         # The registry's stats and events already hold the provider's failure; one line is enough.
         logger.warning("router %r: classifier profile %r failed: %s", router, profile, describe(exc))
         return Outcome(error=exc)
-    return Outcome(answer=answer)
+    answered = served_by(response) or profile
+    registry.book.classified(answered)
+    return Outcome(answer=answer, usage=_usage(answered, response))
+
+
+def _usage(profile: str, response: Any) -> ClassifierUsage:
+    usage = getattr(response, "usage", None)
+    return ClassifierUsage(
+        profile=profile,
+        prompt_tokens=getattr(usage, "prompt_tokens", None) or 0,
+        completion_tokens=getattr(usage, "completion_tokens", None) or 0,
+        cost=served_cost(response),
+    )
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> Any:

@@ -62,6 +62,7 @@ class Plan:
             reason=self.decision.reason,
             sticky_on=self.sticky_on,
             kept=self.kept,
+            classifier=self.decision.classifier,
         )
         return [*self.failures, chosen]
 

@@ -130,10 +130,11 @@ class RoutedLLM:
         return self._decider.decide(context, messages)[0]
 
     def _reused(self, session: str | None) -> tuple[RouteDecision, list[RoutingFailed]] | None:
-        """The session's last real decision, while ``decision_ttl`` lasts; None: route the call."""
+        """The session's last real decision, while ``decision_ttl`` lasts; None: route the call. Its
+        classification was paid for by the call that made it, not by this one."""
         memory = self._memory
         decision = memory.get(session) if memory is not None and session is not None else None
-        return (decision, []) if decision is not None else None
+        return (decision.model_copy(update={"classifier": None}), []) if decision is not None else None
 
     def _learn(self, session: str | None, decision: RouteDecision) -> None:
         if self._memory is not None and session is not None:
@@ -142,7 +143,13 @@ class RoutedLLM:
     def _after(self, plan: Plan, session: str | None, response: Any) -> None:
         plan.serving = serving = served_by(response) if response is not None else None
         mark_route(response, plan.route, plan.decision.reason)
-        self.registry.book.route_call(plan.route, serving, sticky=plan.sticky_on is not None, kept=plan.kept)
+        self.registry.book.route_call(
+            plan.route,
+            serving,
+            sticky=plan.sticky_on is not None,
+            kept=plan.kept,
+            classifier=plan.decision.classifier,
+        )
         self._remember(plan, session, serving)
 
     def _restarted(self, plan: Plan, session: str | None, stream: Any) -> None:

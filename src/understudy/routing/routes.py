@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from understudy.usage import ClassifierUsage
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -33,6 +35,8 @@ class RouteDecision(BaseModel):
             re-anchors a sticky session.
         candidates: the profiles the rule that decided considers fit for the request (a tier's), best first;
             with a switch cost, a session keeps its incumbent only while it is one of them. Empty: any.
+        classifier: what the classifier profile spent on this decision, booked to the routed call (its
+            ``RouteChosen`` event and its route's stats) apart from the profile's serving calls.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -45,6 +49,7 @@ class RouteDecision(BaseModel):
     reason: str = ""
     error: str | None = None
     candidates: tuple[str, ...] = ()
+    classifier: ClassifierUsage | None = None
 
 
 @runtime_checkable

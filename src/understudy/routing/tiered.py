@@ -163,18 +163,8 @@ class TieredRouter:
         registry: Registry | None = None,
         classifier: ClassifierFunction | None = None,
     ) -> TieredRouter:
-        """A router from a TOML or JSON file::
-
-            default_tier = "simple"
-            classifier = "router-mini"
-            timeout = 1.5
-
-            [tiers.simple]
-            profiles = ["mini", "haiku"]
-            description = "greetings, short factual questions"
-
-            [tiers.complex]
-            profiles = ["opus", "gpt-4o"]
+        """A router from a TOML, JSON or YAML file: ``default_tier``, ``classifier`` (a profile), ``timeout``,
+        and a ``[tiers.NAME]`` table per tier with ``profiles`` and ``description`` (docs/routing.md).
 
         Raises:
             RouteConfigError: the file cannot be read or parsed, or a key is invalid; names the file and the key.
@@ -282,6 +272,10 @@ class TieredRouter:
             outcome = job.result()
         except BaseException as exc:  # the worker itself failed: still only a routing failure
             outcome = Outcome(error=exc)
+        decision = self._answered(outcome)
+        return decision if outcome.usage is None else decision.model_copy(update={"classifier": outcome.usage})
+
+    def _answered(self, outcome: Outcome) -> RouteDecision:
         if outcome.error is not None:
             return self._fallback(f"raised {describe(outcome.error)}")
         if isinstance(self.classifier, str):
