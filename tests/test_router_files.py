@@ -389,3 +389,23 @@ def test_a_failed_classification_books_no_usage(registry: LLMRegistry, fake_prov
     route = registry.route_stats()["auto:default"]
     assert route.classifier_calls == 0 and route.classifier_cost is None
     assert registry.stats()["labeller"].classifier_calls == 0
+
+
+@pytest.mark.usefixtures("profiles")
+def test_explain_shows_a_handed_route_without_asking_the_classifier(
+    registry: LLMRegistry,
+    write_profile: WriteProfile,
+    profiles_dir: Path,
+    fake_provider: FakeProvider,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from understudy.cli import main
+
+    write_profile("routes", ROUTES)
+
+    code = main(["--profiles-path", str(profiles_dir), "explain", "--context", "platform=api"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "routes[0]: primary 'cheap'" in out and "handed to 'auto'" in out
+    assert fake_provider.requests("labeller-model") == 0  # explain is offline

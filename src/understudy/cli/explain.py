@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import argparse
 
     from understudy.profiles.store import ProfileStore
-    from understudy.routing.routes import RouteDecision
+    from understudy.routing.routes import RouteDecision, Router
 
 __all__ = ["explain"]
 
@@ -85,11 +85,16 @@ def _route(args: argparse.Namespace, store: ProfileStore) -> tuple[dict[str, Any
             fail(f"--context takes KEY=VALUE, not {item!r}", EXIT_USAGE)
             return None
         context[key] = _context_value(text)
-    router = MatchRouter.from_file(args.routes) if args.routes else MatchRouter.find(store)
+    routers = _RouterLookup(store)
+    router = (
+        MatchRouter.from_file(args.routes, routers=routers) if args.routes else MatchRouter.find(store, routers=routers)
+    )
     if router is None:
         fail(f"no routes.toml or routes.json in {dirs(store)}; pass --routes FILE", EXIT_USAGE)
         return None
-    decision = router.select(context)
+    rule = router.route_for(context)
+    # A route that hands off to a tiered router is shown without calling its classifier: explain is offline.
+    decision = router.unclassified(rule) if rule is not None and rule.router is not None else router.select(context)
     route = {
         "context": context,
         "file": str(router.path) if router.path else None,
@@ -100,6 +105,22 @@ def _route(args: argparse.Namespace, store: ProfileStore) -> tuple[dict[str, Any
         "fallbacks": decision.fallbacks,
     }
     return route, decision
+
+
+class _RouterLookup:
+    """Routers by name for routes that hand off, from a registry built only when a route names one."""
+
+    def __init__(self, store: ProfileStore) -> None:
+        self.store = store
+        self._registry: Any = None
+
+    def __call__(self, name: str) -> Router:
+        if self._registry is None:
+            from understudy.registry import LLMRegistry  # the call machinery: only for routes that need it
+
+            self._registry = LLMRegistry(self.store)
+        router: Router = self._registry.router(name)
+        return router
 
 
 def _print_route(route: dict[str, Any]) -> None:

@@ -147,7 +147,7 @@ class MatchRouter:
     ) -> RouteDecision:
         """The decision of the first route that matches ``context``, else the default profile. A route that
         hands off to a tiered router returns that router's decision, under the route's label."""
-        route = self._first(context)
+        route = self.route_for(context)
         if route is None or route.router is None:
             return self._decision(route)
         return self._handed(route, self._router(route).select(context, messages=messages))
@@ -156,7 +156,7 @@ class MatchRouter:
         self, context: Mapping[str, Any], *, messages: Sequence[Mapping[str, Any]] | None = None
     ) -> RouteDecision:
         """``select`` for async callers: a tiered router handed the call is awaited (``aselect``)."""
-        route = self._first(context)
+        route = self.route_for(context)
         if route is None or route.router is None:
             return self._decision(route)
         target = self._router(route)
@@ -164,8 +164,20 @@ class MatchRouter:
         answer = aselect(context, messages=messages) if callable(aselect) else target.select(context, messages=messages)
         return self._handed(route, await answer if inspect.isawaitable(answer) else answer)
 
-    def _first(self, context: Mapping[str, Any]) -> Route | None:
+    def route_for(self, context: Mapping[str, Any]) -> Route | None:
+        """The first route that matches ``context``; None: the default. Asks no router a route hands off to."""
         return next((route for route in self.routes if route.matches(context)), None)
+
+    def unclassified(self, route: Route) -> RouteDecision:
+        """The decision of a route that hands off, without asking its router's classifier (what
+        ``understudy explain`` shows, offline): that router's default, under the route's label."""
+        target = self._router(route)
+        default = RouteDecision(
+            profile=target.default,
+            router=target.name,
+            reason=f"its classifier picks the tier per call; unasked, the default {target.default!r}",
+        )
+        return self._handed(route, default)
 
     def _decision(self, route: Route | None) -> RouteDecision:
         if route is None or route.profile is None:
