@@ -6,6 +6,7 @@
     understudy profiles show NAME [--json]     every field (secrets redacted) and the fallbacks table
     understudy explain NAME --error ERROR      the chain a call to NAME walks when it raises ERROR
     understudy check [NAME ...] [--json]       offline validation; exit 1 when anything needs fixing
+    understudy check --live [NAME ...]         one minimal request to every profile each name reaches
     understudy plugins [--json]                registered plugins and their hooks
     understudy report [--since 1h] [--json]    what the usage log says: calls, failures, fallbacks, cost
     understudy demo                            fallbacks at work against a fake provider, offline
@@ -122,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="report unset key and endpoint variables (api_key_env, api_base_env) as warnings, not failures",
     )
+    check_.add_argument(
+        "--live",
+        action="store_true",
+        help="send one minimal request to every profile each name reaches (fallbacks, tiers, routes, classifier)",
+    )
+    check_.add_argument(
+        "--timeout", metavar="SECONDS", type=_positive, default=10.0, help="per request, with --live (default: 10)"
+    )
+    check_.add_argument(
+        "--concurrency", metavar="N", type=_count, default=4, help="requests at a time, with --live (default: 4)"
+    )
     _add_json(check_)
 
     plugins_ = _command(commands, "plugins", "plugins:plugins", "registered plugins and the hooks they implement")
@@ -159,6 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(commands, "demo", "demo:demo", "watch fallbacks at work against a fake provider (offline, no API key)")
     return parser
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 64, not {text!r}")
+    return value
 
 
 def _command(

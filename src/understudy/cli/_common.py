@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
     from understudy.profiles.profile import Profile
     from understudy.profiles.store import ProfileStore
+    from understudy.registry import LLMRegistry
+    from understudy.routing.router_files import WatchedRouter
 
 EXIT_PROBLEMS: Final = 1  # a profile is missing or broken, or `check` found problems
 EXIT_USAGE: Final = 2  # the command line itself is wrong (argparse uses 2 as well)
@@ -73,3 +75,18 @@ def arrow() -> str:
     except (UnicodeEncodeError, LookupError):
         return "->"
     return "→"
+
+
+class RouterLookup:
+    """Routers by name for routes that hand off, from a registry built only when a route names one."""
+
+    def __init__(self, store: ProfileStore) -> None:
+        self.store = store
+        self._registry: LLMRegistry | None = None
+
+    def __call__(self, name: str) -> WatchedRouter:
+        if self._registry is None:
+            from understudy.registry import LLMRegistry  # the call machinery: only for routes that need it
+
+            self._registry = LLMRegistry(self.store)
+        return self._registry.router(name)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from understudy.calls import backend
-from understudy.cli._common import EXIT_PROBLEMS, dirs, display, fail, load, locate, print_json
+from understudy.cli._common import EXIT_PROBLEMS, RouterLookup, dirs, display, fail, load, locate, print_json
 from understudy.errors import (
     ProfileError,
     ProfileNotFoundError,
@@ -28,6 +28,7 @@ from understudy.errors import (
     UnknownExceptionNameError,
 )
 from understudy.failures.names import ExceptionNames
+from understudy.profiles.documents import DOCUMENT_SUFFIXES
 from understudy.profiles.files import load_profile_file
 from understudy.profiles.profile import TIERS_FILE_STEM, Profile
 from understudy.redaction import redact
@@ -113,6 +114,10 @@ class _Report:
 
 def check(args: argparse.Namespace, store: ProfileStore) -> int:
     """Validate profiles offline: each parses, its fallbacks exist and parse, its variables are set."""
+    if args.live:  # one request to each profile the names reach: understudy.cli.preflight
+        from understudy.cli.preflight import live_check
+
+        return live_check(args, store)
     names: Sequence[str] = args.names or store.names()
     if not names:
         return fail(f"no profiles found; searched {dirs(store)}. Create NAME.toml in one of them.", EXIT_PROBLEMS)
@@ -320,13 +325,13 @@ def _router_reports(store: ProfileStore) -> list[_Report]:
     """The router files on the search path (routes, tiers): each loads, and every profile it names loads."""
     reports = []
     try:
-        router = MatchRouter.find(store)
+        router = MatchRouter.find(store, routers=RouterLookup(store))
         if router is not None:
             findings = [_router_finding(router.path, text) for text in router.check(store)]
             reports.append(_Report("(routes)", display(router.path), findings))
     except RouteConfigError as exc:
         reports.append(_Report("(routes)", display(exc.path), [_route_error(exc)]))
-    tiers = store.find_file(TIERS_FILE_STEM)
+    tiers = store.find_file(TIERS_FILE_STEM, DOCUMENT_SUFFIXES)
     if tiers is not None:
         reports.append(_tiers_report("(tiers)", tiers, store))
     return reports
@@ -339,7 +344,7 @@ def _router_file_report(name: str, exc: RouterFileError, store: ProfileStore) ->
     if exc.kind == "tiered":
         return _tiers_report(name, path, store)
     try:
-        router = MatchRouter.from_file(path)
+        router = MatchRouter.from_file(path, routers=RouterLookup(store))
         return _Report(name, display(path), [_router_finding(path, text) for text in router.check(store)])
     except RouteConfigError as error:
         return _Report(name, display(path), [_route_error(error)])

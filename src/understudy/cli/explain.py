@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from understudy.calls.explanation import explanation
 from understudy.calls.strategy import FallbackStrategy
-from understudy.cli._common import EXIT_USAGE, dirs, fail, print_json
+from understudy.cli._common import EXIT_USAGE, RouterLookup, dirs, fail, print_json
 from understudy.failures.names import ExceptionNames
 from understudy.redaction import redact_mapping
 from understudy.routing.match import MatchRouter
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import argparse
 
     from understudy.profiles.store import ProfileStore
-    from understudy.routing.routes import RouteDecision, Router
+    from understudy.routing.routes import RouteDecision
 
 __all__ = ["explain"]
 
@@ -85,7 +85,7 @@ def _route(args: argparse.Namespace, store: ProfileStore) -> tuple[dict[str, Any
             fail(f"--context takes KEY=VALUE, not {item!r}", EXIT_USAGE)
             return None
         context[key] = _context_value(text)
-    routers = _RouterLookup(store)
+    routers = RouterLookup(store)
     router = (
         MatchRouter.from_file(args.routes, routers=routers) if args.routes else MatchRouter.find(store, routers=routers)
     )
@@ -105,22 +105,6 @@ def _route(args: argparse.Namespace, store: ProfileStore) -> tuple[dict[str, Any
         "fallbacks": decision.fallbacks,
     }
     return route, decision
-
-
-class _RouterLookup:
-    """Routers by name for routes that hand off, from a registry built only when a route names one."""
-
-    def __init__(self, store: ProfileStore) -> None:
-        self.store = store
-        self._registry: Any = None
-
-    def __call__(self, name: str) -> Router:
-        if self._registry is None:
-            from understudy.registry import LLMRegistry  # the call machinery: only for routes that need it
-
-            self._registry = LLMRegistry(self.store)
-        router: Router = self._registry.router(name)
-        return router
 
 
 def _print_route(route: dict[str, Any]) -> None:
