@@ -409,3 +409,28 @@ def test_explain_shows_a_handed_route_without_asking_the_classifier(
     assert code == 0
     assert "routes[0]: primary 'cheap'" in out and "handed to 'auto'" in out
     assert fake_provider.requests("labeller-model") == 0  # explain is offline
+
+
+@pytest.mark.usefixtures("profiles")
+@pytest.mark.parametrize(("target", "ok"), [("auto", True), ("nowhere", False)])
+def test_offline_check_reads_a_route_that_hands_off(
+    write_profile: WriteProfile,
+    profiles_dir: Path,
+    fake_provider: FakeProvider,
+    capsys: pytest.CaptureFixture[str],
+    target: str,
+    ok: bool,
+) -> None:
+    from understudy.cli import main
+
+    write_profile("routes", ROUTES.replace('router = "auto"', f'router = "{target}"'))
+
+    code = main(["--profiles-path", str(profiles_dir), "check"])
+
+    out = capsys.readouterr().out
+    routes_line = next(line for line in out.splitlines() if "(routes)" in line)
+    assert routes_line.startswith("ok" if ok else "FAIL"), out
+    assert (code == 0) is ok
+    if not ok:
+        assert "routes[0].router: hands the call to router 'nowhere', which does not load" in out
+    assert sum(fake_provider.requests(model) for model in ("labeller-model", "dear-model")) == 0
