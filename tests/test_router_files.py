@@ -434,3 +434,41 @@ def test_offline_check_reads_a_route_that_hands_off(
     if not ok:
         assert "routes[0].router: hands the call to router 'nowhere', which does not load" in out
     assert sum(fake_provider.requests(model) for model in ("labeller-model", "dear-model")) == 0
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_deleted_router_file_keeps_routing_and_clears_its_problem_when_it_comes_back(
+    registry: LLMRegistry, profiles_dir: Path
+) -> None:
+    events: list[Event] = []
+    registry.subscribe(events.append)
+    routed = registry.routed("auto")
+    routed.completion(messages=HELLO)
+    path = profiles_dir / "auto.toml"
+
+    path.unlink()
+    assert served_by(routed.completion(messages=HELLO)) == "dear"
+    assert "gone" in (registry.router("auto").problem or "")
+
+    touch_later(path, AUTO)
+    assert served_by(routed.completion(messages=HELLO)) == "dear"
+    assert registry.router("auto").problem is None
+    assert [type(event) for event in events].count(RouterReloadFailed) == 1
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_subscriber_may_ask_the_router_again_while_told_of_a_broken_edit(
+    registry: LLMRegistry, profiles_dir: Path
+) -> None:
+    seen: list[str | None] = []
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, RouterReloadFailed):
+            seen.append(registry.router(event.router).current.default)  # re-enters the router
+
+    registry.subscribe(on_event)
+    routed = registry.routed("auto")
+    touch_later(profiles_dir / "auto.toml", "kind = [")
+
+    assert served_by(routed.completion(messages=HELLO)) == "dear"
+    assert seen == ["cheap"]

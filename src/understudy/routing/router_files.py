@@ -139,10 +139,13 @@ class WatchedRouter:
                 f"no router file named {name!r} (searched {searched}); create {name}.toml with "
                 'kind = "tiered" or kind = "match"'
             )
+        signature = file_signature(path)
         text = _read(path)
         self._router = files.build(name, path, text)
         self.path: Path = path
-        self._seen: tuple[Path, tuple[int, ...] | None, str] = (path, file_signature(path), text)
+        self._signature: tuple[Path, tuple[int, ...]] | None = (path, signature) if signature is not None else None
+        self._good: tuple[Path, str] = (path, text)  # the version routing
+        self._bad: tuple[Path, str] | None = None  # the broken version last reported
         self.problem: str | None = None
         """Why the file on disk is not the version routing (it changed and does not load); None when it is."""
 
@@ -150,8 +153,11 @@ class WatchedRouter:
     def current(self) -> Router:
         """The router as the file says now, or the last good version when the file no longer loads."""
         with self._lock:
-            self._refresh()
-            return self._router
+            news = self._refresh()
+            router = self._router
+        if news is not None:  # told outside the lock: a subscriber may ask this router again
+            emit_sync(self._files.registry.dispatch, news)
+        return router
 
     @property
     def default(self) -> str:
@@ -175,41 +181,42 @@ class WatchedRouter:
     def profiles(self) -> list[str]:
         return self.current.profiles()
 
-    def _refresh(self) -> None:
-        """Read the file again if it moved or changed; keep the last good version if it does not load."""
+    def _refresh(self) -> RouterReloadFailed | None:
+        """Read the file again if it moved or changed; keep the last good version if it does not load. Returns
+        the event to send when this found a new problem."""
         path = self._files.locate(self.name)
         if path is None:
-            self._broken(self.path, "the file is gone; the last version read keeps routing until it is back")
-            return
+            self._signature = None
+            return self._broken(self.path, "the file is gone; the last version read keeps routing until it is back")
         signature = file_signature(path)
-        seen_path, seen_signature, seen_text = self._seen
-        if signature is not None and (path, signature) == (seen_path, seen_signature):
-            return  # untouched since it was read
+        if signature is not None and (path, signature) == self._signature:
+            return None  # untouched since it was read
         try:
             text = _read(path)
         except RouteConfigError as exc:
-            self._broken(path, exc.reason)
-            return
-        if (path, text) == (seen_path, seen_text):
-            self._seen = (path, signature, text)
-            return
-        self._seen = (path, signature, text)  # a broken version is reported once, not on every call
+            return self._broken(path, exc.reason)
+        self._signature = (path, signature) if signature is not None else None
+        if (path, text) == self._good:
+            self.problem = None  # back to the version routing (the file came back, an edit was undone)
+            return None
+        if (path, text) == self._bad:
+            return None  # this broken version was reported already
         try:
-            self._router = self._files.build(self.name, path, text)
+            router = self._files.build(self.name, path, text)
         except RouteConfigError as exc:
-            self._broken(path, str(exc))
-            return
-        self.path, self.problem = path, None
+            self._bad = (path, text)
+            return self._broken(path, str(exc))
+        self._router, self._good, self._bad, self.path, self.problem = router, (path, text), None, path, None
         logger.info("router %r: read %s again", self.name, path)
+        return None
 
-    def _broken(self, path: Path, problem: str) -> None:
+    def _broken(self, path: Path, problem: str) -> RouterReloadFailed | None:
         if problem == self.problem:
-            return
+            return None
         self.problem = problem
         message = redact(problem)
         logger.warning("router %r: %s does not load; the last good version keeps routing: %s", self.name, path, message)
-        event = RouterReloadFailed(call_id="", primary="", router=self.name, path=str(path), message=message)
-        emit_sync(self._files.registry.dispatch, event)
+        return RouterReloadFailed(call_id="", primary="", router=self.name, path=str(path), message=message)
 
     def __repr__(self) -> str:
         return f"WatchedRouter({self.name!r}, path={self.path!s})"
