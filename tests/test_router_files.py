@@ -472,3 +472,46 @@ def test_a_subscriber_may_ask_the_router_again_while_told_of_a_broken_edit(
 
     assert served_by(routed.completion(messages=HELLO)) == "dear"
     assert seen == ["cheap"]
+
+
+# -- stickiness in the file: a router by name has no code to say it --------------------------------------------
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_router_files_stickiness_holds_for_calls_through_the_litellm_provider(
+    registry: LLMRegistry, write_profile: WriteProfile, fake_provider: FakeProvider
+) -> None:
+    write_profile("sticky", "stickiness = { decision_ttl = 3600 }\n" + AUTO)
+    register(registry)
+
+    for _ in range(3):
+        litellm.completion(model="understudy/sticky", messages=HELLO, metadata={"understudy_session": "conv-1"})
+    litellm.completion(model="understudy/sticky", messages=HELLO, metadata={"understudy_session": "conv-2"})
+
+    assert fake_provider.requests("labeller-model") == 2  # once per conversation
+    assert fake_provider.requests("dear-model") == 4
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_changed_stickiness_is_followed_unless_code_set_one(
+    registry: LLMRegistry, write_profile: WriteProfile, profiles_dir: Path
+) -> None:
+    write_profile("sticky", 'stickiness = "session"\n' + AUTO)
+    routed = registry.routed("sticky")
+    assert routed.stickiness.mode == "session"
+
+    touch_later(profiles_dir / "sticky.toml", "stickiness = 60\n" + AUTO)
+    routed.completion(messages=HELLO)  # the call that finds the change
+
+    assert registry.routed("sticky").stickiness.ttl == 60
+    assert registry.routed("sticky", stickiness="per_call").stickiness.mode == "per_call"
+    touch_later(profiles_dir / "sticky.toml", 'stickiness = "session"\n' + AUTO)
+    routed.completion(messages=HELLO)
+    assert registry.routed("sticky").stickiness.mode == "per_call"  # code said so: the file no longer counts
+
+
+def test_a_bad_stickiness_names_the_key(registry: LLMRegistry, write_profile: WriteProfile) -> None:
+    write_profile("sticky", 'stickiness = "forever"\n' + AUTO)
+
+    with pytest.raises(RouteConfigError, match=r"sticky\.toml: stickiness: stickiness 'forever'.*use \"session\""):
+        registry.router("sticky")

@@ -63,6 +63,7 @@ class LLMRegistry:
         self._llms: dict[str, LLM] = {}
         self._router_files = RouterFiles(self)
         self._routed: dict[str, RoutedLLM] = {}
+        self._stickiness_set: set[str] = set()  # routers whose stickiness code gave: the file's no longer counts
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
 
@@ -123,7 +124,8 @@ class LLMRegistry:
 
     def routed(self, name: str, *, stickiness: Stickiness | str | float | None = None) -> RoutedLLM:
         """The routed LLM of router file ``name``: what ``understudy/<name>`` reaches through the litellm
-        provider and the openai transport. One per name; ``stickiness``, when given, replaces its stickiness.
+        provider and the openai transport. One per name. Its stickiness is the file's ``stickiness`` key
+        (followed when the file changes), unless ``stickiness`` is given, which replaces it from then on.
 
         Raises:
             RouteConfigError: no such router file, or it does not load.
@@ -131,10 +133,17 @@ class LLMRegistry:
         router = self.router(name)
         with self._lock:
             routed = self._routed.get(name)
+            if stickiness is not None:
+                self._stickiness_set.add(name)
+                chosen = Stickiness.of(stickiness)
+            elif routed is not None and name in self._stickiness_set:
+                return routed
+            else:
+                chosen = Stickiness.of(router.stickiness)
             if routed is None:
-                routed = self._routed[name] = RoutedLLM(self, router, stickiness)
-            elif stickiness is not None:
-                routed.stickiness = Stickiness.of(stickiness)
+                routed = self._routed[name] = RoutedLLM(self, router, chosen)
+            elif routed.stickiness != chosen:
+                routed.stickiness = chosen  # sessions are kept; only the decision memory starts again
             return routed
 
     def target(self, name: str) -> LLM | RoutedLLM:

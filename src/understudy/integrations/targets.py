@@ -4,7 +4,7 @@ A router by name routes each call as ``LLMRegistry.routed(name)`` does. The call
 a session through the request's metadata, the one field every SDK passes along::
 
     litellm.completion(model="understudy/auto", messages=..., metadata={
-        "understudy_session": "conversation-42",            # stickiness, when the router file has it
+        "understudy_session": "conversation-42",            # for the router file's `stickiness`
         "understudy_context": {"platform": "discord"},      # what a match router matches on
     })
 

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from pydantic import ValidationError
+
 from understudy.calls.drivers import emit_sync
 from understudy.errors import RouteConfigError
 from understudy.events import RouterReloadFailed
@@ -25,6 +27,7 @@ from understudy.profiles.files import file_signature
 from understudy.profiles.profile import ROUTES_FILE_STEM, TIERS_FILE_STEM
 from understudy.redaction import redact
 from understudy.routing.match import MatchRouter
+from understudy.routing.sessions import Stickiness
 from understudy.routing.tiered import TieredRouter
 
 if TYPE_CHECKING:
@@ -79,8 +82,9 @@ class RouterFiles:
                 return True
         return self.locate(name) is not None
 
-    def build(self, name: str, path: Path, text: str) -> Router:
-        """The router in ``text``, the content of ``path``, checked against the store's profiles.
+    def build(self, name: str, path: Path, text: str) -> tuple[Router, Stickiness | None]:
+        """The router in ``text``, the content of ``path``, checked against the store's profiles, and the
+        stickiness the file asks for (its ``stickiness`` key, read here: a router by name has no code to say it).
 
         Raises:
             RouteConfigError: it does not parse, says no ``kind``, or names a profile that does not exist.
@@ -91,6 +95,8 @@ class RouterFiles:
             raise RouteConfigError(str(exc), path=path) from None
         if not isinstance(data, Mapping):
             raise RouteConfigError("the file must hold one table", path=path)
+        data = dict(data)
+        stickiness = _stickiness(data.pop("stickiness", None), path)
         kind = data.get("kind", _KIND_OF_STEM.get(name))
         router: Router
         if kind == "match":
@@ -106,7 +112,7 @@ class RouterFiles:
                 where="kind",
             )
         self._check_names(router, path)
-        return router
+        return router, stickiness
 
     def _check_names(self, router: Router, path: Path) -> None:
         known = set(self.registry.store.names())
@@ -141,7 +147,7 @@ class WatchedRouter:
             )
         signature = file_signature(path)
         text = _read(path)
-        self._router = files.build(name, path, text)
+        self._router, self._stickiness = files.build(name, path, text)
         self.path: Path = path
         self._signature: tuple[Path, tuple[int, ...]] | None = (path, signature) if signature is not None else None
         self._good: tuple[Path, str] = (path, text)  # the version routing
@@ -162,6 +168,12 @@ class WatchedRouter:
     @property
     def default(self) -> str:
         return self.current.default
+
+    @property
+    def stickiness(self) -> Stickiness | None:
+        """What the file's ``stickiness`` key says (as of its last good version); None when it says nothing."""
+        with self._lock:
+            return self._stickiness
 
     def select(
         self, context: Mapping[str, Any], *, messages: Sequence[Mapping[str, Any]] | None = None
@@ -202,11 +214,12 @@ class WatchedRouter:
         if (path, text) == self._bad:
             return None  # this broken version was reported already
         try:
-            router = self._files.build(self.name, path, text)
+            router, stickiness = self._files.build(self.name, path, text)
         except RouteConfigError as exc:
             self._bad = (path, text)
             return self._broken(path, str(exc))
-        self._router, self._good, self._bad, self.path, self.problem = router, (path, text), None, path, None
+        self._router, self._stickiness, self._good = router, stickiness, (path, text)
+        self._bad, self.path, self.problem = None, path, None
         logger.info("router %r: read %s again", self.name, path)
         return None
 
@@ -220,6 +233,27 @@ class WatchedRouter:
 
     def __repr__(self) -> str:
         return f"WatchedRouter({self.name!r}, path={self.path!s})"
+
+
+def _stickiness(value: Any, path: Path) -> Stickiness | None:
+    """A router file's ``stickiness``: ``"session"``, ``"per_call"``, seconds for a ttl, or a table of
+    ``Stickiness`` fields (``{ mode = "session", switch_cost = 1.5, decision_ttl = 600 }``).
+
+    Raises:
+        RouteConfigError: it is none of these; names the key and the fix.
+    """
+    if value is None:
+        return None
+    try:
+        return Stickiness.model_validate(value) if isinstance(value, Mapping) else Stickiness.of(value)
+    except (ValueError, ValidationError) as exc:
+        first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise RouteConfigError(
+            f'{first}; use "session", "per_call", seconds for a ttl, or a table of mode, ttl, switch_cost, '
+            "max_sessions, decision_ttl",
+            path=path,
+            where="stickiness",
+        ) from None
 
 
 def _read(path: Path) -> str:
