@@ -150,3 +150,21 @@ def test_without_names_every_profile_and_router_file_is_checked(
     names = [line.split()[1] for line in out.splitlines() if line.startswith(("ok ", "FAIL "))]
     assert names == ["auto", "backup", "cheap", "dear", "labeller", "main", "routes"]
     assert out.rstrip().endswith("7 checked live, 5 profiles asked: all ok")
+
+
+def test_a_profile_with_phase_timeouts_is_asked_and_each_phase_is_bounded(
+    fake_profile: WriteProfile, fake_provider: FakeProvider, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: a profile setting connect_timeout / first_token_timeout sends an httpx.Timeout, which the
+    bound took for a number: every such profile FAILed with a TypeError and was never asked."""
+    fake_profile("phased", "phased-model", connect_timeout=2, first_token_timeout=5)
+    folder = fake_profile("sluggish", "sluggish-model", first_token_timeout=60).parent
+    fake_provider.default("sluggish-model", Slow(30))
+
+    code, out = live(capsys, folder, "phased", "sluggish", "--timeout", "0.5")
+
+    assert code == 1
+    assert "ok    phased" in out
+    assert fake_provider.requests("phased-model") == 1
+    # Cut at --timeout by the request itself (litellm's Timeout), not left to the run's overall deadline.
+    assert "FAIL  sluggish" in out and "Timeout" in out and "no answer within" not in out

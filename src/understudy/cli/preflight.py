@@ -216,13 +216,24 @@ def _probe(name: str, store: ProfileStore, timeout: float) -> Probe:
         secrets = profile.secrets()
         caller = caller_for(profile, StatsBook(), store.plugin_manager)
         request = caller.request({"messages": [dict(message) for message in PING], "max_tokens": 1})
-        request["timeout"] = min(float(request.get("timeout") or timeout), timeout)
+        request["timeout"] = _within(request.get("timeout"), timeout)
         caller.call(request, as_fallback=False)
     except ProfileError as exc:
         return Probe(False, redact(f"does not load: {exc}", secrets), time.perf_counter() - started)
     except Exception as exc:
         return Probe(False, _reason(exc, secrets), time.perf_counter() - started)
     return Probe(True, seconds=time.perf_counter() - started)
+
+
+def _within(sent: Any, bound: float) -> Any:
+    """The request's timeout with no phase longer than ``bound``: a number, or the ``httpx.Timeout`` that a
+    profile's ``connect_timeout`` / ``first_token_timeout`` / ``stall_timeout`` make (calls/timeouts.py)."""
+    if sent is None or isinstance(sent, int | float):
+        return min(float(sent or bound), bound)
+    import httpx  # litellm's HTTP client, imported by now
+
+    phases = {phase: bound if limit is None else min(limit, bound) for phase, limit in sent.as_dict().items()}
+    return httpx.Timeout(**phases)
 
 
 def _reason(error: Exception, secrets: Sequence[str]) -> str:
