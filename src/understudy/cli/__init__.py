@@ -15,8 +15,8 @@
 One module per command (``profiles``, ``explain``, ``check``, ``import_litellm``, ``plugins``, ``report``, ``demo``);
 this one holds the parser and ``main``, and imports a command's module only when that command runs: ``--help``
 imports no pydantic, and listing or checking profiles none of the machinery that calls models. Only ``demo``
-(and ``check``, for a profile whose ``params`` litellm must vet) imports litellm: that takes seconds, and
-listing or checking profiles must answer at once.
+(and ``check``, for a profile whose ``params`` litellm must vet, and ``check --live``) imports litellm: that
+takes seconds, and listing or checking profiles must answer at once.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ fallback, tier, route and classifier under it; exit 1 when any member fails::
 from __future__ import annotations
 
 import math
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
@@ -44,6 +45,8 @@ __all__ = ["live_check"]
 
 PING: Final = ({"role": "user", "content": "ping"},)
 _REASON_CHARS: Final = 240
+# What litellm puts before the provider's message: "litellm.NotFoundError: NotFoundError: OpenAIException - ".
+_LITELLM_PREFIX: Final = re.compile(r"^(?:litellm\.\w+: )?(?:\w+Error: )?(?:\w+Exception - )?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,13 +216,16 @@ def _probe(name: str, store: ProfileStore, timeout: float) -> Probe:
     secrets: list[str] = []
     try:
         profile = store.load(name)
+    except ProfileError as exc:
+        return Probe(False, redact(f"does not load: {exc}"), time.perf_counter() - started)
+    try:
         secrets = profile.secrets()
         caller = caller_for(profile, StatsBook(), store.plugin_manager)
         request = caller.request({"messages": [dict(message) for message in PING], "max_tokens": 1})
         request["timeout"] = _within(request.get("timeout"), timeout)
         caller.call(request, as_fallback=False)
-    except ProfileError as exc:
-        return Probe(False, redact(f"does not load: {exc}", secrets), time.perf_counter() - started)
+    except ProfileError as exc:  # a variable it reads is not set
+        return Probe(False, redact(str(exc), secrets), time.perf_counter() - started)
     except Exception as exc:
         return Probe(False, _reason(exc, secrets), time.perf_counter() - started)
     return Probe(True, seconds=time.perf_counter() - started)
@@ -239,7 +245,7 @@ def _within(sent: Any, bound: float) -> Any:
 def _reason(error: Exception, secrets: Sequence[str]) -> str:
     """The provider's reason in one line: status, class and message, secrets masked."""
     status = getattr(error, "status_code", None)
-    text = " ".join(str(error).split())
+    text = _LITELLM_PREFIX.sub("", " ".join(str(error).split()))
     line = f"{status} {type(error).__name__}: {text}" if status else f"{type(error).__name__}: {text}"
     line = redact(line, secrets)
     return line if len(line) <= _REASON_CHARS else line[: _REASON_CHARS - 3] + "..."
@@ -273,7 +279,7 @@ def _report(entry: Entry, probes: dict[str, Probe]) -> dict[str, Any]:
 
 def _summary(entry: Entry, failing: int, own: list[str], probes: dict[str, Probe]) -> str:
     if own:
-        return f"FAIL {own[0]}: {probes[own[0]].reason}"
+        return probes[own[0]].reason
     if entry.kind == "profile":
         count = len(_members(entry))
         verdict = "OK" if not failing else f"{failing} of {len(entry.groups)} fallbacks failing"
