@@ -515,3 +515,90 @@ def test_a_bad_stickiness_names_the_key(registry: LLMRegistry, write_profile: Wr
 
     with pytest.raises(RouteConfigError, match=r"sticky\.toml: stickiness: stickiness 'forever'.*use \"session\""):
         registry.router("sticky")
+
+
+# -- found in review ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_route_that_hands_off_to_its_own_router_is_refused_not_a_recursion(
+    registry: LLMRegistry, write_profile: WriteProfile
+) -> None:
+    write_profile("routes", ROUTES.replace('router = "auto"', 'router = "routes"'))
+
+    with pytest.raises(RouteConfigError, match=r"routes\[0\]\.router: .*hands the call back to itself"):
+        registry.router("routes")
+
+
+@pytest.mark.usefixtures("profiles")
+def test_an_edit_that_makes_a_router_hand_off_to_itself_keeps_the_last_good_table(
+    registry: LLMRegistry, write_profile: WriteProfile, profiles_dir: Path
+) -> None:
+    write_profile("routes", ROUTES)
+    routed = registry.routed("routes")
+    routed.completion(messages=HELLO, context={"platform": "api"})
+
+    touch_later(profiles_dir / "routes.toml", ROUTES.replace('router = "auto"', 'router = "routes"'))
+
+    assert served_by(routed.completion(messages=HELLO, context={"platform": "api"})) == "dear"  # no hang
+    assert "back to itself" in (registry.router("routes").problem or "")
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_broken_version_that_comes_back_after_a_fix_is_reported_again(
+    registry: LLMRegistry, profiles_dir: Path
+) -> None:
+    events: list[Event] = []
+    registry.subscribe(events.append)
+    routed = registry.routed("auto")
+    path = profiles_dir / "auto.toml"
+
+    for text in ("kind = [", AUTO, "kind = ["):
+        touch_later(path, text)
+        routed.completion(messages=HELLO)
+
+    assert [type(event) for event in events].count(RouterReloadFailed) == 2
+    assert registry.router("auto").problem is not None
+
+
+@pytest.mark.usefixtures("profiles")
+def test_a_decision_the_switch_cost_keeps_books_this_calls_classification(
+    registry: LLMRegistry, write_profile: WriteProfile, fake_provider: FakeProvider
+) -> None:
+    from understudy import Stickiness
+
+    write_profile("kept", AUTO.replace('profiles = ["cheap"]', 'profiles = ["cheap", "dear"]'))
+    fake_provider.script(
+        "labeller-model",
+        Reply("complex", prompt_tokens=111, completion_tokens=1),
+        Reply("simple", prompt_tokens=222, completion_tokens=2),
+    )
+    routed = registry.routed("kept", stickiness=Stickiness(mode="session", switch_cost=1000.0))
+
+    routed.completion(messages=HELLO, session="s")
+    routed.completion(messages=HELLO, session="s")
+
+    assert sum(route.classifier_prompt_tokens for route in registry.route_stats().values()) == 333
+
+
+@pytest.mark.usefixtures("profiles")
+def test_bad_routing_metadata_is_the_callers_400_on_both_integrations(
+    registry: LLMRegistry, write_profile: WriteProfile
+) -> None:
+    import openai
+
+    write_profile("routes", ROUTES)
+    register(registry)
+
+    with pytest.raises(litellm.BadRequestError, match="understudy_context must be an object"):
+        litellm.completion(model="understudy/routes", messages=HELLO, metadata={"understudy_context": [1, 2]})
+    with pytest.raises(openai.BadRequestError, match="understudy_context must be an object") as caught:
+        openai_integration.client(registry).chat.completions.create(
+            model="routes", messages=HELLO, metadata={"understudy_context": "[1, 2]"}
+        )
+    assert caught.value.status_code == 400
+
+
+def test_a_router_name_outside_the_search_path_is_refused(registry: LLMRegistry) -> None:
+    with pytest.raises(RouteConfigError, match="is not a router name"):
+        registry.router("../elsewhere")

@@ -195,7 +195,7 @@ class MatchRouter:
         """The tiered router ``route`` hands off to, as it is now (a router file read again when it changed)."""
         assert self._routers is not None and route.router is not None  # __init__ refuses otherwise
         target = self._routers(route.router)
-        if isinstance(getattr(target, "current", target), MatchRouter):  # a router file's current version
+        if isinstance(getattr(target, "loaded", target), MatchRouter):  # a router file's version routing
             raise RouteConfigError(
                 f"hands the call to {route.router!r}, a match router; a route may hand off to a tiered router only",
                 path=self.path,

@@ -106,7 +106,9 @@ class Planner:
         kept = why is not None
         if why is not None and state.picked is not None:
             previous = state.decision or RouteDecision(profile=state.picked, router=decision.router)
-            decision = previous.model_copy(update={"reason": f"{decision.reason}; {why}", "error": None})
+            # The classification was this call's, whichever decision it keeps.
+            update = {"reason": f"{decision.reason}; {why}", "error": None, "classifier": decision.classifier}
+            decision = previous.model_copy(update=update)
         route = f"{decision.router}:{decision.route or 'default'}"
         primary = self._variant(decision)
         plan = Plan(primary, decision, route, kept=kept)

@@ -24,7 +24,7 @@ from understudy.errors import RouteConfigError
 from understudy.events import RouterReloadFailed
 from understudy.profiles.documents import DOCUMENT_SUFFIXES, DocumentError, parse_document
 from understudy.profiles.files import file_signature
-from understudy.profiles.profile import ROUTES_FILE_STEM, TIERS_FILE_STEM
+from understudy.profiles.profile import NAME_PATTERN, NAME_RULE, ROUTES_FILE_STEM, TIERS_FILE_STEM
 from understudy.redaction import redact
 from understudy.routing.match import MatchRouter
 from understudy.routing.sessions import Stickiness
@@ -61,8 +61,15 @@ class RouterFiles:
         """The router file called ``name``, loaded now if it was not yet.
 
         Raises:
-            RouteConfigError: there is no such router file, or it does not load (the first time).
+            RouteConfigError: there is no such router file, it does not load (the first time), or it is being
+                built on this thread (a router that hands off to itself, directly or not).
         """
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise RouteConfigError(f"{name!r} is not a router name: {NAME_RULE}")
+        if name in _building():
+            raise RouteConfigError(
+                f"router {name!r} hands the call back to itself (routers in a circle); hand off to a tiered router"
+            )
         with self._lock:
             watched = self._watched.get(name)
         if watched is None:
@@ -89,6 +96,14 @@ class RouterFiles:
         Raises:
             RouteConfigError: it does not parse, says no ``kind``, or names a profile that does not exist.
         """
+        building = _building()
+        building.add(name)
+        try:
+            return self._build(name, path, text)
+        finally:
+            building.discard(name)
+
+    def _build(self, name: str, path: Path, text: str) -> tuple[Router, Stickiness | None]:
         try:
             data = parse_document(path, text)
         except DocumentError as exc:
@@ -166,6 +181,12 @@ class WatchedRouter:
         return router
 
     @property
+    def loaded(self) -> Router:
+        """The version routing, without looking at the file: what building another router checks against,
+        so that no build waits on another router's lock."""
+        return self._router
+
+    @property
     def default(self) -> str:
         return self.current.default
 
@@ -191,14 +212,14 @@ class WatchedRouter:
         return router.select(context, messages=messages)
 
     def profiles(self) -> list[str]:
-        return self.current.profiles()
+        return self.loaded.profiles()
 
     def _refresh(self) -> RouterReloadFailed | None:
         """Read the file again if it moved or changed; keep the last good version if it does not load. Returns
         the event to send when this found a new problem."""
         path = self._files.locate(self.name)
         if path is None:
-            self._signature = None
+            self._signature, self._bad = None, None
             return self._broken(self.path, "the file is gone; the last version read keeps routing until it is back")
         signature = file_signature(path)
         if signature is not None and (path, signature) == self._signature:
@@ -209,7 +230,7 @@ class WatchedRouter:
             return self._broken(path, exc.reason)
         self._signature = (path, signature) if signature is not None else None
         if (path, text) == self._good:
-            self.problem = None  # back to the version routing (the file came back, an edit was undone)
+            self.problem, self._bad = None, None  # back to the version routing (the file came back, an edit undone)
             return None
         if (path, text) == self._bad:
             return None  # this broken version was reported already
@@ -233,6 +254,17 @@ class WatchedRouter:
 
     def __repr__(self) -> str:
         return f"WatchedRouter({self.name!r}, path={self.path!s})"
+
+
+_local = threading.local()
+
+
+def _building() -> set[str]:
+    """The router files this thread is building now, innermost last: a name among them is a circle."""
+    building: set[str] | None = getattr(_local, "building", None)
+    if building is None:
+        building = _local.building = set()
+    return building
 
 
 def _stickiness(value: Any, path: Path) -> Stickiness | None:
