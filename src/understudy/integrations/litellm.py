@@ -195,14 +195,14 @@ class UnderstudyProvider(litellm.CustomLLM):  # type: ignore[misc]  # litellm is
         name = kwargs["model"]
         litellm_params = kwargs.get("litellm_params") or {}
         call_id = litellm_params.get("litellm_call_id")
+        optional = kwargs.get("optional_params") or {}
+        call: dict[str, Any] = {k: v for k, v in optional.items() if k not in _NOT_FORWARDED}
         with self._translated(name, call_id):
             self._replay(call_id)
             llm = self.registry.target(name)
-        optional = kwargs.get("optional_params") or {}
-        call: dict[str, Any] = {k: v for k, v in optional.items() if k not in _NOT_FORWARDED}
-        if isinstance(llm, RoutedLLM):
-            call.update(routing_arguments(litellm_params.get("metadata")))
-        else:
+            if isinstance(llm, RoutedLLM):
+                call.update(routing_arguments(litellm_params.get("metadata")))  # a bad one: BadRequestError
+        if not isinstance(llm, RoutedLLM):
             self._describe(llm.profile)
         call["messages"] = kwargs["messages"]
         headers = {**(call.get("extra_headers") or {}), **(kwargs.get("headers") or {})}

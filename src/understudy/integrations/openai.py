@@ -55,9 +55,11 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import httpx
 import openai
 
+from understudy.errors import ConfigError
 from understudy.integrations.openai_wire import (
     DONE,
     SERVED_BY_HEADER,
+    RequestRefused,
     answer,
     error_answer,
     parse,
@@ -96,7 +98,7 @@ class UnderstudyTransport(_Transport, httpx.BaseTransport):
         try:
             chat = parse(request.method, request.url.path, request.read(), request.headers)
             target = self.registry.target(chat.profile)
-            response = target.completion(**prepared(target, chat.kwargs))
+            response = target.completion(**_arguments(target, chat.kwargs))
         except Exception as exc:  # the transport never raises: the openai client would retry a raised error
             return error_answer(exc)
         if chat.stream:
@@ -111,12 +113,20 @@ class AsyncUnderstudyTransport(_Transport, httpx.AsyncBaseTransport):
         try:
             chat = parse(request.method, request.url.path, await request.aread(), request.headers)
             target = self.registry.target(chat.profile)
-            response = await target.acompletion(**prepared(target, chat.kwargs))
+            response = await target.acompletion(**_arguments(target, chat.kwargs))
         except Exception as exc:
             return error_answer(exc)
         if chat.stream:
             return stream_answer(response, _AsyncEvents(response))
         return answer(response)
+
+
+def _arguments(target: Any, call: dict[str, Any]) -> dict[str, Any]:
+    """``prepared`` arguments; routing metadata the caller got wrong is the caller's 400, not understudy's 500."""
+    try:
+        return prepared(target, call)
+    except ConfigError as exc:
+        raise RequestRefused(400, str(exc), param="metadata") from exc
 
 
 class _Events(httpx.SyncByteStream):
