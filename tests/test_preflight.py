@@ -168,3 +168,20 @@ def test_a_profile_with_phase_timeouts_is_asked_and_each_phase_is_bounded(
     assert fake_provider.requests("phased-model") == 1
     # Cut at --timeout by the request itself (litellm's Timeout), not left to the run's overall deadline.
     assert "FAIL  sluggish" in out and "Timeout" in out and "no answer within" not in out
+
+
+def test_a_routes_profile_is_asked_with_the_fallbacks_a_call_on_it_reaches(
+    profiles: Path, write_profile: WriteProfile, fake_provider: FakeProvider, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_profile(
+        "routes",
+        ROUTES + '\n[[routes]]\nmatch = { platform = "irc" }\nprofile = "dear"\nfallbacks = { "*" = ["labeller"] }\n',
+    )
+    fake_provider.default("backup-model", NOT_FOUND)
+
+    code, out = live(capsys, profiles, "routes")
+
+    assert code == 1
+    assert "default main: FAIL backup: 404 NotFoundError: The model `dear-typo` does not exist" in out
+    assert "routes[1] dear: ok" in out  # its own table: dear, then labeller
+    assert fake_provider.requests("labeller-model") == 1 and fake_provider.requests("backup-model") == 1

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -76,6 +75,7 @@ class Entry:
     members: list[str] = field(default_factory=list)  # the entry's own profile, for a profile
     groups: list[Group] = field(default_factory=list)
     problem: str | None = None  # it does not load: nothing is asked
+    shape: str = ""  # a router's: "2 tiers", "3 routes, 2 tiers"
 
 
 def live_check(args: argparse.Namespace, store: ProfileStore) -> int:
@@ -160,19 +160,37 @@ def _router_entry(name: str, registry: LLMRegistry) -> Entry:
     except RouteConfigError as exc:
         return Entry(name, "router", problem=str(exc))
     if isinstance(router, TieredRouter):
-        return Entry(name, "tiered", groups=_tier_groups(router, ""))
-    groups = []
-    if isinstance(router, MatchRouter):
-        groups.append(Group(f"default {router.default}", [router.default]))
-        for route in router.routes:
-            if route.profile is not None:
-                groups.append(Group(f"{route.label} {route.profile}", [route.profile]))
-                continue
-            handed = registry.router(route.router or "").current
-            if isinstance(handed, TieredRouter):
-                groups.extend(_tier_groups(handed, f"{route.label}>"))
-        return Entry(name, "match", groups=groups)
-    return Entry(name, "router", groups=[Group(profile, [profile]) for profile in router.profiles()])
+        groups = _tier_groups(router, "")
+        return Entry(name, "tiered", groups=groups, shape=_count(sum(group.plan for group in groups), "tier"))
+    if not isinstance(router, MatchRouter):
+        return Entry(name, "router", groups=[Group(profile, [profile]) for profile in router.profiles()])
+    store = registry.store
+    groups = [Group(f"default {router.default}", _with_fallbacks(router.default, None, store))]
+    for route in router.routes:
+        if route.profile is not None:
+            groups.append(
+                Group(f"{route.label} {route.profile}", _with_fallbacks(route.profile, route.fallbacks, store))
+            )
+            continue
+        handed = registry.router(route.router or "").loaded
+        if isinstance(handed, TieredRouter):
+            groups.extend(_tier_groups(handed, f"{route.label}>"))
+    tiers = sum(group.plan for group in groups)
+    shape = _count(len(router.routes), "route") + (f", {_count(tiers, 'tier')}" if tiers else "")
+    return Entry(name, "match", groups=groups, shape=shape)
+
+
+def _with_fallbacks(profile: str, replaced: dict[str, list[str]] | None, store: ProfileStore) -> list[str]:
+    """A route's profile and the fallbacks a call on it reaches: the route's table, else the profile's."""
+    try:
+        table = replaced if replaced is not None else store.load(profile).fallbacks
+    except ProfileError:
+        return [profile]  # its probe says why
+    return [profile, *_fallbacks(profile, table, store)]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"
 
 
 def _tier_groups(router: Any, prefix: str) -> list[Group]:
@@ -190,22 +208,40 @@ def _members(entry: Entry) -> list[str]:
 
 
 def _probe_all(names: Sequence[str], store: ProfileStore, *, timeout: float, concurrency: int) -> dict[str, Probe]:
-    """One request per profile, ``concurrency`` at a time; a request that outlives its share of the run's
-    bound counts as failed (its thread is left to end on its own request timeout)."""
+    """One request per profile, ``concurrency`` at a time, within a hard deadline for the whole run: a request
+    still out then counts as failed. The workers are daemon threads, so one stuck on an endpoint that trickles
+    bytes never keeps the command from exiting."""
     if not names:
         return {}
     from understudy.calls import backend
 
     backend.litellm()  # its first import takes seconds: not inside any request's time
     deadline = timeout * math.ceil(len(names) / concurrency) + 5.0
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="understudy-preflight")
-    futures = {name: pool.submit(_probe, name, store, timeout) for name in names}
-    wait_for(futures.values(), timeout=deadline)
-    pool.shutdown(wait=False, cancel_futures=True)
-    return {
-        name: future.result() if future.done() else Probe(False, f"no answer within {deadline:g}s")
-        for name, future in futures.items()
-    }
+    queue = list(names)
+    results: dict[str, Probe] = {}
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                name = queue.pop(0)
+            probe = _probe(name, store, timeout)
+            with lock:
+                results[name] = probe
+
+    workers = [
+        threading.Thread(target=work, name=f"understudy-preflight-{i}", daemon=True)
+        for i in range(min(concurrency, len(names)))
+    ]
+    for worker in workers:
+        worker.start()
+    ends = time.monotonic() + deadline
+    for worker in workers:
+        worker.join(max(0.0, ends - time.monotonic()))
+    with lock:
+        return {name: results.get(name) or Probe(False, f"no answer within {deadline:g}s") for name in names}
 
 
 def _probe(name: str, store: ProfileStore, timeout: float) -> Probe:
@@ -263,7 +299,7 @@ def _report(entry: Entry, probes: dict[str, Probe]) -> dict[str, Any]:
         bad = [member for member in group.members if not probes[member].ok]
         failing += bool(bad)
         if bad:
-            named = group.plan  # a tier's label names no profile; the others end with theirs
+            named = group.plan or len(group.members) > 1  # else the label ends with the profile's name
             lines.append(f"{group.label}: FAIL " + "; ".join(f"{m}: " * named + probes[m].reason for m in bad))
         else:
             lines.append(f"{group.label}: ok" + (f" ({' -> '.join(group.members)})" if group.plan else ""))
@@ -284,8 +320,6 @@ def _summary(entry: Entry, failing: int, own: list[str], probes: dict[str, Probe
         count = len(_members(entry))
         verdict = "OK" if not failing else f"{failing} of {len(entry.groups)} fallbacks failing"
         return f"{count} profile{'s' if count != 1 else ''}: {verdict}"
-    tiers = sum(group.plan for group in entry.groups)
-    shape = f"{tiers} tier{'s' if tiers != 1 else ''}" if tiers else f"{len(entry.groups)} routes"
-    if entry.kind == "match" and tiers:
-        shape = f"{len(entry.groups)} lines, {tiers} tier{'s' if tiers != 1 else ''}"
-    return f"{entry.kind}: OK ({shape})" if not failing else f"{entry.kind}: {failing} of {len(entry.groups)} failing"
+    if failing:
+        return f"{entry.kind}: {failing} of {len(entry.groups)} failing"
+    return f"{entry.kind}: OK ({entry.shape})"
