@@ -155,14 +155,14 @@ class LLMRegistry:
             ProfileError: the profile's file is invalid.
             RouteConfigError: the router file does not load.
         """
-        if name in RESERVED_STEMS:
-            return self.routed(name)
+        if name in RESERVED_STEMS or self._router_files.loaded(name):
+            return self.routed(name)  # a router read by name: no profile lookup (and parse) on every call
         try:
             return self.get(name)
         except RouterFileError:
             return self.routed(name)
         except ProfileNotFoundError:
-            if self._router_files.exists(name):  # a YAML router file: never a profile
+            if self._router_files.locate(name) is not None:  # a YAML router file: never a profile
                 return self.routed(name)
             raise
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from understudy.cli._common import EXIT_PROBLEMS, dirs, fail, print_json
 from understudy.errors import ProfileError, ProfileNotFoundError, RouteConfigError, RouterFileError
+from understudy.profiles.documents import DOCUMENT_SUFFIXES
 from understudy.profiles.profile import RESERVED_STEMS, ROUTES_FILE_STEM, TIERS_FILE_STEM
 from understudy.redaction import redact
 
@@ -113,8 +114,6 @@ def _all_names(store: ProfileStore) -> list[str]:
 
 
 def _router_file(store: ProfileStore, name: str) -> bool:
-    from understudy.profiles.documents import DOCUMENT_SUFFIXES
-
     return store.find_file(name, DOCUMENT_SUFFIXES) is not None
 
 

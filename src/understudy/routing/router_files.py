@@ -82,12 +82,10 @@ class RouterFiles:
         """The file of router ``name``: the first on the search path, ``.toml`` before ``.json`` and YAML."""
         return self.registry.store.find_file(name, DOCUMENT_SUFFIXES)
 
-    def exists(self, name: str) -> bool:
-        """Whether a router file called ``name`` is loaded or on the search path (reads no file)."""
+    def loaded(self, name: str) -> bool:
+        """Whether router ``name`` was read already (touches no file)."""
         with self._lock:
-            if name in self._watched:
-                return True
-        return self.locate(name) is not None
+            return name in self._watched
 
     def build(self, name: str, path: Path, text: str) -> tuple[Router, Stickiness | None]:
         """The router in ``text``, the content of ``path``, checked against the store's profiles, and the
